@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the built library into a temporary prefix, then build a consumer
+# program outside the tree twice: with pkg-config and with
+# find_package(breakglass). Both programs must run and print the version.
+set -euo pipefail
+build=$1 src=$2
+work=$(mktemp -d /tmp/bg-install-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+
+cmake --install "$build" --prefix "$prefix" >"$work/install.log"
+test -f "$prefix/include/breakglass.h"
+libdir=$(find "$prefix" -name 'libbreakglass.so' -printf '%h\n' | head -n1)
+pc=$(find "$prefix" -name breakglass.pc | head -n1)
+test -n "$libdir" -a -n "$pc"
+readelf -d "$libdir/libbreakglass.so" | grep -q 'SONAME.*libbreakglass.so.0' || { echo "soname is not libbreakglass.so.0"; exit 1; }
+
+# pkg-config (the .pc file was generated with the build's prefix: point it
+# at the temporary one)
+sed -i "s|^prefix=.*|prefix=$prefix|" "$pc"
+export PKG_CONFIG_PATH=$(dirname "$pc")
+cc -Wall -Wextra -Werror -o "$work/consumer-pc" "$src/examples/consumer/consumer.c" $(pkg-config --cflags --libs breakglass)
+LD_LIBRARY_PATH=$libdir "$work/consumer-pc" | grep -q '^libbreakglass [0-9]'
+
+# find_package
+cmake -S "$src/examples/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log"
+cmake --build "$work/consumer-build" >"$work/build.log"
+LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" | grep -q '^libbreakglass [0-9]'
+
+# and the consumer reads a config through the installed library
+printf '[devvm]\nhost = 127.0.0.1\n[pve]\nhost = 127.0.0.1\n' >"$work/ok.conf"
+LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" "$work/ok.conf" | grep -q 'devvm 127.0.0.1:22 as breakglass'
+printf '[devvm]\nport = x\n' >"$work/bad.conf"
+if LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" "$work/bad.conf" 2>"$work/err"; then exit 1; fi
+grep -q 'bad.conf:2: \[devvm\] port' "$work/err"
+echo "install_consumer: pkg-config and find_package consumers built and ran"
