@@ -13,5 +13,10 @@
 #include "breakglass/log.h"
 #include "breakglass/audit.h"
 #include "breakglass/secret.h"
+#include "breakglass/ssh.h"
+#include "breakglass/pve.h"
+#include "breakglass/forensics.h"
+#include "breakglass/triage.h"
+#include "breakglass/llm.h"
 
 #endif

@@ -1,0 +1,45 @@
+/*
+ * libbreakglass — forensics verdicts (SPEC §6).
+ *
+ * The verdict names are shared by the host bundle (breakglass-pve), the
+ * client (which reads them back from --json), the offline playbook and
+ * the UI. The bundle itself (collection, storage, rules) is declared in
+ * breakglass/pve_host.h with the rest of the host side.
+ */
+#ifndef BREAKGLASS_FORENSICS_H
+#define BREAKGLASS_FORENSICS_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum bg_verdict {
+	BG_VERDICT_UNKNOWN = 0,
+	BG_VERDICT_STOPPED,
+	BG_VERDICT_HEALTHY,
+	BG_VERDICT_QMP_UNRESPONSIVE,     /**< QEMU main loop hung */
+	BG_VERDICT_BLOCK_IO_STALLED,     /**< QMP answers, block counters frozen, agent silent */
+	BG_VERDICT_GUEST_UNRESPONSIVE,   /**< QEMU fine, guest agent silent, I/O moving */
+	BG_VERDICT_QEMU_UNINTERRUPTIBLE, /**< QEMU in state D */
+	BG_VERDICT_PAUSED,
+	BG_VERDICT_IO_ERROR
+} bg_verdict;
+
+/** "stopped", "healthy", "qmp-unresponsive", "block-io-stalled",
+ *  "guest-unresponsive", "qemu-uninterruptible", "paused", "io-error",
+ *  "unknown". Never NULL. */
+BG_EXTERN const char *bg_verdict_name(bg_verdict v);
+
+/** The verdict called `name`, or BG_VERDICT_UNKNOWN. */
+BG_EXTERN bg_verdict bg_verdict_from_name(const char *name);
+
+/** The verb each verdict recommends ("cycle", "start", …), or NULL when
+ *  none applies (healthy: diagnose inside the guest instead). */
+BG_EXTERN const char *bg_verdict_recommended_verb(bg_verdict v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,30 @@
+/*
+ * libbreakglass — the LLM endpoint as seen from outside the agent.
+ *
+ * The providers themselves (anthropic, openai, offline) sit behind an
+ * internal vtable in lib/llm and are driven by the agent (breakglass/agent.h).
+ * This header has what the programs need directly.
+ */
+#ifndef BREAKGLASS_LLM_H
+#define BREAKGLASS_LLM_H
+
+#include "common.h"
+#include "config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Check that the configured provider's endpoint answers (for `doctor`):
+ * resolve, connect and a cheap authenticated request where the provider
+ * has one, within `timeout_s`. `*detail_out` (caller frees) receives one
+ * line that says what was checked and what came back. The offline
+ * provider always passes. Never sends a prompt.
+ */
+BG_EXTERN int bg_llm_check(const bg_config *cfg, int timeout_s, char **detail_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
