@@ -1,0 +1,66 @@
+/*
+ * Internal (host side): the forensics bundle of SPEC §6. Every section
+ * runs with its own deadline and its own error, never failing the whole;
+ * the bundle is stored under state_dir/forensics/<UTC time>-<verb>/ (one
+ * file per section plus summary.json), the newest `keep` are kept, and a
+ * verdict is drawn by rules (verdict.c), no LLM.
+ * Owned by the pve-forensics room; used by the verb engine (pve-host).
+ */
+#ifndef BG_FORENSICS_BUNDLE_H
+#define BG_FORENSICS_BUNDLE_H
+
+#include <json-c/json.h>
+
+#include "breakglass/forensics.h"
+
+typedef struct bg_forensics_options {
+	int vmid;
+	const char *qm;        /* path of qm */
+	const char *run_dir;   /* <vmid>.pid, .qmp, .qga */
+	const char *state_dir; /* bundles go to state_dir/forensics/ */
+	const char *verb;      /* the verb this bundle precedes ("forensics", "cycle", …) */
+	int keep;
+	int qm_timeout_ms;
+	int qmp_timeout_ms;
+	int blockstats_interval_ms;
+	int gdb;
+} bg_forensics_options;
+
+typedef struct bg_forensics bg_forensics;
+
+/* Collect every section, draw the verdict, store the bundle. Returns BG_OK
+ * even when sections failed (each carries its error); an error only when
+ * nothing could be done at all (e.g. out of memory). A failure to store is
+ * recorded in the bundle, not fatal. */
+int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts);
+
+bg_verdict bg_forensics_verdict(const bg_forensics *f);
+const char *bg_forensics_id(const bg_forensics *f);       /* "20260611T164742Z-cycle" */
+const char *bg_forensics_evidence(const bg_forensics *f); /* one line per fact the verdict rests on */
+const char *bg_forensics_path(const bg_forensics *f);     /* where it was stored, or NULL */
+int bg_forensics_qmp_answered(const bg_forensics *f);     /* QMP greeted and answered query-status */
+int bg_forensics_qemu_pid(const bg_forensics *f);         /* 0 when none */
+
+/* The human text (printed by the forensics verb) and summary.json. */
+const char *bg_forensics_text(const bg_forensics *f);
+json_object *bg_forensics_summary(const bg_forensics *f); /* borrowed */
+
+void bg_forensics_free(bg_forensics *f);
+
+/* The verdict rules, on the recorded facts (for unit tests with recorded
+ * section data). */
+typedef struct bg_forensics_facts {
+	int qemu_running;       /* a QEMU process exists for the VM */
+	char qemu_state;        /* its state letter, or 0 */
+	int qmp_answered;       /* greeting and query-status answered */
+	const char *qmp_status; /* query-status "status": running, paused, io-error, … */
+	int blockstats_sampled; /* two samples taken */
+	int block_io_moved;     /* any rd/wr counter changed between the samples */
+	int block_io_pending;   /* evidence that I/O is wanted (e.g. guest CPU busy) — optional */
+	int agent_answered;     /* guest agent ping answered */
+	const char *io_status;  /* query-block io-status of any device not "ok", or NULL */
+} bg_forensics_facts;
+
+bg_verdict bg_forensics_rules(const bg_forensics_facts *facts, char *evidence, size_t evidence_len);
+
+#endif
