@@ -18,5 +18,7 @@
 #include "breakglass/forensics.h"
 #include "breakglass/triage.h"
 #include "breakglass/llm.h"
+#include "breakglass/session.h"
+#include "breakglass/agent.h"
 
 #endif

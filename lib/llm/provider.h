@@ -65,6 +65,20 @@ typedef struct bg_llm_vtable {
 	void (*destroy)(bg_llm *llm);
 } bg_llm_vtable;
 
+/*
+ * Every provider's handle starts with this base (a provider's own struct
+ * has it as its first member), so the generic functions below reach the
+ * vtable and the cancel flag of any provider, and tests can plug in a
+ * fake one.
+ */
+struct bg_llm {
+	const bg_llm_vtable *vt;
+	volatile int cancelled; /* set by bg_llm_cancel (any thread), read with __atomic */
+};
+
+/* The rule-based playbook (lib/llm/offline.c): no network, no key. */
+int bg_llm_offline_new(bg_llm **out, const bg_llm_settings *s);
+
 /* Create a provider from settings (strings are copied). */
 int bg_llm_new(bg_llm **out, const bg_llm_settings *settings);
 
