@@ -104,6 +104,9 @@ BG_EXTERN int bg_agent_cancel(bg_agent *a);
  */
 BG_EXTERN int bg_agent_decide(bg_agent *a, const char *tool_use_id, int approved, const char *by);
 
+/** The session the agent drives (borrowed: valid while the agent is). */
+BG_EXTERN bg_session *bg_agent_session(bg_agent *a);
+
 /** Cancel and join any turn, then free. NULL is a no-op. */
 BG_EXTERN void bg_agent_free(bg_agent *a);
 

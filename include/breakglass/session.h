@@ -43,6 +43,16 @@ BG_EXTERN const char *bg_event_kind_name(bg_event_kind kind);
 /** The kind called `name`, or -1. */
 BG_EXTERN int bg_event_kind_from_name(const char *name);
 
+/**
+ * One field of an event as delivered (`json`, `len`): `path` is a key or
+ * a dotted path ("input.command"). Strings come unescaped, numbers and
+ * booleans as their JSON text, objects and arrays as compact JSON. A
+ * string the caller frees; BG_ENOTFOUND when the field is absent,
+ * BG_EINVAL when `json` is not an object. For programs that render
+ * events without a JSON library of their own.
+ */
+BG_EXTERN int bg_event_field(const char *json, size_t len, const char *path, char **out);
+
 typedef struct bg_session_store bg_session_store;
 typedef struct bg_session bg_session;
 

@@ -634,6 +634,11 @@ int bg_agent_cancel(bg_agent *a)
 	return 1;
 }
 
+bg_session *bg_agent_session(bg_agent *a)
+{
+	return a ? a->session : NULL;
+}
+
 /* ---- construction -------------------------------------------------------- */
 
 int bg_agent_new_with(bg_agent **out, const bg_agent_settings *s, bg_session *session, bg_llm *llm, bg_llm *fallback,

@@ -104,6 +104,38 @@ json_object *bg_event_new(bg_event_kind kind)
 	return o;
 }
 
+int bg_event_field(const char *json, size_t len, const char *path, char **out)
+{
+	json_object *root, *o;
+	char key[128];
+	const char *p = path;
+	int rc = BG_OK;
+
+	*out = NULL;
+	root = json ? bg_json_parse(json, len, "event") : NULL;
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return bg_error_set(BG_EINVAL, "event: not a JSON object");
+	}
+	for (o = root; o && p && *p;) {
+		size_t n = strcspn(p, ".");
+
+		snprintf(key, sizeof(key), "%.*s", (int)(n < sizeof(key) - 1 ? n : sizeof(key) - 1), p);
+		o = json_object_is_type(o, json_type_object) ? json_object_object_get(o, key) : NULL;
+		p = p[n] ? p + n + 1 : NULL;
+	}
+	if (!o)
+		rc = bg_error_set(BG_ENOTFOUND, "event: no field \"%s\"", path);
+	else if (json_object_is_type(o, json_type_string))
+		*out = strdup(json_object_get_string(o));
+	else
+		*out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	if (rc == BG_OK && !*out)
+		rc = bg_error_oom();
+	json_object_put(root);
+	return rc;
+}
+
 /* ---- one session -------------------------------------------------------- */
 
 static int valid_id(const char *id)

@@ -81,6 +81,31 @@ static void test_kinds(void **state)
 	assert_int_equal(bg_event_kind_from_name("delta"), -1);
 }
 
+static void test_event_field(void **state)
+{
+	const char *ev =
+		"{\"id\":3,\"kind\":\"tool\",\"name\":\"devvm_exec\",\"input\":{\"command\":\"df \\\"-h\\\"\"},"
+		"\"ok\":true}";
+	char *v = NULL;
+
+	(void)state;
+	assert_int_equal(bg_event_field(ev, strlen(ev), "input.command", &v), BG_OK);
+	assert_string_equal(v, "df \"-h\"");
+	free(v);
+	assert_int_equal(bg_event_field(ev, strlen(ev), "id", &v), BG_OK);
+	assert_string_equal(v, "3");
+	free(v);
+	assert_int_equal(bg_event_field(ev, strlen(ev), "ok", &v), BG_OK);
+	assert_string_equal(v, "true");
+	free(v);
+	assert_int_equal(bg_event_field(ev, strlen(ev), "input", &v), BG_OK);
+	assert_non_null(strstr(v, "command"));
+	free(v);
+	assert_int_equal(bg_event_field(ev, strlen(ev), "input.nope", &v), BG_ENOTFOUND);
+	assert_null(v);
+	assert_int_equal(bg_event_field("[1]", 3, "id", &v), BG_EINVAL);
+}
+
 static void test_append_and_reload(void **state)
 {
 	char *dir = make_dir();
@@ -354,6 +379,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_event_field),
 		cmocka_unit_test(test_append_and_reload),
 		cmocka_unit_test(test_torn_line),
 		cmocka_unit_test(test_turn_lock_and_ids),
