@@ -209,7 +209,7 @@ static void test_torn_line(void **state)
 static void test_turn_lock_and_ids(void **state)
 {
 	bg_session_store *st;
-	bg_session *a, *b;
+	bg_session *a, *b, *x;
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, NULL, 0), BG_OK);
@@ -227,11 +227,12 @@ static void test_turn_lock_and_ids(void **state)
 	assert_int_equal(bg_session_delete(st, bg_session_id(a)), BG_ESTATE);
 	bg_session_turn_end(a);
 	bg_session_turn_end(b);
-	assert_int_equal(bg_session_open(st, "../../etc/passwd", &b), BG_ENOTFOUND);
-	bg_session_release(b);
-	assert_int_equal(bg_session_open(st, "0123456789abcdef0123456789ABCDEF", &b), BG_ENOTFOUND);
-	assert_int_equal(bg_session_open(st, bg_session_id(a), &b), BG_OK);
-	assert_ptr_equal(a, b);
+	assert_int_equal(bg_session_open(st, "../../etc/passwd", &x), BG_ENOTFOUND);
+	assert_null(x);
+	assert_int_equal(bg_session_open(st, "0123456789abcdef0123456789ABCDEF", &x), BG_ENOTFOUND);
+	assert_int_equal(bg_session_open(st, bg_session_id(a), &x), BG_OK);
+	assert_ptr_equal(a, x);
+	bg_session_release(x);
 	bg_session_release(b);
 	bg_session_release(a);
 	bg_session_store_free(st);
