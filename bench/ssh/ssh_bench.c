@@ -1,6 +1,7 @@
 /*
  * Per-command latency of `true` on the loopback sshd fixture, three ways,
- * in one run: N execs through one reused bg_ssh; `ssh host true` N times;
+ * in one run: N execs through one reused bg_ssh (the command as is, and
+ * under the remote timeout(1) wrapper); `ssh host true` N times;
  * `ssh` through a ControlMaster N times. Prints medians and the ratios.
  *
  *   ssh_bench N   (the fixture's SSHD_* variables in the environment)
@@ -64,7 +65,7 @@ static int spawn_wait(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static double bench_lib(int n, double *t, double *connect_ms)
+static double bench_lib(int n, double *t, double *connect_ms, int remote_timeout)
 {
 	bg_ssh_options o = BG_SSH_OPTIONS_INIT;
 	bg_ssh_exec_options eo = BG_SSH_EXEC_OPTIONS_INIT;
@@ -79,6 +80,7 @@ static double bench_lib(int n, double *t, double *connect_ms)
 	o.key_file = env("SSHD_CLIENT_KEY");
 	o.host_key = env("SSHD_HOST_KEY_FPR");
 	eo.timeout_s = 10;
+	eo.remote_timeout = remote_timeout;
 	if (bg_ssh_new(&s, &o) != BG_OK) {
 		fprintf(stderr, "bg_ssh_new: %s\n", bg_error_last()->message);
 		exit(1);
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 200;
 	int n_plain = n < 30 ? n : 30;
 	char cm[512], cmopt[600];
-	double *t, lib, plain, mux, connect_ms;
+	double *t, lib, lib_wrapped, plain, mux, connect_ms, connect2_ms;
 
 	if (n < 1)
 		n = 1;
@@ -162,7 +164,8 @@ int main(int argc, char **argv)
 		const char *use[] = {"-oControlMaster=no", cmopt, NULL};
 		const char *stop[] = {"-q", "-O", "exit", cmopt, NULL};
 
-		lib = bench_lib(n, t, &connect_ms);
+		lib = bench_lib(n, t, &connect_ms, 0);
+		lib_wrapped = bench_lib(n, t, &connect2_ms, 1);
 		plain = bench_ssh(n_plain, t, NULL, "true");
 		bench_ssh(1, t, start, "true");
 		mux = bench_ssh(n, t, use, "true");
@@ -170,10 +173,14 @@ int main(int argc, char **argv)
 	}
 	printf("bg_ssh connect+auth (once):        %8.2f ms\n", connect_ms);
 	printf("bg_ssh exec true, reused session:  %8.2f ms median over %d\n", lib, n);
+	printf("  same under `timeout -k 5 T sh -c` %8.2f ms median over %d (remote_timeout=1, the default)\n",
+	       lib_wrapped, n);
 	printf("ssh host true:                     %8.2f ms median over %d\n", plain, n_plain);
 	printf("ssh via ControlMaster:             %8.2f ms median over %d\n", mux, n);
 	printf("RATIO ssh/bg_ssh:                  %8.1fx\n", plain / lib);
 	printf("RATIO ssh-ControlMaster/bg_ssh:    %8.1fx\n", mux / lib);
+	printf("RATIO ssh/bg_ssh (remote_timeout=1): %6.1fx\n", plain / lib_wrapped);
+	printf("RATIO ssh-ControlMaster/bg_ssh (remote_timeout=1): %4.1fx\n", mux / lib_wrapped);
 	free(t);
 	return 0;
 }

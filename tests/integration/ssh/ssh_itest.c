@@ -407,6 +407,13 @@ static bg_ssh *handle_on_port(int port, int timeout_s)
 	return bg_ssh_new(&s, &o) == BG_OK ? s : NULL;
 }
 
+static void *cancel_later(void *arg)
+{
+	sleep_ms(400);
+	bg_ssh_cancel(arg);
+	return NULL;
+}
+
 static void case_silent_port(void)
 {
 	int port = 0, fd = listen_socket(&port);
@@ -424,6 +431,19 @@ static void case_silent_port(void)
 		CHECK_CONTAINS(bg_error_last()->message, "no SSH banner within 1 s");
 		CHECK_CONTAINS(bg_error_last()->message, "devvm (127.0.0.1:");
 		bg_ssh_result_clear(&r);
+		bg_ssh_free(s);
+	}
+	/* A cancel ends the wait for the banner at once, not at the deadline. */
+	s = handle_on_port(port, 20);
+	CHECK(s);
+	if (s) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, cancel_later, s);
+		t0 = now_ms();
+		CHECK(bg_ssh_connect(s) == BG_ECANCELLED);
+		CHECK(now_ms() - t0 < 1500);
+		pthread_join(t, NULL);
 		bg_ssh_free(s);
 	}
 	close(fd);
@@ -779,13 +799,6 @@ static void case_auth_failure(void)
 	}
 	bg_ssh_result_clear(&r);
 	bg_ssh_free(s);
-}
-
-static void *cancel_later(void *arg)
-{
-	sleep_ms(400);
-	bg_ssh_cancel(arg);
-	return NULL;
 }
 
 static void case_cancel(void)
