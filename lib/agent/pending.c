@@ -1,9 +1,7 @@
 /*
  * Stand-ins, as weak symbols, for functions other rooms are building in
- * parallel (lib/llm's generic functions, lib/ssh, the triage, the pve
- * client), so the agent builds and its tests run before they land. A real
- * definition anywhere in the library wins over these. Delete this file
- * once main has them all.
+ * parallel (lib/llm's generic functions, the triage, the pve client), so the agent builds and its tests run before they
+ * land. A real definition anywhere in the library wins over these. Delete this file once main has them all.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,39 +56,6 @@ WEAK void bg_llm_free(bg_llm *llm)
 {
 	if (llm)
 		llm->vt->destroy(llm);
-}
-
-WEAK int bg_ssh_new_from_config(bg_ssh **out, const bg_config *cfg, const char *target, const bg_secret *key)
-{
-	(void)cfg;
-	(void)target;
-	(void)key;
-	*out = NULL;
-	return BG_OK;
-}
-
-WEAK int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
-{
-	(void)s;
-	(void)command;
-	(void)opts;
-	(void)result;
-	return missing("SSH");
-}
-
-WEAK void bg_ssh_result_clear(bg_ssh_result *r)
-{
-	(void)r;
-}
-
-WEAK void bg_ssh_cancel(bg_ssh *s)
-{
-	(void)s;
-}
-
-WEAK void bg_ssh_free(bg_ssh *s)
-{
-	(void)s;
 }
 
 WEAK int bg_triage_run(bg_triage **out, bg_ssh *ssh, int timeout_s)
