@@ -548,7 +548,7 @@ static int turn_body(bg_agent *a, const char *prompt, const char *by)
 		t.stop_reason = "cancelled";
 	} else if (rc != BG_OK) {
 		emit_error(a, bg_error_last()->message);
-		t.stop_reason = "error";
+		t.stop_reason = rc == BG_ETIMEOUT && bg_deadline_expired(t.deadline) ? "timeout" : "error";
 	}
 	emit_turn_end(&t);
 	return rc;

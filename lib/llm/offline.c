@@ -168,6 +168,16 @@ static int is_mutating_verb(const char *verb)
 	return 0;
 }
 
+/* The devvm answered if the command ran at all, whatever its exit status
+ * (a model before us may have run a command that fails): tools.c starts
+ * such a result with "exit status:" or "killed by signal". A timeout is
+ * not an answer: a devvm whose commands hang is as good as gone. */
+static int answered(const call *c)
+{
+	return c && c->output &&
+	       (strncmp(c->output, "exit status:", 12) == 0 || strncmp(c->output, "killed by signal", 16) == 0);
+}
+
 static const call *find_action(const facts *f)
 {
 	size_t i;
@@ -360,9 +370,9 @@ static void decide(plan *p, const facts *f)
 		ask_tool(p, "pve", "verb", "start", "The VM is stopped: starting it is the repair.");
 	else if (!reach)
 		ask_tool(p, "devvm_exec", "command", "uptime", "Is the devvm reachable over SSH?");
-	else if (!reach->is_error && !find_call(f, "devvm_triage", NULL))
+	else if (answered(reach) && !find_call(f, "devvm_triage", NULL))
 		ask_tool(p, "devvm_triage", NULL, NULL, "The devvm answers. Running the triage.");
-	else if (!reach->is_error)
+	else if (answered(reach))
 		final_reachable(p, f, vm_status);
 	else
 		decide_unreachable(p, f);

@@ -147,6 +147,38 @@ static void test_reachable_disk_full(void **state)
 	bg_buf_free(&s.text);
 }
 
+/* A command that ran and failed still shows the devvm answers. */
+static void test_failed_command_is_an_answer(void **state)
+{
+	script sc = {STATUS_RUNNING, "exit status: 1\nsystemctl: 2 units failed\n", TRIAGE_DISK, NULL, NULL, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 4);
+	assert_string_equal(s.calls[2], "devvm_triage");
+	assert_null(strstr(s.text.data, "forensics"));
+	bg_buf_free(&s.text);
+}
+
+/* Commands that hang are no answer: the host's forensics decide. */
+static void test_timeout_is_no_answer(void **state)
+{
+	script sc = {STATUS_RUNNING,
+		     "timed out after 15 s (the command was killed)\n",
+		     NULL,
+		     FORENSICS_STALL,
+		     CYCLE_OK,
+		     1,
+		     0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_string_equal(s.calls[2], "pve forensics");
+	assert_string_equal(s.calls[3], "pve cycle");
+	bg_buf_free(&s.text);
+}
+
 static void test_unreachable_stall_cycles(void **state)
 {
 	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_STALL, CYCLE_OK, 1, 0};
@@ -240,6 +272,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reachable_disk_full),
 		cmocka_unit_test(test_unreachable_stall_cycles),
+		cmocka_unit_test(test_failed_command_is_an_answer),
+		cmocka_unit_test(test_timeout_is_no_answer),
 		cmocka_unit_test(test_refused_verb_is_reported),
 		cmocka_unit_test(test_stopped_vm_is_started),
 		cmocka_unit_test(test_no_verb_without_recommendation),
