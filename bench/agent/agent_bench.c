@@ -7,8 +7,11 @@
  * token deltas) and flat out. Then the heap held by a session of 10,000
  * events against the bytes of those events.
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "breakglass.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "session/session_internal.h"
 
@@ -289,8 +294,155 @@ static void memory(void)
 	bg_session_store_free(st);
 }
 
-int main(void)
+/* ---- end to end: ts-mock -> anthropic provider -> turn -> subscriber ---- */
+
+typedef struct e2e_sub {
+	bg_session *s;
+	lat lat;
+	size_t max;
+	long long last;
+	int done;
+} e2e_sub;
+
+static int on_e2e(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
 {
+	e2e_sub *r = payload;
+	const char *p = strstr(json, "\"text\":\"");
+	int64_t t = now_ns();
+
+	(void)len;
+	r->last = id;
+	if (kind == BG_EVENT_TEXT && p && r->lat.n < r->max)
+		r->lat.v[r->lat.n++] = t - strtoll(p + 8, NULL, 10);
+	if (kind == BG_EVENT_TURN_END)
+		r->done = 1;
+	return 0;
+}
+
+static void *e2e_reader(void *arg)
+{
+	e2e_sub *r = arg;
+
+	while (!r->done && bg_session_read(r->s, r->last, 1000, on_e2e, r) >= 0)
+		;
+	return NULL;
+}
+
+static int agent_path(const char *port, int n, int us, lat *out)
+{
+	bg_config *cfg;
+	bg_secret *key;
+	bg_session_store *st;
+	bg_session *s;
+	bg_agent *a;
+	bg_agent_options o = BG_AGENT_OPTIONS_INIT;
+	bg_buf ini = BG_BUF_INIT;
+	e2e_sub r = {NULL, {out->v, 0}, (size_t)n, -1, 0};
+	pthread_t th;
+	char dir[] = "/tmp/bg-agent-bench-XXXXXX";
+	int rc;
+
+	bg_buf_printf(&ini,
+		      "[devvm]\nhost = 127.0.0.1\n[pve]\nhost = 127.0.0.1\n[agent]\nprovider = anthropic\n"
+		      "base_url = http://127.0.0.1:%s\nmodel = bench-%d-%d\nfallback = none\n",
+		      port, n, us);
+	if (!mkdtemp(dir) || bg_config_new(&cfg, BG_CONFIG_CLIENT) != BG_OK ||
+	    bg_config_load_string(cfg, "bench.conf", ini.data, ini.len) != BG_OK || bg_config_validate(cfg) != BG_OK ||
+	    bg_secret_new(&key, "sk-bench", 8) != BG_OK || bg_session_store_open(&st, dir, 4) != BG_OK ||
+	    bg_session_create(st, &s) != BG_OK)
+		return -1;
+	o.api_key = key;
+	if (bg_agent_new(&a, cfg, s, &o) != BG_OK)
+		return -1;
+	r.s = s;
+	pthread_create(&th, NULL, e2e_reader, &r);
+	rc = bg_agent_run(a, "stream", "bench");
+	pthread_join(th, NULL);
+	out->n = r.lat.n;
+	bg_agent_free(a);
+	{
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/%s.jsonl", dir, bg_session_id(s));
+		unlink(path);
+	}
+	bg_session_release(s);
+	bg_session_store_free(st);
+	rmdir(dir);
+	bg_secret_free(key);
+	bg_config_free(cfg);
+	bg_buf_free(&ini);
+	return rc;
+}
+
+/* The floor: the same stream read off a plain socket, no TLS, no HTTP
+ * library, no JSON parser, no session. */
+static int raw_path(const char *port, int n, int us, lat *out)
+{
+	static const char needle[] = "\"text_delta\", \"text\": \"";
+	struct sockaddr_in sa = {0};
+	char body[64], req[256], buf[65536];
+	bg_buf acc = BG_BUF_INIT;
+	size_t scanned = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), blen;
+	ssize_t r;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)strtol(port, NULL, 10));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return -1;
+	blen = snprintf(body, sizeof(body), "{\"model\":\"bench-%d-%d\"}", n, us);
+	snprintf(req, sizeof(req),
+		 "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %d\r\n\r\n%s",
+		 blen, body);
+	if (write(fd, req, strlen(req)) < 0)
+		return -1;
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		int64_t t = now_ns();
+		const char *p;
+
+		bg_buf_append(&acc, buf, (size_t)r);
+		while ((p = strstr(acc.data + scanned, needle)) != NULL && strstr(p, "\n\n") != NULL) {
+			if (out->n < (size_t)n)
+				out->v[out->n++] = t - strtoll(p + strlen(needle), NULL, 10);
+			scanned = (size_t)(strstr(p, "\n\n") - acc.data);
+		}
+	}
+	close(fd);
+	bg_buf_free(&acc);
+	return 0;
+}
+
+static void mock_latency(const char *port, const char *label, int n, int us)
+{
+	lat a = {calloc((size_t)n, sizeof(int64_t)), 0}, b = {calloc((size_t)n, sizeof(int64_t)), 0};
+
+	if (agent_path(port, n, us, &a) != BG_OK || a.n == 0) {
+		fprintf(stderr, "agent_bench: the turn failed: %s\n", bg_error_last()->message);
+		exit(1);
+	}
+	raw_path(port, n, us, &b);
+	qsort(a.v, a.n, sizeof(int64_t), cmp64);
+	qsort(b.v, b.n, sizeof(int64_t), cmp64);
+	printf("%-10s %6d text deltas from the mock, %s\n", label, n, us ? "20 ms apart" : "back to back");
+	printf("  mock -> provider -> turn -> subscriber   p50 %8.1f us   p99 %8.1f us   (%zu)\n", pct(&a, 0.5),
+	       pct(&a, 0.99), a.n);
+	printf("  peer: mock -> plain socket reader        p50 %8.1f us   p99 %8.1f us   (%zu)\n", pct(&b, 0.5),
+	       pct(&b, 0.99), b.n);
+	printf("  RATIO agent/socket                       p50 %8.2f       p99 %8.2f\n", pct(&a, 0.5) / pct(&b, 0.5),
+	       pct(&a, 0.99) / pct(&b, 0.99));
+	free(a.v);
+	free(b.v);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1) {
+		mock_latency(argv[1], "realistic", 250, 20000);
+		mock_latency(argv[1], "high", 5000, 0);
+	}
 	latency("realistic", 600, 200);
 	latency("high", 20000, 0);
 	memory();
