@@ -260,6 +260,7 @@ static int clip_timeout(turn *t, int64_t want_s)
 
 static void refuse(bg_tool_out *o, const char *why)
 {
+	o->refused = 1;
 	o->ok = 0;
 	o->exit_code = -1;
 	o->output = strdup(why);
@@ -334,11 +335,22 @@ static const char *audit_target(json_object *use)
 	return "devvm";
 }
 
+static const char *audit_result(int rc, const bg_tool_out *o)
+{
+	if (rc == BG_ECANCELLED)
+		return "cancelled";
+	if (o->refused)
+		return "denied";
+	if (rc != BG_OK)
+		return "error";
+	return o->ok ? "ok" : "failed";
+}
+
 /* One call: run it (or refuse it), emit its result, audit it. */
 static int do_tool(turn *t, json_object *use)
 {
 	bg_agent *a = t->a;
-	bg_tool_out o = {0, -1, NULL, 0};
+	bg_tool_out o = {0, -1, NULL, 0, 0};
 	int64_t t0 = bg_now_ms();
 	char action[64];
 	int rc = cancelled(a) ? BG_ECANCELLED : run_tool(t, use, &o);
@@ -349,12 +361,7 @@ static int do_tool(turn *t, json_object *use)
 		o.ok = 0;
 	emit_result(a, bg_json_str(use, "id", ""), &o, bg_now_ms() - t0);
 	snprintf(action, sizeof(action), "tool.%s", bg_json_str(use, "name", "?"));
-	audit(a, t->by, action, audit_target(use),
-	      rc == BG_ECANCELLED ? "cancelled"
-	      : o.ok              ? "ok"
-	      : rc != BG_OK       ? "error"
-				  : "failed",
-	      o.output ? o.output : "");
+	audit(a, t->by, action, audit_target(use), audit_result(rc, &o), o.output ? o.output : "");
 	free(o.output);
 	return rc == BG_ECANCELLED ? rc : BG_OK;
 }
@@ -462,6 +469,9 @@ static int step(turn *t, int *stop)
 		bg_llm_response_clear(&resp);
 		return fall_back(t, rc);
 	}
+	if (rc == BG_EUNAVAILABLE && !cancelled(t->a))
+		bg_error_set(rc, "the LLM is unreachable (%s) and no fallback is configured ([agent] fallback = none)",
+			     bg_error_last()->message);
 	if (rc != BG_OK) {
 		bg_llm_response_clear(&resp);
 		return rc;

@@ -13,6 +13,7 @@ typedef struct bg_tool_out {
 	int exit_code;  /* the remote / breakglass-pve status, -1 when none */
 	char *output;   /* malloc'd text */
 	size_t dropped; /* bytes the transport counted but did not keep */
+	int refused;    /* policy or a human said no: nothing ran */
 } bg_tool_out;
 
 /*

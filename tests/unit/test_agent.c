@@ -503,7 +503,7 @@ static void test_mutations_deny(void **state)
 		{"Cannot.", NULL, NULL, 0, 0},
 	};
 	fx f;
-	char *events;
+	char *events, *audit = NULL;
 
 	(void)state;
 	fx_init(&f, script, 3, BG_MUTATIONS_DENY);
@@ -515,6 +515,9 @@ static void test_mutations_deny(void **state)
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "pve_mutations = deny"));
 	free(events);
+	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_non_null(strstr(audit, "\"target\":\"reset\",\"result\":\"denied\""));
+	free(audit);
 	fx_free(&f);
 }
 
@@ -735,6 +738,25 @@ static void test_fallback_to_offline(void **state)
 	fx_free(&f);
 }
 
+static void test_unavailable_without_fallback(void **state)
+{
+	static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "x", "alice"), BG_EUNAVAILABLE);
+	assert_kinds(f.s, "user,error,turn_end");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "the LLM is unreachable"));
+	assert_non_null(strstr(events, "no fallback is configured"));
+	free(events);
+	assert_int_equal(f.tools.n, 0);
+	fx_free(&f);
+}
+
 static void test_model_error_ends_turn(void **state)
 {
 	static const reply script[] = {{NULL, NULL, NULL, BG_EAUTH, 0}};
@@ -805,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_mid_tool),
 		cmocka_unit_test(test_cancel_pending_approval),
 		cmocka_unit_test(test_fallback_to_offline),
+		cmocka_unit_test(test_unavailable_without_fallback),
 		cmocka_unit_test(test_model_error_ends_turn),
 		cmocka_unit_test(test_cap_output),
 		cmocka_unit_test(test_tool_table),
