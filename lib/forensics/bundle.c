@@ -207,6 +207,7 @@ static void thread_summary(bg_forensics *f, const bg_proc_info *p)
 		}
 	bg_buf_puts(&line, ")\n");
 	bg_buf_puts(&f->evidence, line.data);
+	bg_buf_free(&line);
 	for (i = 0; i < p->nthreads; i++)
 		if (p->threads[i].state == 'D')
 			bg_buf_printf(&f->evidence, "thread %d (%s) in state D, wchan %s\n", p->threads[i].tid,
@@ -494,7 +495,8 @@ static int lc_recv(line_conn *c, json_object **msg)
 			size_t len = (size_t)(nl - c->in.data), skip = 0;
 			while (skip < len && (unsigned char)c->in.data[skip] == 0xFF)
 				skip++;
-			*msg = json_tokener_parse(c->in.data + skip); /* the '\n' ends the token */
+			*nl = '\0';
+			*msg = json_tokener_parse(c->in.data + skip);
 			memmove(c->in.data, nl + 1, c->in.len - len - 1);
 			c->in.len -= len + 1;
 			if (*msg)

@@ -15,7 +15,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *standin;
@@ -212,6 +215,71 @@ static void test_sigstopped_is_qmp_unresponsive(void **state)
 	bg_forensics_free(f);
 }
 
+/* A guest agent stand-in on <vmid>.qga (QEMU's own socket file is
+ * unlinked first): answers guest-sync with its id and guest-ping, with a
+ * stale reply first as a real agent may leave one behind. */
+static pid_t fake_agent(void)
+{
+	struct sockaddr_un a;
+	char path[256];
+	int lfd;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/100.qga", run_dir);
+	unlink(path);
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, path, strlen(path));
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+			char req[512], reply[256];
+			ssize_t n;
+			long long id;
+			if (c < 0)
+				_exit(0);
+			if (write(c, "{\"return\": 1}\n", 14) < 0)
+				_exit(1);
+			while ((n = read(c, req, sizeof(req) - 1)) > 0) {
+				req[n] = '\0';
+				char *p = strstr(req, "\"id\":");
+				if (strstr(req, "guest-sync") && p && sscanf(p + 5, "%lld", &id) == 1)
+					snprintf(reply, sizeof(reply), "{\"return\": %lld}\n", id);
+				else
+					snprintf(reply, sizeof(reply), "{\"return\": {}}\n");
+				if (write(c, reply, strlen(reply)) < 0)
+					break;
+			}
+			close(c);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+static void test_agent_answers_is_healthy(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+	pid_t agent = fake_agent();
+
+	(void)state;
+	o.gdb = 0;
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	kill(agent, SIGKILL);
+	waitpid(agent, NULL, 0);
+	if (bg_forensics_verdict(f) != BG_VERDICT_HEALTHY)
+		fail_msg("verdict %s:\n%s", bg_verdict_name(bg_forensics_verdict(f)), bg_forensics_text(f));
+	contains(bg_forensics_path(f), "agent-ping.txt", "guest-ping answered");
+	assert_true(bg_json_bool(bg_forensics_summary(f), "agent_answered", 0));
+	assert_null(bg_json_str(bg_forensics_summary(f), "recommended_verb", NULL));
+	bg_forensics_free(f);
+}
+
 static int count_bundles(char newest[256])
 {
 	char base[256];
@@ -260,7 +328,7 @@ static void test_stopped_and_pruning(void **state)
 	contains(bg_forensics_path(f), "process.txt", "no QEMU process");
 	check_summary_file(f, "stopped");
 
-	/* keep = 3: the 2020 bundle went, the three of this run stay */
+	/* keep = 3: the 2020 bundle and the oldest of this run went */
 	assert_int_equal(count_bundles(newest), 3);
 	snprintf(path, sizeof(path), "%s/forensics/20200101T000000Z-forensics", state_dir);
 	assert_int_equal(access(path, F_OK), -1);
@@ -344,6 +412,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_running),
+		cmocka_unit_test(test_agent_answers_is_healthy),
 		cmocka_unit_test(test_sigstopped_is_qmp_unresponsive),
 		cmocka_unit_test(test_stopped_and_pruning),
 		cmocka_unit_test(test_store_failure_is_not_fatal),
