@@ -35,6 +35,7 @@
 
 struct bg_forensics {
 	bg_forensics_options o;
+	int64_t started_wall_ms; /* the bundle's time: when collection began */
 	char id[96];
 	char *dir;         /* where stored, or NULL */
 	char *store_error; /* why not stored */
@@ -626,6 +627,8 @@ static void collect_gdb(bg_forensics *f)
 	rc = bg_run(&r, argv, f->o.qm_timeout_ms);
 	if (r.out)
 		bg_buf_append(&s.out, r.out, r.out_len);
+	if (rc == BG_OK && r.exit_code != 0)
+		rc = bg_error_set(BG_EFAILED, "gdb exited with status %d (ptrace not permitted?)", r.exit_code);
 	bg_run_result_clear(&r);
 	section_end(f, &s, rc, NULL);
 }
@@ -753,7 +756,7 @@ static int mkdir_p(const char *path, mode_t mode)
 static void make_id(bg_forensics *f)
 {
 	char verb[32];
-	time_t now = time(NULL);
+	time_t now = (time_t)(f->started_wall_ms / 1000);
 	struct tm tm;
 	size_t i;
 
@@ -902,7 +905,7 @@ static void build_summary(bg_forensics *f)
 	bg_json_add_str(s, "id", f->id);
 	bg_json_add_str(s, "verb", f->o.verb ? f->o.verb : "forensics");
 	bg_json_add_int(s, "vmid", f->o.vmid);
-	bg_json_add_str(s, "time", bg_time_iso8601(bg_wall_ms(), when, sizeof(when)));
+	bg_json_add_str(s, "time", bg_time_iso8601(f->started_wall_ms, when, sizeof(when)));
 	bg_json_add_str(s, "verdict", bg_verdict_name(f->verdict));
 	for (p = f->evidence.data ? f->evidence.data : ""; *p; p = nl + 1) {
 		nl = strchr(p, '\n');
@@ -988,6 +991,7 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 		return bg_error_oom();
 	}
 	f->o = *opts;
+	f->started_wall_ms = bg_wall_ms();
 	snprintf(f->pidfile, sizeof(f->pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
 	snprintf(f->qmp_path, sizeof(f->qmp_path), "%s/%d.qmp", opts->run_dir, opts->vmid);
 	snprintf(f->qga_path, sizeof(f->qga_path), "%s/%d.qga", opts->run_dir, opts->vmid);

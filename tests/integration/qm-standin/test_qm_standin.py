@@ -121,6 +121,11 @@ def test_hung_qemu_stop_takes_the_kill_path(vm):
     assert vm.qm("start", "100").returncode == 0
     pid = vm.pid()
     os.kill(pid, signal.SIGSTOP)
+    for _ in range(100):  # the stop is asynchronous
+        if proc_state(pid) == "T":
+            break
+        time.sleep(0.01)
+    assert proc_state(pid) == "T"
     # status still says running (the pid is alive); reset needs QMP and fails
     assert vm.qm("status", "100").stdout == "status: running\n"
     r = vm.qm("reset", "100")
