@@ -576,6 +576,11 @@ static void collect_agent(bg_forensics *f)
 		section_end(f, &s, BG_OK, "QEMU is not running");
 		return;
 	}
+	if (f->qmp_skip) {
+		/* The agent's channel is served by the same hung main loop. */
+		section_end(f, &s, BG_OK, "QMP did not answer: the agent channel is served by the same QEMU main loop");
+		return;
+	}
 	rc = agent_ping(f->qga_path, ms);
 	if (rc == BG_OK) {
 		f->agent_answered = 1;
