@@ -62,11 +62,31 @@ typedef struct bg_llm bg_llm;
 typedef struct bg_llm_vtable {
 	const char *name;
 	int (*complete)(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp);
-	void (*destroy)(bg_llm *llm);
+	void (*destroy)(bg_llm *llm); /* frees the provider's whole struct */
 } bg_llm_vtable;
 
-/* Create a provider from settings (strings are copied). */
+/*
+ * The common head of every provider. A provider's own struct starts with
+ * it (`struct my_llm { bg_llm base; … }`), sets `vt`, and casts back in
+ * its vtable functions. bg_llm_cancel() sets `cancelled`; a provider that
+ * waits polls bg_llm_cancelled() at least every 100 ms.
+ */
+struct bg_llm {
+	const bg_llm_vtable *vt;
+	volatile int cancelled; /* read and written with __atomic builtins */
+};
+
+/* Whether bg_llm_cancel() was called (and not reset since). */
+int bg_llm_cancelled(const bg_llm *llm);
+
+/* Create a provider from settings (strings are copied): dispatches on
+ * settings->provider to the constructors below. */
 int bg_llm_new(bg_llm **out, const bg_llm_settings *settings);
+
+/* The providers' constructors (same contract as bg_llm_new). */
+int bg_llm_anthropic_new(bg_llm **out, const bg_llm_settings *s);
+int bg_llm_openai_new(bg_llm **out, const bg_llm_settings *s);
+int bg_llm_offline_new(bg_llm **out, const bg_llm_settings *s);
 
 /*
  * One model reply. BG_OK with resp filled; BG_EUNAVAILABLE when the API
