@@ -34,7 +34,7 @@ typedef struct ostate {
 /* The text of a content that is a string or an array of text blocks. */
 static void text_of(json_object *content, bg_buf *out)
 {
-	size_t i, n;
+	size_t i, n, start = out->len;
 
 	if (json_object_is_type(content, json_type_string)) {
 		bg_buf_puts(out, json_object_get_string(content));
@@ -45,7 +45,7 @@ static void text_of(json_object *content, bg_buf *out)
 		json_object *b = json_object_array_get_idx(content, i);
 		if (strcmp(bg_json_str(b, "type", ""), "text") != 0)
 			continue;
-		if (out->len)
+		if (out->len > start)
 			bg_buf_putc(out, '\n');
 		bg_buf_puts(out, bg_json_str(b, "text", ""));
 	}
@@ -323,7 +323,9 @@ static int end(void *ctx, bg_llm_fail *fail)
 	json_object *content;
 	int i, rc;
 
-	if (!st->done && !st->finish[0])
+	/* a finish_reason without [DONE] will do when the server closed
+	 * cleanly (some local servers), not on a cut connection */
+	if (!st->done && (!st->finish[0] || fail->cut))
 		return bg_llm_fail_set(fail, 1, BG_EPROTO, "openai API: the stream ended before [DONE]");
 	if ((rc = bg_llm_text_flush(&st->utf8, st->cb)) != BG_OK)
 		return rc;

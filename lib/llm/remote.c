@@ -415,8 +415,9 @@ static int http_failure(bg_llm_remote *r, xfer *x)
 				       "%s API: HTTP %ld %s: %s%s — check the API key (api_key_file, or "
 				       "$ANTHROPIC_API_KEY / $OPENAI_API_KEY)%s",
 				       r->name, st, type, msg, rid, forced);
-	return bg_llm_fail_set(x->fail, retry, retry ? BG_EUNAVAILABLE : BG_EINVAL, "%s API: HTTP %ld %s: %s%s%s",
-			       r->name, st, type, msg, rid, forced);
+	return bg_llm_fail_set(x->fail, retry,
+			       (st == 408 || st == 409 || st == 429 || st >= 500) ? BG_EUNAVAILABLE : BG_EINVAL,
+			       "%s API: HTTP %ld %s: %s%s%s", r->name, st, type, msg, rid, forced);
 }
 
 static int curl_failure(bg_llm_remote *r, xfer *x, CURLcode cc)
@@ -460,6 +461,7 @@ static int attempt(bg_llm_remote *r, xfer *x, const char *url, struct curl_slist
 	rc = bg_sse_finish(&x->sse, &partial);
 	if (rc != BG_OK)
 		return bg_llm_fail_set(x->fail, 0, rc, "%s", bg_error_last()->message);
+	x->fail->cut = cc == CURLE_PARTIAL_FILE;
 	rc = x->hooks->end(x->hooks->ctx, x->fail);
 	if (rc != BG_OK && !x->fail->set)
 		return rc;

@@ -39,6 +39,7 @@ typedef struct bg_llm_fail {
 	int retry; /* may be retried */
 	int code;  /* the bg_status to return when it is not */
 	char why[512];
+	int cut; /* input to end(): the connection closed mid-chunk */
 } bg_llm_fail;
 
 /* What a provider plugs into the transfer. */
