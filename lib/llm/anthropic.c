@@ -232,7 +232,7 @@ static json_object *rebuild(astate *a)
 	return m;
 }
 
-static char *request_body(const bg_llm_request *req)
+char *bg_llm_anthropic_body(const bg_llm_request *req)
 {
 	json_object *o = json_object_new_object();
 	char *s;
@@ -302,7 +302,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	struct curl_slist *h = NULL;
 	bg_buf url = BG_BUF_INIT;
 	bg_llm_hooks hooks = {reset, event, end, a};
-	char *body = request_body(req);
+	char *body = bg_llm_anthropic_body(req);
 	int rc;
 
 	if (!a || !body)
@@ -319,6 +319,24 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	free(body);
 	bg_buf_free(&url);
 	bg_llm_headers_free(h);
+	return rc;
+}
+
+int bg_llm_anthropic_replay(const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+			    bg_llm_response *resp)
+{
+	astate *a = calloc(1, sizeof(*a));
+	bg_llm_hooks hooks = {reset, event, end, a};
+	int rc;
+
+	if (!a)
+		return bg_error_oom();
+	a->cb = cb;
+	rc = bg_llm_replay_hooks(&hooks, stream, len, chunk);
+	if (rc == BG_OK)
+		fill(a, resp);
+	reset(a);
+	free(a);
 	return rc;
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "llm/provider.h"
+#include "llm/remote.h"
 
 int bg_llm_new(bg_llm **out, const bg_llm_settings *settings)
 {
@@ -64,4 +65,15 @@ void bg_llm_free(bg_llm *llm)
 {
 	if (llm)
 		llm->vt->destroy(llm);
+}
+
+int bg_llm_replay(const char *provider, const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+		  bg_llm_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	if (strcmp(provider, "anthropic") == 0)
+		return bg_llm_anthropic_replay(stream, len, chunk, cb, resp);
+	if (strcmp(provider, "openai") == 0)
+		return bg_llm_openai_replay(stream, len, chunk, cb, resp);
+	return bg_error_set(BG_EINVAL, "no stream parser for provider \"%s\"", provider);
 }

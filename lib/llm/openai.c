@@ -161,7 +161,7 @@ static json_object *tr_tools(json_object *tools)
 	return out;
 }
 
-static char *request_body(const bg_llm_request *req)
+char *bg_llm_openai_body(const bg_llm_request *req)
 {
 	json_object *o = json_object_new_object(), *so = json_object_new_object();
 	char *s;
@@ -373,6 +373,34 @@ int bg_llm_openai_headers(bg_llm_remote *r, struct curl_slist **h)
 	return rc;
 }
 
+static void fill(ostate *st, bg_llm_response *resp)
+{
+	resp->message = st->message;
+	st->message = NULL;
+	snprintf(resp->stop_reason, sizeof(resp->stop_reason), "%s", st->stop_reason);
+	resp->input_tokens = st->in_tok;
+	resp->output_tokens = st->out_tok;
+	resp->cache_read_tokens = st->cache_read;
+}
+
+int bg_llm_openai_replay(const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+			 bg_llm_response *resp)
+{
+	ostate *st = calloc(1, sizeof(*st));
+	bg_llm_hooks hooks = {reset, event, end, st};
+	int rc;
+
+	if (!st)
+		return bg_error_oom();
+	st->cb = cb;
+	rc = bg_llm_replay_hooks(&hooks, stream, len, chunk);
+	if (rc == BG_OK)
+		fill(st, resp);
+	reset(st);
+	free(st);
+	return rc;
+}
+
 static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp)
 {
 	bg_llm_remote *r = (bg_llm_remote *)llm;
@@ -380,7 +408,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	struct curl_slist *h = NULL;
 	bg_buf url = BG_BUF_INIT;
 	bg_llm_hooks hooks = {reset, event, end, st};
-	char *body = request_body(req);
+	char *body = bg_llm_openai_body(req);
 	int rc;
 
 	if (!st || !body)
@@ -389,14 +417,8 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 		 (rc = bg_llm_url(&url, r->base_url, "/v1/chat/completions")) == BG_OK) {
 		st->cb = cb;
 		rc = bg_llm_remote_run(r, url.data, h, body, req, cb, &hooks, &resp->attempts);
-		if (rc == BG_OK) {
-			resp->message = st->message;
-			st->message = NULL;
-			snprintf(resp->stop_reason, sizeof(resp->stop_reason), "%s", st->stop_reason);
-			resp->input_tokens = st->in_tok;
-			resp->output_tokens = st->out_tok;
-			resp->cache_read_tokens = st->cache_read;
-		}
+		if (rc == BG_OK)
+			fill(st, resp);
 	}
 	if (st)
 		reset(st);

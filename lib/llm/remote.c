@@ -422,10 +422,11 @@ static int http_failure(bg_llm_remote *r, xfer *x)
 
 static int curl_failure(bg_llm_remote *r, xfer *x, CURLcode cc)
 {
-	int bad_url = cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL;
+	/* what retrying cannot fix: the URL, the certificate */
+	int fixed = cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+		    cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE;
 
-	(void)x;
-	return bg_llm_fail_set(x->fail, !bad_url, bad_url ? BG_EINVAL : BG_ECONNECT, "%s API at %s: %s", r->name,
+	return bg_llm_fail_set(x->fail, !fixed, fixed ? BG_EINVAL : BG_ECONNECT, "%s API at %s: %s", r->name,
 			       r->base_url, curl_easy_strerror(cc));
 }
 
@@ -468,6 +469,42 @@ static int attempt(bg_llm_remote *r, xfer *x, const char *url, struct curl_slist
 	if (rc != BG_OK && cc == CURLE_PARTIAL_FILE)
 		snprintf(x->fail->why + strlen(x->fail->why), sizeof(x->fail->why) - strlen(x->fail->why),
 			 " (the connection closed mid-stream)");
+	return rc;
+}
+
+typedef struct replay_ctx {
+	const bg_llm_hooks *hooks;
+	bg_llm_fail *fail;
+} replay_ctx;
+
+static int replay_event(const bg_sse_event *ev, void *payload)
+{
+	replay_ctx *c = payload;
+	return c->hooks->event(ev, c->hooks->ctx, c->fail);
+}
+
+int bg_llm_replay_hooks(const bg_llm_hooks *hooks, const char *stream, size_t len, size_t chunk)
+{
+	bg_llm_fail fail;
+	replay_ctx c = {hooks, &fail};
+	bg_sse sse;
+	size_t i;
+	int rc = BG_OK;
+
+	memset(&fail, 0, sizeof(fail));
+	hooks->reset(hooks->ctx);
+	bg_sse_init(&sse, 0, replay_event, &c);
+	if (!chunk)
+		chunk = len ? len : 1;
+	for (i = 0; i < len && rc == BG_OK; i += chunk)
+		rc = bg_sse_feed(&sse, stream + i, len - i < chunk ? len - i : chunk);
+	if (rc == BG_OK)
+		rc = bg_sse_finish(&sse, NULL);
+	if (rc == BG_OK && !fail.set)
+		rc = hooks->end(hooks->ctx, &fail);
+	bg_sse_free(&sse);
+	if (fail.set)
+		return bg_error_set(fail.retry ? BG_EUNAVAILABLE : fail.code, "%s", fail.why);
 	return rc;
 }
 

@@ -75,6 +75,23 @@ int bg_llm_openai_headers(bg_llm_remote *r, struct curl_slist **h);
 int bg_llm_remote_run(bg_llm_remote *r, const char *url, struct curl_slist *headers, const char *body,
 		      const bg_llm_request *req, const bg_llm_callbacks *cb, const bg_llm_hooks *hooks, int *attempts);
 
+/*
+ * For tests and fuzzers: run a recorded stream (the HTTP body of a 200)
+ * through a provider's parser as if it came off the network in pieces of
+ * `chunk` bytes (0: all at once). Same results and errors as complete().
+ */
+int bg_llm_replay(const char *provider, const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+		  bg_llm_response *resp);
+int bg_llm_anthropic_replay(const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+			    bg_llm_response *resp);
+int bg_llm_openai_replay(const char *stream, size_t len, size_t chunk, const bg_llm_callbacks *cb,
+			 bg_llm_response *resp);
+int bg_llm_replay_hooks(const bg_llm_hooks *hooks, const char *stream, size_t len, size_t chunk);
+
+/* The request bodies the providers send (malloc'd JSON), for tests. */
+char *bg_llm_anthropic_body(const bg_llm_request *req);
+char *bg_llm_openai_body(const bg_llm_request *req);
+
 /* The wait before retry number n (0-based) when the server gave no hint:
  * min(0.5·2^n, 8) s, minus up to 25 % jitter. */
 int64_t bg_llm_backoff_ms(int n);
