@@ -305,6 +305,11 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	char *body = bg_llm_anthropic_body(req);
 	int rc;
 
+	if (__atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQ_REL)) {
+		free(a);
+		free(body);
+		return bg_error_set(BG_ESTATE, "anthropic: a request is already running on this handle");
+	}
 	if (!a || !body)
 		rc = bg_error_oom();
 	else if ((rc = headers(r, &h)) == BG_OK && (rc = bg_llm_url(&url, r->base_url, "/v1/messages")) == BG_OK) {
@@ -319,6 +324,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	free(body);
 	bg_buf_free(&url);
 	bg_llm_headers_free(h);
+	__atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
 	return rc;
 }
 

@@ -411,6 +411,11 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	char *body = bg_llm_openai_body(req);
 	int rc;
 
+	if (__atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQ_REL)) {
+		free(st);
+		free(body);
+		return bg_error_set(BG_ESTATE, "openai: a request is already running on this handle");
+	}
 	if (!st || !body)
 		rc = bg_error_oom();
 	else if ((rc = bg_llm_openai_headers(r, &h)) == BG_OK &&
@@ -426,6 +431,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	free(body);
 	bg_buf_free(&url);
 	bg_llm_headers_free(h);
+	__atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
 	return rc;
 }
 

@@ -33,9 +33,14 @@ typedef struct bg_llm_callbacks {
 	/* A piece of assistant text, as it arrives (valid UTF-8: a character
 	 * split across network chunks is delivered whole). */
 	int (*on_text)(const char *delta, size_t len, void *payload);
-	/* A tool call, once its input JSON is complete. */
+	/* A tool call, once its input JSON is complete; `input` is borrowed
+	 * (valid during the call). For display only: run tools from
+	 * resp->message after complete() returned BG_OK, since a later error
+	 * in the same stream (overloaded_error) drops the reply and retries. */
 	int (*on_tool_use)(const char *id, const char *name, json_object *input, void *payload);
-	/* A retry is about to wait `delay_ms` after `why` (for the event log). */
+	/* A retry is about to wait `delay_ms` after `why` (for the event log).
+	 * Text and tool calls streamed before it belonged to a dropped attempt:
+	 * the reply starts again from nothing. */
 	int (*on_retry)(int attempt, int64_t delay_ms, const char *why, void *payload);
 	void *payload;
 } bg_llm_callbacks;
@@ -89,7 +94,8 @@ int bg_llm_openai_new(bg_llm **out, const bg_llm_settings *s);
 int bg_llm_offline_new(bg_llm **out, const bg_llm_settings *s);
 
 /*
- * One model reply. BG_OK with resp filled; BG_EUNAVAILABLE when the API
+ * One model reply (one call at a time per handle: BG_ESTATE otherwise).
+ * The callbacks may be NULL. BG_OK with resp filled; BG_EUNAVAILABLE when the API
  * stayed unreachable or overloaded after the retries (the agent then runs
  * its fallback); BG_EAUTH / BG_EINVAL (a 4xx that will not change, with
  * the API's message); BG_ECANCELLED after bg_llm_cancel(); BG_ETIMEOUT

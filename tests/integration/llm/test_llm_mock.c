@@ -337,6 +337,7 @@ static void test_anthropic_tool_turn(void **state)
 				    "{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_03\",\"content\":\"oom\","
 				    "\"is_error\":false},{\"type\":\"text\",\"text\":\"go on\"}]}"));
 	bg_llm_response_clear(&resp);
+	bg_buf_free(&s.text);
 	cb = callbacks(&s);
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 	assert_string_equal(resp.stop_reason, "end_turn");
@@ -699,6 +700,7 @@ static void test_openai_tool_turn(void **state)
 			    "{\"type\":\"tool_result\",\"tool_use_id\":\"call_b\",\"is_error\":true,"
 			    "\"content\":[{\"type\":\"text\",\"text\":\"triage failed\"}]}]}"));
 	bg_llm_response_clear(&resp);
+	bg_buf_free(&s.text);
 	cb = callbacks(&s);
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 	assert_int_equal(resp.attempts, 3); /* a 503, a dropped stream */
@@ -834,6 +836,12 @@ int main(int argc, char **argv)
 	};
 	const char *which = argc > 1 ? argv[1] : "anthropic";
 
+	const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+	size_t i;
+
+	/* the mock is on loopback: a proxy from the environment must not sit between */
+	for (i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++)
+		unsetenv(proxies[i]);
 	signal(SIGPIPE, SIG_IGN);
 	if (access("/usr/bin/python3", X_OK) != 0)
 		return 77;
