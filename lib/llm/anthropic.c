@@ -269,6 +269,9 @@ static int headers(bg_llm_remote *r, struct curl_slist **h)
 		if (rc == BG_OK)
 			rc = bg_llm_header(h, "Authorization", v.data);
 		bg_buf_wipe(&v);
+		/* the API refuses OAuth tokens without this beta flag (401) */
+		if (rc == BG_OK)
+			rc = bg_llm_header(h, "anthropic-beta", "oauth-2025-04-20");
 	} else if (r->key)
 		rc = bg_llm_header(h, "x-api-key", bg_secret_data(r->key));
 	if (rc == BG_OK)
@@ -368,6 +371,9 @@ int bg_llm_anthropic_new(bg_llm **out, const bg_llm_settings *s)
 		destroy(&r->base);
 		return rc;
 	}
+	/* Claude OAuth access tokens are recognisable: never send one as x-api-key */
+	if (r->key && strncmp(bg_secret_data(r->key), "sk-ant-oat", 10) == 0)
+		r->oauth = 1;
 	*out = &r->base;
 	return BG_OK;
 }

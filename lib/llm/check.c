@@ -116,8 +116,6 @@ static int check(const bg_client_settings *cs, int timeout_s, bg_buf *d)
 	s.provider = cs->agent.provider;
 	s.base_url = cs->agent.base_url;
 	s.api_key = key;
-	/* Claude OAuth tokens go in Authorization: Bearer */
-	s.oauth = key && strncmp(bg_secret_data(key), "sk-ant-oat", 10) == 0;
 	s.max_retries = 0;
 	rc = bg_llm_new(&llm, &s);
 	if (rc == BG_OK)

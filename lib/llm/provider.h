@@ -56,7 +56,8 @@ typedef struct bg_llm_settings {
 	const char *provider;     /* anthropic | openai | offline */
 	const char *base_url;     /* "" or NULL = the provider's own */
 	const bg_secret *api_key; /* borrowed; NULL for offline or a keyless local server */
-	int oauth;                /* 1: send Authorization: Bearer instead of x-api-key */
+	int oauth;                /* 1: send Authorization: Bearer (+ anthropic-beta: oauth-2025-04-20)
+				     instead of x-api-key; implied by a key starting "sk-ant-oat" */
 	int max_retries;          /* 2 when < 0 */
 	int connect_timeout_ms;   /* 10000 when 0 */
 	int idle_timeout_ms;      /* silence on an open stream before giving up; 60000 when 0 */

@@ -240,6 +240,8 @@ static bg_llm_callbacks callbacks(seen *s)
 			fail_msg("%s: %d (%s), want %d", #call, rc_, bg_error_last()->message, (want)); \
 	} while (0)
 
+static int oauth_next; /* the next make() sets oauth */
+
 static bg_llm *make(const char *provider, const char *url, const char *key, int retries, int idle_ms)
 {
 	bg_llm_settings st = {0};
@@ -254,6 +256,8 @@ static bg_llm *make(const char *provider, const char *url, const char *key, int 
 	st.max_retries = retries;
 	st.connect_timeout_ms = 2000;
 	st.idle_timeout_ms = idle_ms;
+	st.oauth = oauth_next;
+	oauth_next = 0;
 	assert_int_equal(bg_llm_new(&llm, &st), BG_OK);
 	bg_secret_free(sec); /* the provider keeps its own copy */
 	return llm;
@@ -355,6 +359,36 @@ static void test_anthropic_tool_turn(void **state)
 	mock_stop(&m);
 }
 
+static void test_anthropic_oauth(void **state)
+{
+	static mock m;
+	seen s;
+	bg_llm_callbacks cb = callbacks(&s);
+	json_object *msgs = parse("[{\"role\":\"user\",\"content\":\"x\"}]"), *recs;
+	bg_llm_response resp;
+	bg_llm_request req = request(NULL, NULL, msgs);
+	bg_llm *llm;
+
+	(void)state;
+	mock_start(&m, "anthropic-oauth.json");
+	llm = make("anthropic", m.url, "sk-ant-oat01-test", 0, 0); /* recognised by its prefix */
+	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
+	bg_llm_response_clear(&resp);
+	bg_llm_free(llm);
+	oauth_next = 1;
+	llm = make("anthropic", m.url, "opaque-token", 0, 0);
+	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
+	bg_llm_response_clear(&resp);
+	recs = mock_records(&m);
+	assert_int_equal(json_object_array_length(recs), 2);
+	assert_no_mismatch(recs);
+	json_object_put(recs);
+	bg_buf_free(&s.text);
+	bg_llm_free(llm);
+	json_object_put(msgs);
+	mock_stop(&m);
+}
+
 static void test_anthropic_bad_order(void **state)
 {
 	static mock m;
@@ -445,6 +479,7 @@ static void test_anthropic_retry_after(void **state)
 	assert_int_equal(json_object_array_length(recs), 3);
 	g1 = record_gap(recs, 0, 1);
 	g2 = record_gap(recs, 1, 2);
+	print_message("retry-after-ms 300 -> waited %.3f s; retry-after 1 -> waited %.3f s\n", g1, g2);
 	if (g1 < 0.29 || g1 > 0.8 || g2 < 0.99 || g2 > 1.5)
 		fail_msg("waits between attempts were %.3f s and %.3f s, want 0.3 and 1.0", g1, g2);
 	json_object_put(recs);
@@ -478,6 +513,7 @@ static void test_anthropic_backoff(void **state)
 	g1 = record_gap(recs, 0, 1);
 	g2 = record_gap(recs, 1, 2);
 	/* min(0.5·2^n, 8) s less up to 25 % jitter */
+	print_message("backoff without a hint: waited %.3f s then %.3f s\n", g1, g2);
 	if (g1 < 0.37 || g1 > 0.8 || g2 < 0.74 || g2 > 1.3)
 		fail_msg("backoff waits were %.3f s and %.3f s, want ~0.5 and ~1.0", g1, g2);
 	json_object_put(recs);
@@ -595,6 +631,7 @@ static void test_anthropic_stall_and_cancel(void **state)
 	t0 = bg_now_ms();
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EUNAVAILABLE);
 	assert_error_contains("no data for 400 ms (idle timeout)");
+	print_message("idle timeout 400 ms on a 4 s stall -> returned after %lld ms\n", (long long)(bg_now_ms() - t0));
 	assert_true(bg_now_ms() - t0 < 1500); /* the server stalls for 4 s */
 	bg_llm_free(llm);
 
@@ -602,6 +639,7 @@ static void test_anthropic_stall_and_cancel(void **state)
 	c.llm = llm;
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_ECANCELLED);
+	print_message("cancel -> complete() returned after %lld ms\n", (long long)(bg_now_ms() - c.at_ms));
 	if (bg_now_ms() - c.at_ms >= 1000)
 		fail_msg("complete() returned %lld ms after the cancel", (long long)(bg_now_ms() - c.at_ms));
 	pthread_join(th, NULL);
@@ -818,6 +856,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest anthropic[] = {
 		cmocka_unit_test_teardown(test_anthropic_tool_turn, teardown),
+		cmocka_unit_test_teardown(test_anthropic_oauth, teardown),
 		cmocka_unit_test_teardown(test_anthropic_bad_order, teardown),
 		cmocka_unit_test_teardown(test_anthropic_utf8_split, teardown),
 		cmocka_unit_test_teardown(test_anthropic_retry_after, teardown),
