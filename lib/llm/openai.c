@@ -370,6 +370,8 @@ int bg_llm_openai_headers(bg_llm_remote *r, struct curl_slist **h)
 		rc = bg_llm_header(h, "content-type", "application/json");
 	if (rc == BG_OK)
 		rc = bg_llm_header(h, "accept", "text/event-stream");
+	if (rc == BG_OK)
+		rc = bg_llm_no_expect(h);
 	return rc;
 }
 

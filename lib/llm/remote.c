@@ -97,6 +97,16 @@ int bg_llm_header(struct curl_slist **list, const char *name, const char *value)
 	return BG_OK;
 }
 
+int bg_llm_no_expect(struct curl_slist **list)
+{
+	struct curl_slist *l = curl_slist_append(*list, "Expect:");
+
+	if (!l)
+		return bg_error_oom();
+	*list = l;
+	return BG_OK;
+}
+
 void bg_llm_headers_free(struct curl_slist *list)
 {
 	struct curl_slist *l;
@@ -230,8 +240,15 @@ typedef struct xfer {
 	long status;
 	int64_t last_rx_ms;
 	int hook_rc; /* non-zero: a hook aborted the stream */
-	char retry_after_ms[32], retry_after[64], should_retry[8], request_id[96];
+	char retry_after_ms[32], retry_after[64], should_retry[8], request_id[96], content_type[96];
 } xfer;
+
+/* A 200 that is not a stream (a proxy's page, a non-streaming server) is
+ * kept as an error body. No content-type at all is given the benefit. */
+static int streaming(const xfer *x)
+{
+	return x->status == 200 && (!x->content_type[0] || strcasestr(x->content_type, "event-stream"));
+}
 
 static int on_sse(const bg_sse_event *ev, void *payload)
 {
@@ -246,7 +263,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *payload)
 	int rc;
 
 	x->last_rx_ms = bg_now_ms();
-	if (x->status == 200) {
+	if (streaming(x)) {
 		rc = bg_sse_feed(&x->sse, ptr, len);
 		if (rc != BG_OK) {
 			x->hook_rc = rc;
@@ -288,6 +305,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *payload)
 		/* a new response (after a 100 Continue): forget the last one's headers */
 		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		x->retry_after_ms[0] = x->retry_after[0] = x->should_retry[0] = x->request_id[0] = '\0';
+		x->content_type[0] = '\0';
 		return len;
 	}
 	header_value(ptr, len, "retry-after-ms", x->retry_after_ms, sizeof(x->retry_after_ms));
@@ -295,6 +313,7 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *payload)
 	header_value(ptr, len, "x-should-retry", x->should_retry, sizeof(x->should_retry));
 	header_value(ptr, len, "request-id", x->request_id, sizeof(x->request_id));
 	header_value(ptr, len, "x-request-id", x->request_id, sizeof(x->request_id));
+	header_value(ptr, len, "content-type", x->content_type, sizeof(x->content_type));
 	return len;
 }
 
@@ -459,6 +478,11 @@ static int attempt(bg_llm_remote *r, xfer *x, const char *url, struct curl_slist
 		return curl_failure(r, x, cc);
 	if (x->status != 200)
 		return http_failure(r, x);
+	if (!streaming(x))
+		return bg_llm_fail_set(x->fail, 0, BG_EPROTO,
+				       "%s API at %s answered 200 with content-type %s, not an event stream "
+				       "(is base_url the API?): %.160s",
+				       r->name, r->base_url, x->content_type, x->errbody.len ? x->errbody.data : "");
 	rc = bg_sse_finish(&x->sse, &partial);
 	if (rc != BG_OK)
 		return bg_llm_fail_set(x->fail, 0, rc, "%s", bg_error_last()->message);

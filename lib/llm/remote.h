@@ -66,6 +66,10 @@ int bg_llm_url(bg_buf *out, const char *base, const char *path);
 int bg_llm_header(struct curl_slist **list, const char *name, const char *value);
 void bg_llm_headers_free(struct curl_slist *list);
 
+/* Turn off "Expect: 100-continue", which libcurl adds to large POSTs and
+ * which costs a second's wait with servers that do not answer it. */
+int bg_llm_no_expect(struct curl_slist **list);
+
 /* The headers of an authenticated request (also used by bg_llm_check). */
 int bg_llm_anthropic_headers(bg_llm_remote *r, struct curl_slist **h);
 int bg_llm_openai_headers(bg_llm_remote *r, struct curl_slist **h);

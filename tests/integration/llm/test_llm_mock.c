@@ -553,8 +553,31 @@ static void test_anthropic_no_retry(void **state)
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 	assert_int_equal(resp.attempts, 2); /* x-should-retry: true on a 400 */
 	assert_string_equal(s.text.data, "retried");
+	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EPROTO);
+	assert_error_contains("answered 200 with content-type application/json, not an event stream");
+	assert_int_equal(resp.attempts, 1);
+	{
+		/* a large request (2 MiB of conversation) goes through at once */
+		json_object *big = json_object_new_array(), *m1 = json_object_new_object();
+		char *pad = malloc(2 << 20);
+		int64_t t0;
+		memset(pad, 'x', (2 << 20) - 1);
+		pad[(2 << 20) - 1] = '\0';
+		bg_json_add_str(m1, "role", "user");
+		bg_json_add_str(m1, "content", pad);
+		json_object_array_add(big, m1);
+		req.messages = big;
+		t0 = bg_now_ms();
+		expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
+		print_message("a 2 MiB request took %lld ms\n", (long long)(bg_now_ms() - t0));
+		assert_true(bg_now_ms() - t0 < 900);
+		bg_llm_response_clear(&resp);
+		req.messages = msgs;
+		json_object_put(big);
+		free(pad);
+	}
 	recs = mock_records(&m);
-	assert_int_equal(json_object_array_length(recs), 6);
+	assert_int_equal(json_object_array_length(recs), 8);
 	json_object_put(recs);
 	bg_llm_response_clear(&resp);
 	bg_buf_free(&s.text);
