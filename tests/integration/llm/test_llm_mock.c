@@ -553,6 +553,7 @@ static void test_anthropic_no_retry(void **state)
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 	assert_int_equal(resp.attempts, 2); /* x-should-retry: true on a 400 */
 	assert_string_equal(s.text.data, "retried");
+	bg_llm_response_clear(&resp);
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EPROTO);
 	assert_error_contains("answered 200 with content-type application/json, not an event stream");
 	assert_int_equal(resp.attempts, 1);
