@@ -33,6 +33,12 @@ int bg_llm_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 		return bg_error_set(BG_EINVAL, "bg_llm_complete: messages must be a JSON array");
 	if (bg_llm_cancelled(llm))
 		return bg_error_set(BG_ECANCELLED, "%s: cancelled before the request was sent", llm->vt->name);
+	if (req->deadline.at_ms == 0) {
+		/* a zeroed request means "no deadline", not "already expired" */
+		bg_llm_request r = *req;
+		r.deadline = BG_DEADLINE_NONE;
+		return llm->vt->complete(llm, &r, cb, resp);
+	}
 	return llm->vt->complete(llm, req, cb, resp);
 }
 

@@ -20,11 +20,11 @@
 
 typedef struct bg_llm_request {
 	const char *model;
-	int max_tokens;
+	int max_tokens;        /* 4096 when <= 0; model NULL or "": the provider's default */
 	const char *system;    /* the system prompt */
 	json_object *tools;    /* array, Anthropic shape; borrowed */
 	json_object *messages; /* array, Anthropic shape; borrowed */
-	bg_deadline deadline;  /* the turn's deadline: no retry starts after it */
+	bg_deadline deadline;  /* the turn's deadline: no retry starts after it ({0}: none) */
 } bg_llm_request;
 
 /* Callbacks while a reply streams in. Each returns 0 to go on or a

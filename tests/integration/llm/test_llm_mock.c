@@ -439,6 +439,7 @@ static void test_anthropic_utf8_split(void **state)
 	(void)state;
 	mock_start(&m, "anthropic-utf8-split.json");
 	llm = make("anthropic", m.url, "k", 0, 0);
+	req.deadline.at_ms = 0; /* a zeroed deadline is none, not expired */
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 	assert_string_equal(s.text.data, want);
 	assert_int_equal(s.bad_utf8, 0);
