@@ -481,7 +481,7 @@ static void test_anthropic_retry_after(void **state)
 	g1 = record_gap(recs, 0, 1);
 	g2 = record_gap(recs, 1, 2);
 	print_message("retry-after-ms 300 -> waited %.3f s; retry-after 1 -> waited %.3f s\n", g1, g2);
-	if (g1 < 0.29 || g1 > 0.8 || g2 < 0.99 || g2 > 1.5)
+	if (g1 < 0.29 || g1 > 1.0 || g2 < 0.99 || g2 > 2.0)
 		fail_msg("waits between attempts were %.3f s and %.3f s, want 0.3 and 1.0", g1, g2);
 	json_object_put(recs);
 	bg_llm_response_clear(&resp);
@@ -515,7 +515,7 @@ static void test_anthropic_backoff(void **state)
 	g2 = record_gap(recs, 1, 2);
 	/* min(0.5·2^n, 8) s less up to 25 % jitter */
 	print_message("backoff without a hint: waited %.3f s then %.3f s\n", g1, g2);
-	if (g1 < 0.37 || g1 > 0.8 || g2 < 0.74 || g2 > 1.3)
+	if (g1 < 0.37 || g1 > 1.0 || g2 < 0.74 || g2 > 1.6)
 		fail_msg("backoff waits were %.3f s and %.3f s, want ~0.5 and ~1.0", g1, g2);
 	json_object_put(recs);
 	bg_buf_free(&s.text);
@@ -572,7 +572,7 @@ static void test_anthropic_no_retry(void **state)
 		t0 = bg_now_ms();
 		expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
 		print_message("a 2 MiB request took %lld ms\n", (long long)(bg_now_ms() - t0));
-		assert_true(bg_now_ms() - t0 < 900);
+		assert_true(bg_now_ms() - t0 < 5000);
 		bg_llm_response_clear(&resp);
 		req.messages = msgs;
 		json_object_put(big);
@@ -657,7 +657,7 @@ static void test_anthropic_stall_and_cancel(void **state)
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EUNAVAILABLE);
 	assert_error_contains("no data for 400 ms (idle timeout)");
 	print_message("idle timeout 400 ms on a 4 s stall -> returned after %lld ms\n", (long long)(bg_now_ms() - t0));
-	assert_true(bg_now_ms() - t0 < 1500); /* the server stalls for 4 s */
+	assert_true(bg_now_ms() - t0 < 2000); /* the server stalls for 4 s */
 	bg_llm_free(llm);
 
 	llm = make("anthropic", m.url, "k", 2, 10000);
@@ -710,14 +710,14 @@ static void test_anthropic_refused_and_deadline(void **state)
 	bg_llm_free(llm);
 
 	/* a retry that would end after the turn's deadline is not taken */
-	mock_start(&m, "anthropic-retry-after.json");
+	mock_start(&m, "anthropic-deadline.json");
 	llm = make("anthropic", m.url, "k", 2, 0);
-	req.deadline = bg_deadline_in(200);
+	req.deadline = bg_deadline_in(2000);
 	t0 = bg_now_ms();
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EUNAVAILABLE);
-	assert_error_contains("would pass the turn's deadline");
+	assert_error_contains("waiting 5000 ms would pass the turn's deadline");
 	assert_int_equal(resp.attempts, 1);
-	assert_true(bg_now_ms() - t0 < 250);
+	assert_true(bg_now_ms() - t0 < 1500);
 	bg_buf_free(&s.text);
 	bg_llm_free(llm);
 	json_object_put(msgs);
@@ -813,7 +813,7 @@ static void test_openai_faults(void **state)
 	t0 = bg_now_ms();
 	expect_rc(bg_llm_complete(llm, &req, &cb, &resp), BG_EUNAVAILABLE);
 	assert_error_contains("idle timeout");
-	assert_true(bg_now_ms() - t0 < 1500);
+	assert_true(bg_now_ms() - t0 < 2000);
 	bg_buf_free(&s.text);
 	bg_llm_free(llm);
 	json_object_put(msgs);
