@@ -392,6 +392,10 @@ static void error_text(xfer *x, char *type, size_t tlen, char *msg, size_t mlen)
 		snprintf(msg, mlen, "%.200s", x->errbody.len ? x->errbody.data : "(empty body)");
 	json_object_put(o);
 	bg_error_clear();
+	/* a proxy's HTML page must not break the one-line message */
+	for (; *msg; msg++)
+		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+			*msg = ' ';
 }
 
 static int spend_limit(const char *type, const char *msg)
