@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/json.h"
@@ -131,6 +132,20 @@ int bg_llm_fail_set(bg_llm_fail *f, int retry, int code, const char *fmt, ...)
 
 /* ---- retry timing ---- */
 
+/* Jitter only: a small generator of our own, so the library neither
+ * reseeds nor draws from the application's random(). */
+static double jitter_unit(void)
+{
+	static __thread uint64_t state;
+
+	if (!state)
+		state = ((uint64_t)bg_now_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&state;
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return (double)(state >> 11) / (double)(1ULL << 53);
+}
+
 int64_t bg_llm_backoff_ms(int n)
 {
 	double s = 0.5;
@@ -141,7 +156,7 @@ int64_t bg_llm_backoff_ms(int n)
 	if (s > 8.0)
 		s = 8.0;
 	/* jitter: up to 25 % less, as the SDKs do */
-	return (int64_t)(s * 1000.0 * (1.0 - 0.25 * ((double)random() / (double)RAND_MAX)));
+	return (int64_t)(s * 1000.0 * (1.0 - 0.25 * jitter_unit()));
 }
 
 static int64_t parse_seconds(const char *v)
