@@ -1,6 +1,6 @@
 /*
  * Stand-ins, as weak symbols, for functions other rooms are building in
- * parallel (lib/llm's generic functions, the triage, the pve client), so the agent builds and its tests run before they
+ * parallel (the triage, the pve client), so the agent builds and its tests run before they
  * land. A real definition anywhere in the library wins over these. Delete this file once main has them all.
  */
 #include <stdlib.h>
@@ -10,52 +10,12 @@
 #include "breakglass/ssh.h"
 #include "breakglass/triage.h"
 #include "core/error.h"
-#include "llm/provider.h"
 
 #define WEAK __attribute__((weak))
 
 static int missing(const char *what)
 {
 	return bg_error_set(BG_EUNSUPPORTED, "%s is not built into this library yet", what);
-}
-
-WEAK int bg_llm_new(bg_llm **out, const bg_llm_settings *settings)
-{
-	*out = NULL;
-	if (settings && settings->provider && strcmp(settings->provider, "offline") == 0)
-		return bg_llm_offline_new(out, settings);
-	return missing("the LLM provider");
-}
-
-WEAK int bg_llm_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp)
-{
-	return llm->vt->complete(llm, req, cb, resp);
-}
-
-WEAK void bg_llm_cancel(bg_llm *llm)
-{
-	if (llm)
-		__atomic_store_n(&llm->cancelled, 1, __ATOMIC_SEQ_CST);
-}
-
-WEAK void bg_llm_reset_cancel(bg_llm *llm)
-{
-	if (llm)
-		__atomic_store_n(&llm->cancelled, 0, __ATOMIC_SEQ_CST);
-}
-
-WEAK void bg_llm_response_clear(bg_llm_response *resp)
-{
-	if (resp && resp->message)
-		json_object_put(resp->message);
-	if (resp)
-		memset(resp, 0, sizeof(*resp));
-}
-
-WEAK void bg_llm_free(bg_llm *llm)
-{
-	if (llm)
-		llm->vt->destroy(llm);
 }
 
 WEAK int bg_triage_run(bg_triage **out, bg_ssh *ssh, int timeout_s)
