@@ -343,7 +343,8 @@ static int agent_path(const char *port, int n, int us, lat *out)
 	int rc;
 
 	bg_buf_printf(&ini,
-		      "[devvm]\nhost = 127.0.0.1\n[pve]\nhost = 127.0.0.1\n[agent]\nprovider = anthropic\n"
+		      "[devvm]\nhost = 127.0.0.1\n[pve]\nhost = 127.0.0.1\n[ssh]\nuse_agent = true\n[agent]\nprovider "
+		      "= anthropic\n"
 		      "base_url = http://127.0.0.1:%s\nmodel = bench-%d-%d\nfallback = none\n",
 		      port, n, us);
 	if (!mkdtemp(dir) || bg_config_new(&cfg, BG_CONFIG_CLIENT) != BG_OK ||
