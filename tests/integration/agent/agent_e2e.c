@@ -319,6 +319,22 @@ static void case_cancel(bg_event_kind on, int want_requests)
 	teardown(&w);
 }
 
+/* A reply that dies mid-stream is retried; its text is not sent back. */
+static void case_retry_mid_stream(void)
+{
+	world w;
+	char *ev;
+
+	setup(&w, "confirm", 10, 0);
+	CHECK(bg_agent_run(w.a, "check", "e2e") == BG_OK);
+	CHECK(requests() == 3); /* the mock answers 400 to a conversation that kept the dropped text */
+	ev = events(&w);
+	CHECK(strstr(ev, "retry 1") != NULL);
+	CHECK(strstr(ev, "\"stop_reason\":\"end_turn\"") != NULL);
+	free(ev);
+	teardown(&w);
+}
+
 static void case_fallback(void)
 {
 	world w;
@@ -361,6 +377,8 @@ int main(int argc, char **argv)
 		case_cancel(BG_EVENT_TEXT, 1);
 	else if (strcmp(c, "cancel_tool") == 0)
 		case_cancel(BG_EVENT_TOOL, 1);
+	else if (strcmp(c, "retry_mid_stream") == 0)
+		case_retry_mid_stream();
 	else if (strcmp(c, "fallback") == 0)
 		case_fallback();
 	else {
