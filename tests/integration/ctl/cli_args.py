@@ -105,6 +105,13 @@ src = write(os.path.join(d, "src.conf"), "[ssh]\nsource_address = 10.9.8.7\n")
 r = run(ctl, ["--config", src, "--json", "authorized-keys"], env={"BREAKGLASS_SSH_KEY": open(key).read()})
 check(r.rc == 0 and r.out.startswith('{"key_type":"ssh-ed25519","devvm":"from=\\"10.9.8.7\\"') and
       r.out.count("\n") == 1, "authorized-keys --json, key from the environment", str(r))
+# a passphrase-protected key: its public half is stored in clear
+enc = os.path.join(d, "k_enc")
+subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret-pass", "-C", "hidden", "-f", enc], check=True)
+encpub = open(enc + ".pub").read().split()
+r = run(ctl, ["--config", conf, "authorized-keys", "--key", enc, "--from", "10.0.0.1"])
+check(r.rc == 0 and r.out.splitlines()[0].endswith("no-X11-forwarding %s %s" % (encpub[0], encpub[1])),
+      "authorized-keys from a passphrase-protected key", str(r))
 rsa = os.path.join(d, "k_rsa")
 subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", rsa], check=True)
 r = run(ctl, ["--config", conf, "authorized-keys", "--key", rsa, "--from", "10.0.0.1"])

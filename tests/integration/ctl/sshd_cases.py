@@ -184,6 +184,38 @@ provider = offline
     write(devvm["SSHD_AUTHORIZED_KEYS"], lines[0].replace('from="127.0.0.1"', 'from="127.0.0.2"') + "\n")
     r = run(ctl, ["--config", conf, "exec", "--", "echo in"])
     check(r.rc == 255, "and from= keeps it out from elsewhere (255)", str(r))
+
+    # ---- triage with the lab guest's tools: busybox only (ps without
+    # --sort, busybox top/df/timeout/sh), forced by the authorized_keys line
+    if os.path.exists("/bin/busybox"):
+        bbdir = os.path.join(base, "bb")
+        os.makedirs(bbdir)
+        applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True).stdout.split()
+        for a in applets:
+            os.symlink("/bin/busybox", os.path.join(bbdir, a))
+        wrap = write(os.path.join(pvedir, "bbwrap"),
+                     '#!/bin/sh\nexec /usr/bin/env -i PATH=%s %s/sh -c "$SSH_ORIGINAL_COMMAND"\n' % (bbdir, bbdir),
+                     0o755)
+        write(devvm["SSHD_AUTHORIZED_KEYS"], 'command="%s" %s\n' % (wrap, pub))
+        r = run(ctl, ["--config", conf, "exec", "--", "ps --sort=-rss >/dev/null 2>&1 || echo busybox-ps"])
+        check(r.rc == 0 and r.out == "busybox-ps\n", "busybox: ps there has no --sort", str(r))
+        r = run(ctl, ["--config", conf, "--json", "triage"], timeout=120)
+        try:
+            doc = json.loads(r.out)
+        except ValueError:
+            doc = {}
+        sections = {s["name"]: s for s in doc.get("sections", [])}
+        bad = [n for n in ("uptime", "memory", "psi", "disk", "inodes", "failed_units", "top_mem", "top_cpu",
+                           "dstate") if not sections.get(n, {}).get("ok")]
+        check(r.rc == 0 and not bad, "busybox: every section but the kernel log ran", "failed: %r\n%s" % (bad, r))
+        check("RSS_KB" in sections.get("top_mem", {}).get("output", ""), "busybox: top_mem through /proc, sorted",
+              str(sections.get("top_mem")))
+        check("%CPU" in sections.get("top_cpu", {}).get("output", ""), "busybox: top_cpu through top -b",
+              str(sections.get("top_cpu")))
+        check("no systemd" in sections.get("failed_units", {}).get("output", ""), "busybox: no systemd tolerated",
+              str(sections.get("failed_units")))
+    else:
+        check(False, "busybox-static is installed (scripts/bootstrap)")
 finally:
     stop_all()
 finish()
