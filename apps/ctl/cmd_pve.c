@@ -3,8 +3,22 @@
  * anything is read or contacted; the exit status is breakglass-pve's. */
 #include "ctl.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Ctrl-C cannot take back a verb the host has started (breakglass-pve
+ * finishes it even when the client goes away): say so on the way out. */
+static void on_interrupt(int sig)
+{
+	static const char msg[] = "\nbreakglassctl: interrupted; a verb already sent keeps running on the Proxmox "
+				  "host: see `breakglassctl pve status`\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)n;
+	_exit(128 + sig);
+}
 
 static void verbs_list(char *buf, size_t n)
 {
@@ -85,6 +99,8 @@ static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 	cs = bg_config_client(ctx->cfg);
 	if ((rc = ctl_open_target(&ssh, &key, ctx, "pve")) != BG_OK)
 		return ctl_exit_for(rc);
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
 	snprintf(label, sizeof(label), "pve %s", argv[1]);
 	ctl_progress_start(ctx, label);
 	rc = bg_pve_run(&r, ssh, argv[1], cs->pve.timeout, NULL, NULL);

@@ -11,7 +11,8 @@
 
 /* The commands, in the order the help lists them. Registering a command
  * is one line here: X(name) for a `const ctl_command ctl_cmd_name` defined
- * in its own cmd_*.c (built automatically). */
+ * in its own cmd_*.c (CMake picks up every .c of this directory). `ask`
+ * and `chat` come this way from cmd_agent.c. */
 #define CTL_COMMANDS(X)    \
 	X(pve)             \
 	X(exec)            \
