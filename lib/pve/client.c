@@ -214,7 +214,9 @@ int bg_pve_run(bg_pve_result *out, bg_ssh *ssh, const char *verb, int timeout_s,
 	memset(&res, 0, sizeof(res));
 	bg_info("pve", "running verb %s on the Proxmox host", verb);
 	rc = bg_ssh_exec(ssh, command, &opts, &res);
-	if (rc != BG_OK && rc != BG_ETIMEOUT) {
+	/* a timeout before the handshake finished is a transport failure:
+	 * nothing reached the host */
+	if (rc != BG_OK && (rc != BG_ETIMEOUT || !bg_ssh_host_key_fingerprint(ssh))) {
 		bg_ssh_result_clear(&res);
 		out->verb = strdup(verb);
 		return rc; /* transport error: the SSH layer's message stands */

@@ -23,6 +23,7 @@ static struct {
 	int exit_code;   /* the remote status */
 	char *out;       /* canned stdout */
 	const char *err; /* canned stderr */
+	int handshake_done;
 } fake;
 
 int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
@@ -43,6 +44,12 @@ int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts,
 	if (opts && opts->on_output && result->out_len)
 		opts->on_output(BG_SSH_STDOUT, result->out, result->out_len, opts->payload);
 	return fake.rc;
+}
+
+const char *bg_ssh_host_key_fingerprint(const bg_ssh *s)
+{
+	(void)s;
+	return fake.handshake_done ? "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" : NULL;
 }
 
 void bg_ssh_result_clear(bg_ssh_result *r)
@@ -82,6 +89,7 @@ static void setup_fake(int rc, int exit_code, const char *fixture, const char *e
 	fake.exit_code = exit_code;
 	fake.out = fixture ? read_fixture(fixture) : NULL;
 	fake.err = err;
+	fake.handshake_done = 1;
 }
 
 /* Any non-NULL pointer will do: the fake never dereferences it. */
@@ -232,6 +240,14 @@ static void test_transport_errors_pass_through(void **state)
 	setup_fake(BG_ETIMEOUT, 0, NULL, "");
 	assert_int_equal(bg_pve_run(&r, FAKE_SSH, "cycle", 5, NULL, NULL), BG_ETIMEOUT);
 	assert_error_contains("did not finish within 5 s");
+	bg_pve_result_clear(&r);
+
+	/* a timeout before the handshake: nothing reached the host */
+	setup_fake(BG_ETIMEOUT, 0, NULL, "");
+	fake.handshake_done = 0;
+	assert_int_equal(bg_pve_run(&r, FAKE_SSH, "cycle", 5, NULL, NULL), BG_ETIMEOUT);
+	assert_int_equal(r.exit_code, -1);
+	assert_null(r.stdout_text);
 	bg_pve_result_clear(&r);
 }
 
