@@ -17,6 +17,8 @@
 #define PSI_SOME_WARN     20.0 /* % of time some task waited for memory (avg10) */
 #define PSI_FULL_WARN     5.0  /* % of time all tasks waited */
 #define PSI_FULL_CRIT     20.0
+#define IO_FULL_WARN      10.0 /* % of time all tasks waited for I/O (avg10) */
+#define IO_FULL_CRIT      50.0
 #define SWAPIN_THRASH     100 /* pages swapped in per second */
 #define SWAP_PSI_THRASH   10.0
 #define AVAIL_WARN_PCT    5.0
@@ -374,6 +376,23 @@ static int rule_memory_pressure(bg_triage *t)
 	return finish(t, "memory_pressure", sev, &summary, &evidence);
 }
 
+/* The guest's view of a stalled disk path: every task waits on I/O. */
+static int rule_io_pressure(bg_triage *t)
+{
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	psi pio;
+
+	read_psi(t, "io", &pio);
+	if (!pio.have || pio.full10 < IO_FULL_WARN)
+		return BG_OK;
+	bg_buf_printf(&summary,
+		      "I/O pressure: all tasks stalled on I/O %.1f%% of the last 10 s: a slow or stalled disk",
+		      pio.full10);
+	bg_buf_printf(&evidence, "%s\n%s\n", pio.some_line, pio.full_line);
+	return finish(t, "io_pressure", pio.full10 >= IO_FULL_CRIT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary,
+		      &evidence);
+}
+
 static int rule_memory_low(bg_triage *t)
 {
 	static const char *const prefixes[] = {"MemTotal:", "MemFree:", "MemAvailable:", NULL};
@@ -496,9 +515,9 @@ static void sort_by_severity(bg_triage *t)
 int bg_triage_apply_rules(bg_triage *t)
 {
 	static int (*const rules[])(bg_triage *) = {
-		rule_oom,         rule_hung_task,       rule_io_error,   rule_disk,   rule_inodes,
-		rule_swap_thrash, rule_memory_pressure, rule_memory_low, rule_dstate, rule_failed_units,
-		rule_load,
+		rule_oom,        rule_hung_task,   rule_io_error,        rule_disk,
+		rule_inodes,     rule_swap_thrash, rule_memory_pressure, rule_io_pressure,
+		rule_memory_low, rule_dstate,      rule_failed_units,    rule_load,
 	};
 	size_t i;
 	int rc;
