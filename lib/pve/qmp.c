@@ -222,8 +222,14 @@ int bg_qmp_connect(bg_qmp **out, const char *socket_path, int timeout_ms)
 		rc = bg_error_set(BG_EPROTO, "QMP: %s did not greet with {\"QMP\": …}: not a QMP monitor?",
 				  socket_path);
 	json_object_put(greeting);
-	if (rc == BG_OK)
+	if (rc == BG_OK) {
 		rc = transact(q, "qmp_capabilities", NULL, d, NULL);
+		if (rc == BG_ETIMEOUT)
+			rc = bg_error_set(BG_ETIMEOUT,
+					  "QMP: %s greeted but did not answer qmp_capabilities within %d ms: the QEMU "
+					  "main loop is not answering (hung or stopped)",
+					  socket_path, timeout_ms);
+	}
 	if (rc != BG_OK) {
 		bg_qmp_close(q);
 		return rc;

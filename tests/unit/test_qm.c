@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +172,39 @@ static void test_leftover_holding_pipe(void **state)
 	assert_no_children();
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* A signal every millisecond, without SA_RESTART: every poll, read and
+ * waitpid of the runner gets EINTR again and again. */
+static void test_eintr_storm(void **state)
+{
+	struct sigaction sa, old;
+	struct itimerval every_ms = {{0, 1000}, {0, 1000}}, off = {{0, 0}, {0, 0}};
+	bg_run_result r;
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, &old);
+	alarms = 0;
+	setitimer(ITIMER_REAL, &every_ms, NULL);
+	assert_int_equal(sh(&r, "sleep 0.3; echo done", 5000), BG_OK);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	assert_true(alarms > 20);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.out, "done\n");
+	assert_true(r.elapsed_ms >= 300 && r.elapsed_ms < 3000);
+	bg_run_result_clear(&r);
+	assert_no_children();
+}
+
 static void test_not_found(void **state)
 {
 	bg_run_result r;
@@ -209,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_stdin_fds_and_group),
 		cmocka_unit_test(test_hang_killed_with_group),
 		cmocka_unit_test(test_leftover_holding_pipe),
+		cmocka_unit_test(test_eintr_storm),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_qm_vmid_substituted),
 	};

@@ -88,6 +88,12 @@ static void test_hung_qemu_times_out(void **state)
 
 	(void)state;
 	assert_int_equal(kill(qemu.pid, SIGSTOP), 0);
+	{
+		char ps = 0; /* the stop is asynchronous */
+		for (int i = 0; i < 100 && bg_proc_state(qemu.pid, &ps) == BG_OK && ps != 'T'; i++)
+			bg_sleep_ms(10);
+		assert_int_equal(ps, 'T');
+	}
 	t0 = bg_now_ms();
 	assert_null(status_of(qemu.qmp, 500));
 	assert_int_equal(bg_error_last()->code, BG_ETIMEOUT);

@@ -121,6 +121,11 @@ def test_hung_qemu_stop_takes_the_kill_path(vm):
     assert vm.qm("start", "100").returncode == 0
     pid = vm.pid()
     os.kill(pid, signal.SIGSTOP)
+    for _ in range(100):  # the stop is asynchronous
+        if proc_state(pid) == "T":
+            break
+        time.sleep(0.01)
+    assert proc_state(pid) == "T"
     # status still says running (the pid is alive); reset needs QMP and fails
     assert vm.qm("status", "100").stdout == "status: running\n"
     r = vm.qm("reset", "100")
@@ -213,3 +218,25 @@ def test_settings_from_env_file_with_clean_environment(vm, tmp_path):
     with open(tmp_path / "env-record.jsonl") as f:
         rec = json.loads(f.readline())
     assert rec["argv"] == ["status", "100"] and rec["time"].endswith("Z")
+
+
+def test_hung_shutdown_holds_the_lock(vm):
+    assert vm.qm("start", "100").returncode == 0
+    pid = vm.pid()
+    # -machine none has no ACPI: the powerdown request goes nowhere and
+    # shutdown waits out its timeout holding the config lock.
+    env = dict(os.environ, PATH="/usr/sbin:/usr/bin:/sbin:/bin", BG_QM_RUN_DIR=str(vm.dir),
+               BG_QM_LOCK_TIMEOUT="0.5")
+    shutdown = subprocess.Popen([STANDIN, "shutdown", "100", "--timeout", "3"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.8)
+        r = vm.qm("stop", "100")
+        assert r.returncode == 255 and "can't lock file" in r.stderr and "got timeout" in r.stderr
+        assert alive(pid)
+    finally:
+        out, err = shutdown.communicate(timeout=30)
+    assert shutdown.returncode == 255 and "VM quit/powerdown failed - got timeout" in err
+    assert alive(pid)
+    assert vm.qm("stop", "100").returncode == 0
+    assert not alive(pid)
