@@ -7,8 +7,21 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_TIMEOUT_S 86400
+
+/* libssh2 cannot signal the remote process: on Ctrl-C the command goes on
+ * until the `timeout` it runs under on the devvm. Say so on the way out. */
+static void on_interrupt(int sig)
+{
+	static const char msg[] = "\nbreakglassctl: interrupted; the command may go on running on the devvm "
+				  "until its --timeout\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)n;
+	_exit(128 + sig);
+}
 
 static int stream_out(bg_ssh_stream stream, const char *data, size_t len, void *payload)
 {
@@ -142,6 +155,7 @@ static int run_exec(ctl_ctx *ctx, int argc, char **argv)
 	opts.remote_timeout = 1;
 	opts.on_output = ctx->json ? NULL : stream_out;
 	memset(&res, 0, sizeof(res));
+	signal(SIGINT, on_interrupt);
 	rc = bg_ssh_exec(ssh, a.command, &opts, &res);
 	if (ctx->json)
 		print_json(&res, a.command, rc);
