@@ -10,11 +10,6 @@
 
 #define CHECK_TIMEOUT_S 20
 
-/* The LLM client (lib/llm) is merged separately: a weak reference keeps
- * this program linkable and runnable without it (the check then says
- * so), and binds to the library's function once it is there. */
-#pragma weak bg_llm_check
-
 typedef struct doctor {
 	const ctl_ctx *ctx;
 	int failed;
@@ -195,10 +190,6 @@ static void check_llm(doctor *d)
 	char *detail = NULL;
 	int rc;
 
-	if (!bg_llm_check) {
-		report(d, "llm", 0, "this libbreakglass has no LLM client (bg_llm_check)", "install a complete build");
-		return;
-	}
 	rc = bg_llm_check(d->ctx->cfg, CHECK_TIMEOUT_S, &detail);
 
 	if (rc == BG_OK)

@@ -160,8 +160,14 @@ provider = offline
     check("(pinned)" in r.out and devvm["SSHD_HOST_KEY_FPR"] in r.out, "doctor: devvm host key shown as pinned", str(r))
     check("(NOT pinned)" in r.out and "host_key = SHA256:" in r.out, "doctor: pve host key not pinned, with a hint",
           str(r))
-    llm_ok = any(line.startswith("PASS llm") for line in lines)
-    check(r.rc == (0 if llm_ok else 1), "doctor: exit status follows the checks", str(r))
+    check(any(line.startswith("PASS llm") for line in lines), "doctor: PASS llm (offline provider)", str(r))
+    check(r.rc == 0 and lines[-1] == "doctor: all checks passed", "doctor: exit 0 when all pass", str(r))
+    llm_down = write(os.path.join(base, "llmdown.conf"), open(conf).read().replace(
+        "provider = offline", "provider = openai\nbase_url = http://127.0.0.1:%d" % closed))
+    r = run(ctl, ["--config", llm_down, "doctor"], timeout=120,
+                 env={"OPENAI_API_KEY": "sk-test-not-a-key"})
+    check(r.rc == 1 and any(line.startswith("FAIL llm") for line in r.out.splitlines()),
+          "doctor: FAIL llm for an endpoint that does not answer", str(r))
     r = run(ctl, ["--config", pve_down, "doctor"], timeout=120)
     check(r.rc == 1 and any(line.startswith("FAIL pve") for line in r.out.splitlines())
           and any(line.startswith("PASS devvm") for line in r.out.splitlines()) and "hint:" in r.out,
