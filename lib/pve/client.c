@@ -148,9 +148,21 @@ static void first_line(const char *s, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)(len < n ? len : n - 1), s);
 }
 
+/* The document's own "error" member, if it has one. */
+static int document_error(const bg_pve_result *r, char *buf, size_t n)
+{
+	json_object *doc = r->json ? json_tokener_parse(r->json) : NULL;
+	const char *e = bg_json_str(doc, "error", NULL);
+
+	if (e && *e)
+		snprintf(buf, n, "%s", e);
+	json_object_put(doc);
+	return e && *e;
+}
+
 /* The last failed step (the one that decided the outcome: an earlier one
  * may have been recovered from, as a timed-out stop by a kill), else the
- * host's stderr. */
+ * document's error, else the host's stderr. */
 static void failure_reason(const bg_pve_result *r, char *buf, size_t n)
 {
 	size_t i;
@@ -161,6 +173,8 @@ static void failure_reason(const bg_pve_result *r, char *buf, size_t n)
 				 r->steps[i].detail ? r->steps[i].detail : "(no detail)");
 			return;
 		}
+	if (document_error(r, buf, n))
+		return;
 	first_line(r->stderr_text, buf, n);
 	if (!buf[0])
 		snprintf(buf, n, "no detail from the host");

@@ -208,6 +208,13 @@ static void test_exit_mapping(void **state)
 	assert_null(r.json);
 	bg_pve_result_clear(&r);
 
+	setup_fake(BG_OK, 1, NULL, "");
+	fake.out = strdup("{\"verb\":\"status\",\"ok\":false,\"steps\":[],\"exit_code\":1,"
+			  "\"error\":\"cannot read /var/run/qemu-server/102.pid: Permission denied\"}");
+	assert_int_equal(bg_pve_run(&r, FAKE_SSH, "status", 60, NULL, NULL), BG_ERROR);
+	assert_error_contains("102.pid: Permission denied");
+	bg_pve_result_clear(&r);
+
 	setup_fake(BG_OK, 1, NULL, "pve.conf:3: [vm] vmid: missing\n");
 	assert_int_equal(bg_pve_run(&r, FAKE_SSH, "status", 60, NULL, NULL), BG_ERROR);
 	assert_error_contains("exit status 1");
