@@ -153,11 +153,12 @@ static int document_error(const bg_pve_result *r, char *buf, size_t n)
 {
 	json_object *doc = r->json ? json_tokener_parse(r->json) : NULL;
 	const char *e = bg_json_str(doc, "error", NULL);
+	int found = e && *e;
 
-	if (e && *e)
+	if (found)
 		snprintf(buf, n, "%s", e);
-	json_object_put(doc);
-	return e && *e;
+	json_object_put(doc); /* e pointed into it */
+	return found;
 }
 
 /* The last failed step (the one that decided the outcome: an earlier one
