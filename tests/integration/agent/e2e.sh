@@ -30,13 +30,14 @@ start_fixture() { # NAME
 }
 start_fixture devvm
 start_fixture pve
-# The PVE host: the client's keys are allowed only through fake-pve.
+# The PVE host: the client's key is allowed only through fake-pve.
 pve_keys=$(. "$work/pve/env" && echo "$SSHD_AUTHORIZED_KEYS")
 pve_run=$(dirname "$pve_keys")
 install -m 0755 "$here/fake-pve" "$pve_run/fake-pve"
 : >"$pve_run/requests.log"
 chmod 0666 "$pve_run/requests.log"
-sed -i "s|^|command=\"$pve_run/fake-pve $pve_run/requests.log\",restrict |" "$pve_keys"
+# The client is the devvm fixture's key, the one the configuration names.
+echo "command=\"$pve_run/fake-pve $pve_run/requests.log\",restrict $(cat "$work/devvm/id_ed25519.pub")" >"$pve_keys"
 
 "$mock" --scenario "$scenario" --record "$work/record.jsonl" --port-file "$work/mock.port" --max-life 120 \
 	>"$work/mock.out" 2>"$work/mock.err" &
