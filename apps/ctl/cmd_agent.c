@@ -50,7 +50,8 @@ typedef struct follow {
 	const char *who;
 	long long last;
 	int done, in_text, cancel_sent;
-	int rc; /* the turn's outcome as an exit status */
+	char last_char; /* of the text printed so far */
+	int rc;         /* the turn's outcome as an exit status */
 } follow;
 
 static char *field(const char *json, size_t len, const char *path)
@@ -64,7 +65,7 @@ static char *field(const char *json, size_t len, const char *path)
 
 static void end_text(follow *f)
 {
-	if (f->in_text)
+	if (f->in_text && f->last_char != '\n')
 		fputc('\n', stdout);
 	f->in_text = 0;
 }
@@ -95,9 +96,11 @@ static void show_result(follow *f, const char *json, size_t len)
 	while (*p && lines < OUTPUT_LINES) {
 		size_t n = strcspn(p, "\n");
 
-		printf("  │ %.*s\n", (int)(n > 160 ? 160 : n), p);
+		if (n) {
+			printf("  │ %.*s\n", (int)(n > 160 ? 160 : n), p);
+			lines++;
+		}
 		p += n + (p[n] == '\n');
-		lines++;
 	}
 	if (*p) {
 		int more = 1;
@@ -218,6 +221,8 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 	if (kind == BG_EVENT_TEXT && (text = field(json, len, "text")) != NULL) {
 		fputs(text, stdout);
 		f->in_text = 1;
+		if (*text)
+			f->last_char = text[strlen(text) - 1];
 		free(text);
 	} else if (kind == BG_EVENT_TOOL) {
 		show_tool(f, json, len);
