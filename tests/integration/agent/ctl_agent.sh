@@ -72,6 +72,37 @@ ctrl_c) # scenario cancel_tool
 	((ms < 3000)) || fail "took $ms ms to stop"
 	grep -q 'turn cancelled' "$work/err" || fail "no word about the cancel"
 	;;
+tty_approve) # scenario cycle: asked on the terminal, answered y
+	/usr/bin/python3 - "$ctl" "$work/conf" >"$work/out" 2>"$work/err" <<'PY' || fail "no approval on the terminal"
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "--config", sys.argv[2], "ask", "fix the devvm"])
+seen, deadline, answered = b"", time.time() + 60, False
+while time.time() < deadline:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    if not answered and b"Allow? [y/N]" in seen:
+        os.write(fd, b"y\n")
+        answered = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+sys.exit(0 if answered and os.WEXITSTATUS(status) == 0 else 1)
+PY
+	grep -q 'wants to run `pve cycle`' "$work/out" || fail "the question does not name the verb"
+	grep -q '^cycle --json$' "$PVE_LOG" || fail "cycle did not run after y"
+	;;
+chat) # scenario roundtrip: prompts on stdin, /quit leaves
+	printf 'is the devvm alive?\n/quit\nnever sent\n' |
+		setsid "$ctl" --config "$work/conf" chat >"$work/out" 2>"$work/err" || fail "exit $?"
+	grep -q '│ 42-e2e' "$work/out" || fail "the turn's tool output is not shown"
+	grep -q 'The devvm answers.' "$work/out" || fail "no answer text"
+	;;
 offline) # no LLM at all: the playbook through the real tools
 	run ask "the devvm?" || fail "exit $?"
 	grep -q '^▸ pve: status$' "$work/out" || fail "no pve status step"
