@@ -519,6 +519,28 @@ static int load_events(bg_session *s, const bg_buf *b)
 	return rc;
 }
 
+/* A log that stops in the middle of a turn (the process died with it):
+ * close the turn, so no front end waits for an end that will not come. */
+static void close_interrupted_turn(bg_session *s)
+{
+	int64_t active = s->updated_ms; /* the restart is not activity */
+	json_object *o;
+
+	if (s->n == 0 || s->evs[s->n - 1]->kind == BG_EVENT_TURN_END)
+		return;
+	bg_warn("session", "session %s: its last turn was interrupted; closing it", s->id);
+	o = bg_event_new(BG_EVENT_ERROR);
+	bg_json_add_str(o, "error", "this turn was interrupted: breakglass stopped while it ran");
+	bg_session_emit(s, o, NULL);
+	json_object_put(o);
+	o = bg_event_new(BG_EVENT_TURN_END);
+	bg_json_add_str(o, "stop_reason", "interrupted");
+	json_object_object_add(o, "usage", json_object_new_object());
+	bg_session_emit(s, o, NULL);
+	json_object_put(o);
+	s->updated_ms = active;
+}
+
 static int session_load(bg_session **out, const char *dir, const char *id)
 {
 	bg_session *s = session_alloc(id);
@@ -634,6 +656,7 @@ static int store_scan(bg_session_store *st)
 {
 	DIR *d = opendir(st->dir);
 	struct dirent *de;
+	size_t i;
 	int rc = BG_OK;
 
 	if (!d)
@@ -655,7 +678,32 @@ static int store_scan(bg_session_store *st)
 	closedir(d);
 	while (rc == BG_OK && st->n > (size_t)st->max)
 		rc = evict_one(st);
+	for (i = 0; rc == BG_OK && i < st->n; i++)
+		close_interrupted_turn(st->list[i]);
 	return rc;
+}
+
+/* The directory and its missing parents (a fresh volume mounted at
+ * /var/lib/breakglass has no sessions/ yet). */
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t i, len = strlen(dir);
+
+	if (len >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		path[i] = i < len ? '/' : '\0';
+	}
+	return 0;
 }
 
 int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessions)
@@ -673,7 +721,7 @@ int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessi
 		st->dir = strdup(dir);
 		if (!st->dir)
 			rc = bg_error_oom();
-		else if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		else if (mkdir_p(dir) != 0)
 			rc = bg_error_set(BG_EIO, "cannot create the sessions directory %s: %s", dir, strerror(errno));
 		else
 			rc = store_scan(st);

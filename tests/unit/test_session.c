@@ -151,11 +151,16 @@ static void test_append_and_reload(void **state)
 	/* Reloaded: the same events, and the next id follows on. */
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
 	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
-	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 3);
+	/* The turn it was in is closed as interrupted. */
+	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 5);
 	assert_int_equal(c->kinds[0], BG_EVENT_USER);
-	assert_non_null(strstr(c->last, "\" df -h\""));
+	assert_int_equal(c->kinds[2], BG_EVENT_TEXT);
+	assert_int_equal(c->kinds[3], BG_EVENT_ERROR);
+	assert_int_equal(c->kinds[4], BG_EVENT_TURN_END);
+	assert_non_null(strstr(c->last, "\"stop_reason\":\"interrupted\""));
+	assert_false(bg_session_busy(s));
 	append_text(s, "more", &id);
-	assert_int_equal(id, 3);
+	assert_int_equal(id, 5);
 	bg_session_release(s);
 	bg_session_store_free(st);
 	free(c);
@@ -189,17 +194,17 @@ static void test_torn_line(void **state)
 
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
 	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
-	assert_int_equal(bg_session_last_id(s), 1);
-	append_text(s, "three", &id);
-	assert_int_equal(id, 2);
+	assert_int_equal(bg_session_last_id(s), 3); /* one, two, + the interrupted turn closed */
+	assert_int_equal(bg_session_append(s, "{\"kind\":\"turn_end\",\"stop_reason\":\"end_turn\"}", &id), BG_OK);
+	assert_int_equal(id, 4);
 	bg_session_release(s);
 	bg_session_store_free(st);
 
-	/* The fragment was cut off: the file reloads whole. */
+	/* The fragment was cut off: the file reloads whole, nothing added. */
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
 	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
-	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 3);
-	assert_non_null(strstr(c->last, "three"));
+	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 5);
+	assert_non_null(strstr(c->last, "end_turn"));
 	bg_session_release(s);
 	bg_session_store_free(st);
 	free(c);
@@ -332,7 +337,7 @@ static void test_reader_wakes_on_close(void **state)
 
 static void test_cap_and_list(void **state)
 {
-	char *dir = make_dir();
+	char *dir = make_dir(), sub[512];
 	bg_session_store *st;
 	bg_session *a, *b, *c, *gone;
 	char ida[64], path[512], *json = NULL;
@@ -373,6 +378,14 @@ static void test_cap_and_list(void **state)
 	assert_null(strstr(json, "second"));
 	free(json);
 	bg_session_store_free(st);
+
+	/* Missing parents are created. */
+	snprintf(sub, sizeof(sub), "%s/x/sessions", dir);
+	assert_int_equal(bg_session_store_open(&st, sub, 1), BG_OK);
+	bg_session_store_free(st);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s/x", dir);
+	rmdir(sub);
 	remove_dir(dir);
 }
 
