@@ -298,7 +298,7 @@ static void test_new_checks(void **state)
 
 /* ---- bg_ssh_key_public / bg_ssh_key_describe against ssh-keygen ---- */
 
-static char keydir[64];
+static char keydir[] = "/tmp/bg_test_ssh_XXXXXX";
 
 /* Run argv and keep its stdout, without the trailing newline, in out. The
  * exit status, or -1 when it could not run. */
@@ -468,13 +468,24 @@ static int public_of_text(char **line, const char *text, size_t len)
 
 static void test_key_public_garbage(void **state)
 {
-	const char *pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
-	const char *pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA user@host\n";
-	const char *nocut = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n";
-	const char *badb64 = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl*bnNz\n-----END OPENSSH PRIVATE KEY-----\n";
-	const char *magic = "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90LWEta2V5\n-----END OPENSSH PRIVATE KEY-----\n";
-	const char *trunc = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n"
-			    "-----END OPENSSH PRIVATE KEY-----\n";
+	static const struct {
+		const char *text;
+		int rc;
+		const char *says;
+	} cases[] = {
+		{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA user@host\n", BG_EINVAL, "not the .pub"},
+		{"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", BG_EUNSUPPORTED,
+		 "ssh-keygen -p"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", BG_EINVAL, "no end line"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl*bnNz\n-----END OPENSSH PRIVATE KEY-----\n", BG_EINVAL,
+		 "not valid base64"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nbm90LWEta2V5\n-----END OPENSSH PRIVATE KEY-----\n", BG_EINVAL,
+		 "not an openssh-key-v1 key"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n"
+		 "-----END OPENSSH PRIVATE KEY-----\n",
+		 BG_EINVAL, "truncated"},
+	};
+	const char *pub = cases[0].text;
 	unsigned char noise[512];
 	bg_ssh_key_desc desc;
 	bg_secret *key;
@@ -487,19 +498,11 @@ static void test_key_public_garbage(void **state)
 	assert_int_equal(public_of_text(&line, (const char *)noise, sizeof(noise)), BG_EINVAL);
 	assert_null(line);
 	assert_error_contains("not an OpenSSH private key");
-	assert_int_equal(public_of_text(&line, pub, strlen(pub)), BG_EINVAL);
-	assert_error_contains("not the .pub");
-	assert_int_equal(public_of_text(&line, pem, strlen(pem)), BG_EUNSUPPORTED);
-	assert_error_contains("ssh-keygen -p");
-	assert_int_equal(public_of_text(&line, nocut, strlen(nocut)), BG_EINVAL);
-	assert_error_contains("no end line");
-	assert_int_equal(public_of_text(&line, badb64, strlen(badb64)), BG_EINVAL);
-	assert_error_contains("not valid base64");
-	assert_int_equal(public_of_text(&line, magic, strlen(magic)), BG_EINVAL);
-	assert_error_contains("not an openssh-key-v1 key");
-	assert_int_equal(public_of_text(&line, trunc, strlen(trunc)), BG_EINVAL);
-	assert_error_contains("truncated");
-	assert_null(line);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(public_of_text(&line, cases[i].text, strlen(cases[i].text)), cases[i].rc);
+		assert_error_contains(cases[i].says);
+		assert_null(line);
+	}
 
 	assert_int_equal(bg_secret_new(&key, pub, strlen(pub)), BG_OK);
 	memset(&desc, 'x', sizeof(desc));
@@ -535,7 +538,6 @@ static void test_key_public_comment_checks(void **state)
 static int keys_setup(void **state)
 {
 	(void)state;
-	snprintf(keydir, sizeof(keydir), "/tmp/bg_test_ssh_XXXXXX");
 	return mkdtemp(keydir) ? 0 : -1;
 }
 
