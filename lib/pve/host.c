@@ -224,7 +224,7 @@ static void step_done(run_ctx *c, const char *name, int ok, int64_t t0, const ch
 {
 	bg_pve_host_report *r = c->r;
 	host_step *grown, *st;
-	char detail[2048];
+	char detail[4096]; /* room for a kernel stack */
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -542,16 +542,6 @@ static void verb_start(run_ctx *c)
 	(void)qm_and_verify(c, args, c->h->s->timeouts.qm * 1000, "running");
 }
 
-static void verb_stop(run_ctx *c)
-{
-	const bg_pve_settings *s = c->h->s;
-	char tmo[16];
-	const char *args[] = {"stop", "{vmid}", "--timeout", tmo, NULL};
-
-	snprintf(tmo, sizeof(tmo), "%d", s->timeouts.stop);
-	(void)qm_and_verify(c, args, (s->timeouts.stop + s->timeouts.kill + s->timeouts.qm) * 1000, "stopped");
-}
-
 static void verb_reset(run_ctx *c)
 {
 	static const char *const args[] = {"reset", "{vmid}", NULL};
@@ -566,33 +556,78 @@ static int process_gone(int pid)
 	return rc == BG_ENOTFOUND || (rc == BG_OK && (st == 'Z' || st == 'X'));
 }
 
-/* A QEMU that outlived SIGKILL: describe its state and kernel stacks. */
-static void report_unkillable(run_ctx *c, int pid, int64_t t0)
+/* The kernel stacks of pid's threads: all of them into `all` (the text
+ * report), the main thread's plus one line per other thread into `brief`
+ * (a step detail, which also goes to the log). */
+static void describe_stacks(int pid, bg_buf *all, bg_buf *brief)
 {
 	bg_proc_info info;
-	bg_buf stacks = BG_BUF_INIT;
-	char st = '?';
 	size_t i;
 
-	(void)bg_proc_state(pid, &st);
 	memset(&info, 0, sizeof(info));
-	if (bg_proc_read(&info, pid) == BG_OK) {
-		for (i = 0; i < info.nthreads; i++) {
-			const bg_proc_thread *t = &info.threads[i];
-			bg_buf_printf(&stacks, "thread %d (%s) state %c wchan %s\n%s", t->tid, t->comm, t->state,
-				      t->wchan[0] ? t->wchan : "-", t->stack ? t->stack : "(stack unreadable)\n");
-		}
+	if (bg_proc_read(&info, pid) != BG_OK) {
+		bg_buf_printf(all, "(unreadable: %s)\n", bg_error_last()->message);
+		bg_buf_printf(brief, "; kernel stack unreadable: %s", bg_error_last()->message);
+		return;
 	}
+	for (i = 0; i < info.nthreads; i++) {
+		const bg_proc_thread *t = &info.threads[i];
+		const char *stack = t->stack ? t->stack : "(kernel stack unreadable)\n";
+		bg_buf_printf(all, "thread %d (%s) state %c wchan %s\n%s", t->tid, t->comm, t->state,
+			      t->wchan[0] ? t->wchan : "-", stack);
+		if (t->tid == pid)
+			bg_buf_printf(brief, "; kernel stack of pid %d:\n%s", pid, stack);
+		else
+			bg_buf_printf(brief, "%sthread %d (%s) state %c wchan %s", brief->len ? "; " : "", t->tid,
+				      t->comm, t->state, t->wchan[0] ? t->wchan : "-");
+	}
+	bg_proc_info_clear(&info);
+}
+
+/* A QEMU that outlived SIGKILL (sent by us, or by `qm stop`, named in
+ * `after`): say so with its state and kernel stacks, as step `name`. */
+static void report_unkillable(run_ctx *c, int pid, int64_t t0, const char *name, const char *after,
+			      const char *consequence)
+{
+	bg_buf all = BG_BUF_INIT, brief = BG_BUF_INIT;
+	char st = '?';
+
+	(void)bg_proc_state(pid, &st);
+	describe_stacks(pid, &all, &brief);
 	snprintf(c->r->status, sizeof(c->r->status), "running");
-	step_done(c, "kill-wait", 0, t0, "QEMU pid %d is still alive in state %c after SIGKILL%s", pid, st,
-		  st == 'D' ? " (uninterruptible sleep): it waits for the kernel (storage?)" : "");
+	step_done(c, name, 0, t0, "QEMU pid %d is still alive in state %c after %s%s%s", pid, st, after,
+		  st == 'D' ? " (uninterruptible sleep): it waits for the kernel (storage?)" : "",
+		  brief.data ? brief.data : "");
 	bg_buf_printf(&c->r->text, "QEMU pid %d did not die on SIGKILL (state %c); kernel stacks:\n%s", pid, st,
-		      stacks.data ? stacks.data : "(unreadable)\n");
+		      all.data ? all.data : "(unreadable)\n");
+	/* more precise than whatever failed before ("the VM is running, not …") */
+	free(c->r->error);
+	c->r->error = NULL;
 	set_error(c, BG_PVE_EXIT_FAILED,
-		  "qemu-uninterruptible: QEMU pid %d did not die on SIGKILL (state %c); the VM was not started. Only "
-		  "the storage coming back or a host reboot ends it",
-		  pid, st);
-	bg_buf_free(&stacks);
+		  "qemu-uninterruptible: QEMU pid %d did not die on SIGKILL (state %c); %s. Only the storage coming "
+		  "back or a host reboot ends it",
+		  pid, st, consequence);
+	bg_buf_free(&all);
+	bg_buf_free(&brief);
+}
+
+static void verb_stop(run_ctx *c)
+{
+	const bg_pve_settings *s = c->h->s;
+	char tmo[16];
+	const char *args[] = {"stop", "{vmid}", "--timeout", tmo, NULL};
+	char why[1024], st = 0;
+	int pid;
+
+	snprintf(tmo, sizeof(tmo), "%d", s->timeouts.stop);
+	if (qm_and_verify(c, args, (s->timeouts.stop + s->timeouts.kill + s->timeouts.qm) * 1000, "stopped") == BG_OK)
+		return;
+	/* qm stop ends with SIGKILL: a QEMU still there in state D is the
+	 * storage's doing, and the operator needs to know that, not "running" */
+	pid = checked_pid(c, why, sizeof(why));
+	if (pid > 0 && bg_proc_state(pid, &st) == BG_OK && st == 'D')
+		report_unkillable(c, pid, bg_now_ms(), "qemu-state", "qm stop (which ends with SIGKILL)",
+				  "the VM is not stopped");
 }
 
 /* Signal `pid` through a pidfd taken before a second identity check, so
@@ -650,7 +685,7 @@ static int checked_kill(run_ctx *c)
 	while (!process_gone(pid) && !bg_deadline_expired(d))
 		bg_sleep_ms(50);
 	if (!process_gone(pid)) {
-		report_unkillable(c, pid, t0);
+		report_unkillable(c, pid, t0, "kill-wait", "SIGKILL", "the VM was not started");
 		return BG_EFAILED;
 	}
 	step_done(c, "kill-wait", 1, t0, "QEMU pid %d is gone", pid);
