@@ -34,7 +34,7 @@ static const char *const env_reserved[] = {"BREAKGLASS_SSH_KEY", NULL};
 
 static void *field(bg_config *cfg, const bg_config_key *k)
 {
-	return (char *)&cfg->s + k->offset;
+	return (void *)((char *)&cfg->s + k->offset);
 }
 
 static int key_belongs(const bg_config *cfg, size_t i)
@@ -517,9 +517,14 @@ static const char *value_text(const bg_config *cfg, size_t idx)
 {
 	const bg_config_key *k = &bg_config_keys[idx];
 
-	if (k->type == BG_CONF_STRING)
-		return *(char *const *)((const char *)&cfg->s + k->offset);
-	return cfg->text[idx];
+	const char *value;
+
+	if (k->type != BG_CONF_STRING)
+		return cfg->text[idx];
+	/* memcpy: the field is a char * at an offset the table computed with
+	 * offsetof, so it is aligned, but the compiler cannot see that. */
+	memcpy(&value, (const char *)&cfg->s + k->offset, sizeof(value));
+	return value;
 }
 
 const char *bg_config_get(const bg_config *cfg, const char *section, const char *key)

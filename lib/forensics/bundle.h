@@ -63,4 +63,17 @@ typedef struct bg_forensics_facts {
 
 bg_verdict bg_forensics_rules(const bg_forensics_facts *facts, char *evidence, size_t evidence_len);
 
+/* Facts from recorded section data (the bundle uses these; unit tests feed
+ * them captured QMP replies). */
+
+/* Two query-blockstats replies: 1 when any device's rd/wr/flush bytes or
+ * operations changed, 0 when all are frozen; *devices counts the devices
+ * found in both (0: nothing to compare). Unparsable input counts as no
+ * device. */
+int bg_forensics_blockstats_moved(json_object *first, json_object *second, int *devices);
+
+/* A query-block reply: 1 and "device: io-status" in out when a device's
+ * io-status is not "ok", else 0. */
+int bg_forensics_block_io_status(json_object *query_block, char *out, size_t out_len);
+
 #endif

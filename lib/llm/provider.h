@@ -20,11 +20,11 @@
 
 typedef struct bg_llm_request {
 	const char *model;
-	int max_tokens;
+	int max_tokens;        /* 4096 when <= 0; model NULL or "": the provider's default */
 	const char *system;    /* the system prompt */
 	json_object *tools;    /* array, Anthropic shape; borrowed */
 	json_object *messages; /* array, Anthropic shape; borrowed */
-	bg_deadline deadline;  /* the turn's deadline: no retry starts after it */
+	bg_deadline deadline;  /* the turn's deadline: no retry starts after it ({0}: none) */
 } bg_llm_request;
 
 /* Callbacks while a reply streams in. Each returns 0 to go on or a
@@ -33,9 +33,14 @@ typedef struct bg_llm_callbacks {
 	/* A piece of assistant text, as it arrives (valid UTF-8: a character
 	 * split across network chunks is delivered whole). */
 	int (*on_text)(const char *delta, size_t len, void *payload);
-	/* A tool call, once its input JSON is complete. */
+	/* A tool call, once its input JSON is complete; `input` is borrowed
+	 * (valid during the call). For display only: run tools from
+	 * resp->message after complete() returned BG_OK, since a later error
+	 * in the same stream (overloaded_error) drops the reply and retries. */
 	int (*on_tool_use)(const char *id, const char *name, json_object *input, void *payload);
-	/* A retry is about to wait `delay_ms` after `why` (for the event log). */
+	/* A retry is about to wait `delay_ms` after `why` (for the event log).
+	 * Text and tool calls streamed before it belonged to a dropped attempt:
+	 * the reply starts again from nothing. */
 	int (*on_retry)(int attempt, int64_t delay_ms, const char *why, void *payload);
 	void *payload;
 } bg_llm_callbacks;
@@ -51,7 +56,8 @@ typedef struct bg_llm_settings {
 	const char *provider;     /* anthropic | openai | offline */
 	const char *base_url;     /* "" or NULL = the provider's own */
 	const bg_secret *api_key; /* borrowed; NULL for offline or a keyless local server */
-	int oauth;                /* 1: send Authorization: Bearer instead of x-api-key */
+	int oauth;                /* 1: send Authorization: Bearer (+ anthropic-beta: oauth-2025-04-20)
+				     instead of x-api-key; implied by a key starting "sk-ant-oat" */
 	int max_retries;          /* 2 when < 0 */
 	int connect_timeout_ms;   /* 10000 when 0 */
 	int idle_timeout_ms;      /* silence on an open stream before giving up; 60000 when 0 */
@@ -62,14 +68,35 @@ typedef struct bg_llm bg_llm;
 typedef struct bg_llm_vtable {
 	const char *name;
 	int (*complete)(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp);
-	void (*destroy)(bg_llm *llm);
+	void (*destroy)(bg_llm *llm); /* frees the provider's whole struct */
 } bg_llm_vtable;
 
-/* Create a provider from settings (strings are copied). */
+/*
+ * The common head of every provider. A provider's own struct starts with
+ * it (`struct my_llm { bg_llm base; … }`), sets `vt`, and casts back in
+ * its vtable functions. bg_llm_cancel() sets `cancelled`; a provider that
+ * waits polls bg_llm_cancelled() at least every 100 ms.
+ */
+struct bg_llm {
+	const bg_llm_vtable *vt;
+	volatile int cancelled; /* read and written with __atomic builtins */
+};
+
+/* Whether bg_llm_cancel() was called (and not reset since). */
+int bg_llm_cancelled(const bg_llm *llm);
+
+/* Create a provider from settings (strings are copied): dispatches on
+ * settings->provider to the constructors below. */
 int bg_llm_new(bg_llm **out, const bg_llm_settings *settings);
 
+/* The providers' constructors (same contract as bg_llm_new). */
+int bg_llm_anthropic_new(bg_llm **out, const bg_llm_settings *s);
+int bg_llm_openai_new(bg_llm **out, const bg_llm_settings *s);
+int bg_llm_offline_new(bg_llm **out, const bg_llm_settings *s);
+
 /*
- * One model reply. BG_OK with resp filled; BG_EUNAVAILABLE when the API
+ * One model reply (one call at a time per handle: BG_ESTATE otherwise).
+ * The callbacks may be NULL. BG_OK with resp filled; BG_EUNAVAILABLE when the API
  * stayed unreachable or overloaded after the retries (the agent then runs
  * its fallback); BG_EAUTH / BG_EINVAL (a 4xx that will not change, with
  * the API's message); BG_ECANCELLED after bg_llm_cancel(); BG_ETIMEOUT

@@ -1,0 +1,433 @@
+/* A real forensics bundle: a real QEMU started by the qm stand-in (the
+ * runner cleans the environment, so the stand-in reads qm.env next to its
+ * symlink), collected while running, while SIGSTOPped and when stopped;
+ * the files on disk, summary.json and pruning checked. */
+#include "bg_test.h"
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "forensics/bundle.h"
+#include "pve/proc.h"
+#include "pve/qm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *standin;
+static char tmp[64], bindir[128], qm[160], run_dir[128], state_dir[128];
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+	char path[512], *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("missing bundle file %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+static void contains(const char *dir, const char *file, const char *needle)
+{
+	char *t = read_text(dir, file);
+	if (!strstr(t, needle))
+		fail_msg("%s/%s lacks \"%s\":\n%.2000s", dir, file, needle, t);
+	free(t);
+}
+
+static void qm_ok(const char *verb)
+{
+	const char *args[] = {verb, "{vmid}", NULL};
+	bg_run_result r;
+
+	assert_int_equal(bg_qm(&r, qm, 20000, args, 100), BG_OK);
+	if (r.exit_code != 0)
+		fail_msg("qm %s: %s", verb, r.out);
+	bg_run_result_clear(&r);
+}
+
+static bg_forensics_options options(const char *verb)
+{
+	bg_forensics_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.vmid = 100;
+	o.qm = qm;
+	o.run_dir = run_dir;
+	o.state_dir = state_dir;
+	o.verb = verb;
+	o.keep = 3;
+	o.qm_timeout_ms = 5000;
+	o.qmp_timeout_ms = 1000;
+	o.blockstats_interval_ms = 200;
+	o.gdb = 1;
+	return o;
+}
+
+static json_object *section(json_object *summary, const char *name)
+{
+	json_object *secs = bg_json_arr(summary, "sections");
+	size_t i;
+
+	for (i = 0; secs && i < json_object_array_length(secs); i++)
+		if (strcmp(bg_json_str(json_object_array_get_idx(secs, i), "name", ""), name) == 0)
+			return json_object_array_get_idx(secs, i);
+	fail_msg("no section %s", name);
+	return NULL;
+}
+
+static void check_summary_file(const bg_forensics *f, const char *verdict)
+{
+	char *text = read_text(bg_forensics_path(f), "summary.json");
+	json_object *s = bg_json_parse(text, strlen(text), "summary.json");
+
+	assert_non_null(s);
+	assert_string_equal(bg_json_str(s, "id", ""), bg_forensics_id(f));
+	assert_string_equal(bg_json_str(s, "verdict", ""), verdict);
+	assert_int_equal(bg_json_int(s, "vmid", 0), 100);
+	assert_non_null(bg_json_arr(s, "evidence"));
+	assert_true(json_object_array_length(bg_json_arr(s, "evidence")) > 0);
+	assert_true(json_object_array_length(bg_json_arr(s, "sections")) >= 11);
+	json_object_put(s);
+	free(text);
+}
+
+static int qemu_pid_from_file(void)
+{
+	char path[256];
+	int pid = 0;
+
+	snprintf(path, sizeof(path), "%s/100.pid", run_dir);
+	assert_int_equal(bg_pidfile_read(path, &pid), BG_OK);
+	return pid;
+}
+
+static void test_running(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+	const char *dir;
+	json_object *s;
+
+	(void)state;
+	qm_ok("start");
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	/* No guest behind -machine none: QMP answers "running", the null-co
+	 * drive's counters stay frozen and no agent answers — exactly the
+	 * 2026-06-11 signature as the rules see it. */
+	assert_string_equal(bg_verdict_name(bg_forensics_verdict(f)), "block-io-stalled");
+	assert_true(bg_forensics_qmp_answered(f));
+	assert_int_equal(bg_forensics_qemu_pid(f), qemu_pid_from_file());
+	dir = bg_forensics_path(f);
+	assert_non_null(dir);
+	assert_non_null(strstr(dir, "/forensics/"));
+	assert_non_null(strstr(bg_forensics_id(f), "Z-forensics"));
+	assert_non_null(strstr(bg_forensics_text(f), "verdict: block-io-stalled"));
+	assert_non_null(strstr(bg_forensics_evidence(f), "frozen"));
+
+	contains(dir, "qmp-query-status.json", "\"running\"");
+	contains(dir, "qmp-query-block.json", "drive-scsi0");
+	contains(dir, "qmp-query-blockstats.json", "\"second\"");
+	contains(dir, "qmp-query-blockstats.json", "\"moved\": false");
+	contains(dir, "qmp-query-jobs.json", "[");
+	contains(dir, "process.txt", "QEMU for VM 100: yes");
+	contains(dir, "process.txt", "wchan");
+	contains(dir, "process.txt", "rchar:");
+	contains(dir, "qm-status.txt", "status: running");
+	contains(dir, "qm-config.txt", "name: devvm");
+	contains(dir, "qm-pending.txt", "cur name: devvm");
+	contains(dir, "agent-ping.txt", "error: guest agent");
+	contains(dir, "host.txt", "/proc/loadavg");
+	contains(dir, "host.txt", "MemTotal:");
+	contains(dir, "gdb.txt", "Thread");
+	/* readable or not (containers), the section is there with its text */
+	contains(dir, "kernel-log.txt", "");
+	check_summary_file(f, "block-io-stalled");
+
+	s = bg_forensics_summary(f);
+	assert_true(bg_json_bool(section(s, "query-status"), "ok", 0));
+	assert_true(bg_json_bool(section(s, "gdb"), "ok", 0));
+	assert_false(bg_json_bool(section(s, "agent-ping"), "ok", 1));
+	assert_non_null(bg_json_str(section(s, "agent-ping"), "error", NULL));
+	assert_string_equal(bg_json_str(s, "recommended_verb", ""), "cycle");
+	bg_forensics_free(f);
+}
+
+static void test_sigstopped_is_qmp_unresponsive(void **state)
+{
+	bg_forensics_options o = options("cycle");
+	bg_forensics *f = NULL;
+	int pid = qemu_pid_from_file();
+	int64_t t0;
+	json_object *s;
+
+	(void)state;
+	o.gdb = 0;
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	{
+		char st = 0; /* the stop is asynchronous */
+		for (int i = 0; i < 100 && bg_proc_state(pid, &st) == BG_OK && st != 'T'; i++)
+			bg_sleep_ms(10);
+		assert_int_equal(st, 'T');
+	}
+	t0 = bg_now_ms();
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	/* one QMP timeout (1 s), the rest of QMP and the agent skipped */
+	assert_true(bg_now_ms() - t0 < 6000);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	assert_string_equal(bg_verdict_name(bg_forensics_verdict(f)), "qmp-unresponsive");
+	assert_false(bg_forensics_qmp_answered(f));
+	assert_int_equal(bg_forensics_qemu_pid(f), pid);
+	if (!strstr(bg_forensics_evidence(f), "state T"))
+		fail_msg("evidence lacks state T:\n%s", bg_forensics_evidence(f));
+	assert_non_null(strstr(bg_forensics_id(f), "Z-cycle"));
+	s = bg_forensics_summary(f);
+	assert_false(bg_json_bool(section(s, "query-status"), "ok", 1));
+	assert_non_null(strstr(bg_json_str(section(s, "query-status"), "error", ""), "no greeting"));
+	assert_true(bg_json_bool(section(s, "query-blockstats"), "skipped", 0));
+	assert_true(bg_json_bool(section(s, "agent-ping"), "skipped", 0));
+	contains(bg_forensics_path(f), "process.txt", "state T");
+	contains(bg_forensics_path(f), "qmp-query-status.json", "error: QMP");
+	check_summary_file(f, "qmp-unresponsive");
+	bg_forensics_free(f);
+}
+
+/* A guest agent stand-in on <vmid>.qga (QEMU's own socket file is
+ * unlinked first): answers guest-sync with its id and guest-ping, with a
+ * stale reply first as a real agent may leave one behind. */
+static pid_t fake_agent(void)
+{
+	struct sockaddr_un a;
+	char path[256];
+	int lfd;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/100.qga", run_dir);
+	unlink(path);
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, path, strlen(path));
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+			char req[512], reply[256];
+			ssize_t n;
+			long long id;
+			if (c < 0)
+				_exit(0);
+			if (write(c, "{\"return\": 1}\n", 14) < 0)
+				_exit(1);
+			while ((n = read(c, req, sizeof(req) - 1)) > 0) {
+				req[n] = '\0';
+				char *p = strstr(req, "\"id\":");
+				if (strstr(req, "guest-sync") && p && sscanf(p + 5, "%lld", &id) == 1)
+					snprintf(reply, sizeof(reply), "{\"return\": %lld}\n", id);
+				else
+					snprintf(reply, sizeof(reply), "{\"return\": {}}\n");
+				if (write(c, reply, strlen(reply)) < 0)
+					break;
+			}
+			close(c);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+static void test_agent_answers_is_healthy(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+	pid_t agent = fake_agent();
+
+	(void)state;
+	o.gdb = 0;
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	kill(agent, SIGKILL);
+	waitpid(agent, NULL, 0);
+	if (bg_forensics_verdict(f) != BG_VERDICT_HEALTHY)
+		fail_msg("verdict %s:\n%s", bg_verdict_name(bg_forensics_verdict(f)), bg_forensics_text(f));
+	contains(bg_forensics_path(f), "agent-ping.txt", "guest-ping answered");
+	assert_true(bg_json_bool(bg_forensics_summary(f), "agent_answered", 0));
+	assert_null(bg_json_str(bg_forensics_summary(f), "recommended_verb", NULL));
+	bg_forensics_free(f);
+}
+
+static int count_bundles(char newest[256])
+{
+	char base[256];
+	struct dirent **names;
+	int n, i, count = 0;
+
+	snprintf(base, sizeof(base), "%s/forensics", state_dir);
+	n = scandir(base, &names, NULL, alphasort);
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.' && strcmp(names[i]->d_name, "notes") != 0) {
+			count++;
+			snprintf(newest, 256, "%s", names[i]->d_name);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return count;
+}
+
+static void test_stopped_and_pruning(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+	char path[512], newest[256];
+	json_object *s;
+
+	(void)state;
+	qm_ok("stop");
+	/* an old bundle and something that is not a bundle */
+	snprintf(path, sizeof(path), "%s/forensics/20200101T000000Z-forensics", state_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/forensics/20200101T000000Z-forensics/summary.json", state_dir);
+	write_text(path, "{}");
+	snprintf(path, sizeof(path), "%s/forensics/notes", state_dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	assert_string_equal(bg_verdict_name(bg_forensics_verdict(f)), "stopped");
+	assert_int_equal(bg_forensics_qemu_pid(f), 0);
+	s = bg_forensics_summary(f);
+	assert_true(bg_json_bool(section(s, "query-status"), "skipped", 0));
+	assert_true(bg_json_bool(section(s, "agent-ping"), "skipped", 0));
+	assert_true(bg_json_bool(section(s, "qm-status"), "ok", 0));
+	assert_string_equal(bg_json_str(s, "recommended_verb", ""), "start");
+	contains(bg_forensics_path(f), "qm-status.txt", "status: stopped");
+	contains(bg_forensics_path(f), "process.txt", "no QEMU process");
+	check_summary_file(f, "stopped");
+
+	/* keep = 3: the 2020 bundle and the oldest of this run went */
+	assert_int_equal(count_bundles(newest), 3);
+	snprintf(path, sizeof(path), "%s/forensics/20200101T000000Z-forensics", state_dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/forensics/notes", state_dir);
+	assert_int_equal(access(path, F_OK), 0);
+	bg_forensics_free(f);
+
+	/* one more (same second: a suffixed id); still 3, the newest kept */
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	assert_int_equal(count_bundles(newest), 3);
+	snprintf(path, sizeof(path), "%s/forensics/%s", state_dir, bg_forensics_id(f));
+	assert_string_equal(bg_forensics_path(f), path);
+	assert_int_equal(access(path, F_OK), 0);
+	bg_forensics_free(f);
+}
+
+static void test_store_failure_is_not_fatal(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+
+	(void)state;
+	o.state_dir = "/dev/null/nowhere";
+	o.gdb = 0;
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	assert_null(bg_forensics_path(f));
+	assert_string_equal(bg_verdict_name(bg_forensics_verdict(f)), "stopped");
+	assert_non_null(strstr(bg_forensics_text(f), "not stored: cannot create /dev/null"));
+	assert_non_null(bg_json_str(bg_forensics_summary(f), "store_error", NULL));
+	bg_forensics_free(f);
+	assert_int_equal(bg_forensics_collect(&f, NULL), BG_EINVAL);
+	assert_null(f);
+}
+
+static int setup(void **state)
+{
+	char path[256], env[512];
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "/tmp/bg-forensics-XXXXXX");
+	if (!mkdtemp(tmp))
+		return -1;
+	snprintf(bindir, sizeof(bindir), "%s/bin", tmp);
+	snprintf(run_dir, sizeof(run_dir), "%s/run", tmp);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", tmp);
+	snprintf(qm, sizeof(qm), "%s/qm", bindir);
+	if (mkdir(bindir, 0700) || mkdir(run_dir, 0700) || symlink(standin, qm))
+		return -1;
+	snprintf(path, sizeof(path), "%s/qm.env", bindir);
+	snprintf(env, sizeof(env),
+		 "BG_QM_RUN_DIR=%s\nBG_QM_QMP_TIMEOUT=1\nBG_QM_STATUS_TIMEOUT=0.5\nBG_QM_TERM_WAIT=0.5\n"
+		 "BG_QM_LOCK_TIMEOUT=1\n",
+		 run_dir);
+	write_text(path, env);
+	snprintf(path, sizeof(path), "%s/100.conf", run_dir);
+	write_text(path, "name: devvm\nmemory: 256\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char path[256];
+	int pid = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/100.pid", run_dir);
+	if (bg_pidfile_read(path, &pid) == BG_OK && bg_proc_is_qemu_for_vm(pid, 100, path) == 1) {
+		kill(pid, SIGCONT);
+		kill(pid, SIGKILL);
+	}
+	{
+		const char *argv[] = {"/bin/rm", "-rf", "--", tmp, NULL};
+		bg_run_result r;
+		bg_run(&r, argv, 10000);
+		bg_run_result_clear(&r);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_running),
+		cmocka_unit_test(test_agent_answers_is_healthy),
+		cmocka_unit_test(test_sigstopped_is_qmp_unresponsive),
+		cmocka_unit_test(test_stopped_and_pruning),
+		cmocka_unit_test(test_store_failure_is_not_fatal),
+	};
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-OF-qm-standin\n", argv[0]);
+		return 2;
+	}
+	standin = argv[1];
+	if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0 || access("/usr/bin/gdb", X_OK) != 0) {
+		fprintf(stderr,
+			"forensics_bundle: qemu-system-x86_64 or gdb missing (scripts/bootstrap installs them)\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

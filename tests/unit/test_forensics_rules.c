@@ -1,0 +1,254 @@
+/* Every verdict of the forensics rules, from recorded facts and from QMP
+ * replies captured on QEMU 7.2 (shapes as `query-blockstats` and
+ * `query-block` really return them). */
+#include "bg_test.h"
+
+#include "forensics/bundle.h"
+
+#include <json-c/json.h>
+
+static char ev[2048];
+
+/* A QEMU alive, QMP answering "running", agent answering, I/O moving. */
+static bg_forensics_facts healthy(void)
+{
+	bg_forensics_facts f;
+
+	memset(&f, 0, sizeof(f));
+	f.qemu_running = 1;
+	f.qemu_state = 'S';
+	f.qmp_answered = 1;
+	f.qmp_status = "running";
+	f.blockstats_sampled = 1;
+	f.block_io_moved = 1;
+	f.agent_answered = 1;
+	return f;
+}
+
+static void expect(const bg_forensics_facts *f, bg_verdict v, const char *evidence_part)
+{
+	bg_verdict got = bg_forensics_rules(f, ev, sizeof(ev));
+	if (got != v)
+		fail_msg("verdict %s, expected %s; evidence:\n%s", bg_verdict_name(got), bg_verdict_name(v), ev);
+	if (!strstr(ev, evidence_part))
+		fail_msg("evidence lacks \"%s\":\n%s", evidence_part, ev);
+}
+
+static void test_stopped(void **state)
+{
+	bg_forensics_facts f;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	expect(&f, BG_VERDICT_STOPPED, "no QEMU process");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_STOPPED), "start");
+}
+
+static void test_healthy(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	expect(&f, BG_VERDICT_HEALTHY, "guest agent answered");
+	/* an idle guest: nothing moved, but the agent answers */
+	f.block_io_moved = 0;
+	expect(&f, BG_VERDICT_HEALTHY, "idle guest");
+	assert_null(bg_verdict_recommended_verb(BG_VERDICT_HEALTHY));
+}
+
+static void test_qmp_unresponsive(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.qmp_answered = 0;
+	f.qmp_status = NULL;
+	f.agent_answered = 0;
+	expect(&f, BG_VERDICT_QMP_UNRESPONSIVE, "main loop is hung");
+	f.qemu_state = 'T'; /* SIGSTOPped, as in the lab */
+	expect(&f, BG_VERDICT_QMP_UNRESPONSIVE, "stopped (state T)");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_QMP_UNRESPONSIVE), "cycle");
+}
+
+static void test_block_io_stalled(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	/* 2026-06-11: QMP answers "running", counters frozen, agent silent */
+	f.block_io_moved = 0;
+	f.agent_answered = 0;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "frozen between the two samples");
+	assert_null(strstr(ev, "busy on CPU"));
+	f.block_io_pending = 1;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "busy on CPU");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_BLOCK_IO_STALLED), "cycle");
+}
+
+static void test_guest_unresponsive(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.agent_answered = 0;
+	expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "disk path works");
+	f = healthy();
+	f.qmp_status = "guest-panicked";
+	expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "panicked");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_GUEST_UNRESPONSIVE), "reset");
+}
+
+static void test_qemu_uninterruptible(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.qemu_state = 'D';
+	f.qmp_answered = 0; /* D wins over everything QMP could say */
+	expect(&f, BG_VERDICT_QEMU_UNINTERRUPTIBLE, "SIGKILL will not end it");
+	assert_null(bg_verdict_recommended_verb(BG_VERDICT_QEMU_UNINTERRUPTIBLE));
+}
+
+static void test_paused(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.qmp_status = "paused";
+	f.agent_answered = 0;
+	expect(&f, BG_VERDICT_PAUSED, "QMP answers: status paused");
+	f.qmp_status = "suspended";
+	expect(&f, BG_VERDICT_PAUSED, "vCPUs are not running");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_PAUSED), "cycle");
+}
+
+static void test_io_error(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.qmp_status = "io-error";
+	expect(&f, BG_VERDICT_IO_ERROR, "I/O error");
+	/* the status says paused, but a device reports its error */
+	f.qmp_status = "paused";
+	f.io_status = "drive-scsi0: failed";
+	expect(&f, BG_VERDICT_IO_ERROR, "io-status: drive-scsi0: failed");
+	f.io_status = "drive-scsi0: nospace";
+	f.qmp_status = "running";
+	expect(&f, BG_VERDICT_IO_ERROR, "nospace");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_IO_ERROR), "cycle");
+}
+
+static void test_unknown(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	/* running, agent silent, and no block counters to tell */
+	f.blockstats_sampled = 0;
+	f.block_io_moved = 0;
+	f.agent_answered = 0;
+	expect(&f, BG_VERDICT_UNKNOWN, "not sampled twice");
+	f = healthy();
+	f.qmp_status = "internal-error";
+	expect(&f, BG_VERDICT_UNKNOWN, "no verdict for");
+	assert_int_equal(bg_forensics_rules(NULL, ev, sizeof(ev)), BG_VERDICT_UNKNOWN);
+	assert_string_equal(ev, "");
+	assert_null(bg_verdict_recommended_verb(BG_VERDICT_UNKNOWN));
+}
+
+static void test_evidence_truncated_safely(void **state)
+{
+	bg_forensics_facts f = healthy();
+	char small[8];
+
+	(void)state;
+	f.block_io_moved = 0;
+	f.agent_answered = 0;
+	assert_int_equal(bg_forensics_rules(&f, small, sizeof(small)), BG_VERDICT_BLOCK_IO_STALLED);
+	assert_int_equal(strlen(small), 7);
+	assert_int_equal(bg_forensics_rules(&f, NULL, 0), BG_VERDICT_BLOCK_IO_STALLED);
+}
+
+/* Captured from QEMU 7.2 (trimmed to the counters and names). */
+#define STATS(wr_bytes, wr_ops)                                                                                \
+	"[{\"device\":\"drive-scsi0\",\"node-name\":\"#block080\",\"stats\":{\"unmap_operations\":0,"          \
+	"\"flush_operations\":3,\"wr_bytes\":" #wr_bytes ",\"rd_bytes\":409600,\"wr_operations\":" #wr_ops "," \
+	"\"rd_operations\":100,\"wr_highest_offset\":8192,\"account_invalid\":true}},"                         \
+	"{\"device\":\"\",\"node-name\":\"#block211\",\"stats\":{\"wr_bytes\":0,\"rd_bytes\":0}}]"
+
+static void test_blockstats_from_replies(void **state)
+{
+	json_object *a = json_tokener_parse(STATS(8192, 2));
+	json_object *frozen = json_tokener_parse(STATS(8192, 2));
+	json_object *moved = json_tokener_parse(STATS(12288, 3));
+	json_object *empty = json_tokener_parse("[]");
+	int devices = -1;
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(bg_forensics_blockstats_moved(a, frozen, &devices), 0);
+	assert_int_equal(devices, 2);
+	assert_int_equal(bg_forensics_blockstats_moved(a, moved, &devices), 1);
+	assert_int_equal(bg_forensics_blockstats_moved(empty, empty, &devices), 0);
+	assert_int_equal(devices, 0);
+	assert_int_equal(bg_forensics_blockstats_moved(NULL, a, &devices), 0);
+	assert_int_equal(devices, 0);
+
+	/* those replies, through the rules */
+	{
+		bg_forensics_facts f = healthy();
+		f.agent_answered = 0;
+		f.block_io_moved = bg_forensics_blockstats_moved(a, frozen, &devices);
+		f.blockstats_sampled = devices > 0;
+		expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "2026-06-11 signature");
+		f.block_io_moved = bg_forensics_blockstats_moved(a, moved, &devices);
+		expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "moved");
+	}
+	json_object_put(a);
+	json_object_put(frozen);
+	json_object_put(moved);
+	json_object_put(empty);
+}
+
+static void test_io_status_from_query_block(void **state)
+{
+	json_object *ok = json_tokener_parse("[{\"device\":\"drive-scsi0\",\"io-status\":\"ok\",\"locked\":false},"
+					     "{\"device\":\"drive0\",\"locked\":false}]");
+	json_object *bad = json_tokener_parse("[{\"device\":\"drive-scsi0\",\"io-status\":\"ok\"},"
+					      "{\"device\":\"drive-scsi1\",\"io-status\":\"failed\"}]");
+	char out[64];
+
+	(void)state;
+	assert_int_equal(bg_forensics_block_io_status(ok, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(bg_forensics_block_io_status(bad, out, sizeof(out)), 1);
+	assert_string_equal(out, "drive-scsi1: failed");
+	{
+		bg_forensics_facts f = healthy();
+		f.io_status = out;
+		expect(&f, BG_VERDICT_IO_ERROR, "drive-scsi1: failed");
+	}
+	assert_int_equal(bg_forensics_block_io_status(NULL, out, sizeof(out)), 0);
+	json_object_put(ok);
+	json_object_put(bad);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stopped),
+		cmocka_unit_test(test_healthy),
+		cmocka_unit_test(test_qmp_unresponsive),
+		cmocka_unit_test(test_block_io_stalled),
+		cmocka_unit_test(test_guest_unresponsive),
+		cmocka_unit_test(test_qemu_uninterruptible),
+		cmocka_unit_test(test_paused),
+		cmocka_unit_test(test_io_error),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_evidence_truncated_safely),
+		cmocka_unit_test(test_blockstats_from_replies),
+		cmocka_unit_test(test_io_status_from_query_block),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
