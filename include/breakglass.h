@@ -15,6 +15,7 @@
 #include "breakglass/secret.h"
 #include "breakglass/ssh.h"
 #include "breakglass/pve.h"
+#include "breakglass/pve_host.h"
 #include "breakglass/forensics.h"
 #include "breakglass/triage.h"
 #include "breakglass/llm.h"

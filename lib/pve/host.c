@@ -1,0 +1,920 @@
+/* The verb engine of the forced command (SPEC §4): runs one parsed request
+ * against the VM of pve.conf and reports what happened, step by step. */
+#include "breakglass/pve_host.h"
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "forensics/bundle.h"
+#include "pve/lock.h"
+#include "pve/proc.h"
+#include "pve/qm.h"
+#include "pve/qmp.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define STATUS_POLL_MS 300
+
+struct bg_pve_host {
+	const bg_pve_settings *s;
+	char client[64];
+	int use_syslog;
+	int syslog_open;
+	bg_pve_host_progress_fn progress;
+	void *payload;
+};
+
+typedef struct host_step {
+	char *name;
+	int ok;
+	long long elapsed_ms;
+	char *detail;
+} host_step;
+
+struct bg_pve_host_report {
+	const char *verb;
+	int vmid;
+	int exit_code;
+	char status[32];
+	host_step *steps;
+	size_t nsteps;
+	int have_forensics;
+	char *f_id, *f_verdict, *f_recommended, *f_evidence, *f_path;
+	char *error;
+	long long elapsed_ms;
+	bg_buf text;
+	char *json;
+};
+
+typedef struct run_ctx {
+	bg_pve_host *h;
+	bg_pve_host_report *r;
+	const char *verb;
+	char pidfile[512];
+	char qmp_path[512];
+	int qmp_answered; /* from the forensics just taken */
+} run_ctx;
+
+/* ---- the event log --------------------------------------------------- */
+
+static void log_write_line(bg_pve_host *h, const char *msg)
+{
+	char when[32], head[96];
+	bg_buf line = BG_BUF_INIT;
+	int fd;
+
+	bg_time_iso8601(bg_wall_ms(), when, sizeof(when));
+	snprintf(head, sizeof(head), "%s breakglass-pve[%d]: ", when, (int)getpid());
+	if (bg_buf_puts(&line, head) == BG_OK && bg_buf_puts(&line, msg) == BG_OK &&
+	    bg_buf_putc(&line, '\n') == BG_OK) {
+		fd = open(h->s->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+		if (fd >= 0) {
+			/* One write per line: O_APPEND keeps concurrent lines whole. */
+			(void)!write(fd, line.data, line.len);
+			close(fd);
+		}
+	}
+	bg_buf_free(&line);
+	if (h->use_syslog) {
+		if (!h->syslog_open) {
+			openlog("breakglass-pve", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+			h->syslog_open = 1;
+		}
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", msg);
+	}
+}
+
+void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields)
+{
+	bg_buf msg = BG_BUF_INIT;
+
+	if (!h)
+		return;
+	if (bg_buf_printf(&msg, "event=%s verb=%s from=%s", event, verb ? verb : "-", h->client) == BG_OK &&
+	    (!fields || !*fields || (bg_buf_putc(&msg, ' ') == BG_OK && bg_buf_puts(&msg, fields) == BG_OK)))
+		log_write_line(h, msg.data);
+	bg_buf_free(&msg);
+}
+
+static int put_quoted(bg_buf *b, const char *key, const char *value, size_t len)
+{
+	int rc = bg_buf_printf(b, " %s=\"", key);
+	if (rc == BG_OK)
+		rc = bg_buf_escape(b, value ? value : "", value ? len : 0);
+	if (rc == BG_OK)
+		rc = bg_buf_putc(b, '"');
+	return rc;
+}
+
+void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason)
+{
+	bg_buf f = BG_BUF_INIT;
+
+	if (!h)
+		return;
+	if (bg_buf_printf(&f, "len=%zu", len) == BG_OK && put_quoted(&f, "input", input, input ? len : 0) == BG_OK &&
+	    put_quoted(&f, "reason", reason, reason ? strlen(reason) : 0) == BG_OK)
+		bg_pve_host_log(h, "rejected", NULL, f.data);
+	bg_buf_free(&f);
+}
+
+/* ---- engine ---------------------------------------------------------- */
+
+int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version)
+{
+	bg_pve_host_options init = BG_PVE_HOST_OPTIONS_INIT;
+
+	if (!opts || version != BG_PVE_HOST_OPTIONS_VERSION)
+		return bg_error_set(BG_EINVAL, "bg_pve_host_options_init: unknown options version %u", version);
+	*opts = init;
+	return BG_OK;
+}
+
+/* Client addresses come from SSH_CONNECTION, which the client cannot set
+ * but which we still refuse to copy raw into a log. */
+static void set_client(bg_pve_host *h, const char *client)
+{
+	size_t i, n = 0;
+
+	if (!client || !*client) {
+		snprintf(h->client, sizeof(h->client), "local");
+		return;
+	}
+	for (i = 0; client[i] && n + 1 < sizeof(h->client); i++) {
+		char c = client[i];
+		int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' ||
+			 c == ':' || c == '%';
+		h->client[n++] = ok ? c : '?';
+	}
+	h->client[n] = '\0';
+}
+
+int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
+{
+	bg_pve_host *h;
+	const bg_pve_settings *s;
+
+	*out = NULL;
+	if (!opts || opts->version != BG_PVE_HOST_OPTIONS_VERSION || !opts->config)
+		return bg_error_set(BG_EINVAL, "bg_pve_host_new: options missing or of an unknown version");
+	s = bg_config_pve(opts->config);
+	if (!s)
+		return bg_error_set(BG_EINVAL, "bg_pve_host_new: the config is not a pve.conf");
+	if (strlen(s->paths.run_dir) > 400 || strlen(s->paths.lock_dir) > 400)
+		return bg_error_set(BG_ECONFIG, "[paths] run_dir and lock_dir must be shorter than 400 bytes");
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return bg_error_oom();
+	h->s = s;
+	h->use_syslog = opts->use_syslog;
+	h->progress = opts->progress;
+	h->payload = opts->payload;
+	set_client(h, opts->client);
+	*out = h;
+	return BG_OK;
+}
+
+void bg_pve_host_free(bg_pve_host *h)
+{
+	if (!h)
+		return;
+	if (h->syslog_open)
+		closelog();
+	free(h);
+}
+
+/* ---- steps ----------------------------------------------------------- */
+
+static void progress(run_ctx *c, const char *fmt, ...) BG_PRINTF(2, 3);
+static void progress(run_ctx *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!c->h->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	(void)c->h->progress(line, c->h->payload);
+}
+
+static void log_step(run_ctx *c, const host_step *st)
+{
+	bg_buf f = BG_BUF_INIT;
+
+	if (bg_buf_printf(&f, "step=%s ok=%d elapsed_ms=%lld", st->name, st->ok, st->elapsed_ms) == BG_OK &&
+	    put_quoted(&f, "detail", st->detail, strlen(st->detail)) == BG_OK)
+		bg_pve_host_log(c->h, "step", c->verb, f.data);
+	bg_buf_free(&f);
+}
+
+/* Record a finished step (started at t0 on the monotonic clock). */
+static void step_done(run_ctx *c, const char *name, int ok, int64_t t0, const char *fmt, ...) BG_PRINTF(5, 6);
+static void step_done(run_ctx *c, const char *name, int ok, int64_t t0, const char *fmt, ...)
+{
+	bg_pve_host_report *r = c->r;
+	host_step *grown, *st;
+	char detail[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	grown = realloc(r->steps, (r->nsteps + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	r->steps = grown;
+	st = &r->steps[r->nsteps];
+	st->name = strdup(name);
+	st->detail = strdup(detail);
+	if (!st->name || !st->detail) {
+		free(st->name);
+		free(st->detail);
+		return;
+	}
+	st->ok = ok;
+	st->elapsed_ms = bg_now_ms() - t0;
+	r->nsteps++;
+	log_step(c, st);
+	progress(c, "%s: %s (%lld ms)%s%s", name, ok ? "ok" : "FAILED", st->elapsed_ms, *detail ? ": " : "", detail);
+}
+
+static void set_error(run_ctx *c, int exit_code, const char *fmt, ...) BG_PRINTF(3, 4);
+static void set_error(run_ctx *c, int exit_code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->r->exit_code = exit_code;
+	if (!c->r->error)
+		c->r->error = strdup(msg);
+}
+
+/* The first line of qm output, flattened, for step details. */
+static const char *first_line(const bg_run_result *res, char *buf, size_t n)
+{
+	size_t i;
+
+	snprintf(buf, n, "%s", res->out ? res->out : "");
+	for (i = 0; buf[i]; i++)
+		if (buf[i] == '\n' || buf[i] == '\r') {
+			buf[i] = '\0';
+			break;
+		}
+	return buf;
+}
+
+/* Run `qm ARGS…` and describe the outcome in `why` (empty on success). */
+static int qm_call(run_ctx *c, const char *const *args, int timeout_ms, bg_run_result *res, char *why, size_t n)
+{
+	char line[256];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = bg_qm(res, c->h->s->paths.qm, timeout_ms, args, c->h->s->vmid);
+	if (rc == BG_ETIMEOUT || res->timed_out) {
+		snprintf(why, n, "qm %s did not finish in %d ms: killed", args[0], timeout_ms);
+		return BG_ETIMEOUT;
+	}
+	if (rc != BG_OK) {
+		snprintf(why, n, "qm %s could not run: %s", args[0], bg_error_last()->message);
+		return rc;
+	}
+	if (res->exit_code != 0) {
+		snprintf(why, n, "qm %s exited %d: %s", args[0], res->exit_code, first_line(res, line, sizeof(line)));
+		return BG_EFAILED;
+	}
+	why[0] = '\0';
+	return BG_OK;
+}
+
+/* `qm status VMID` → "running", "stopped", … */
+static int vm_status(run_ctx *c, char *status, size_t n, char *why, size_t wn)
+{
+	static const char *const args[] = {"status", "{vmid}", NULL};
+	bg_run_result res;
+	const char *p;
+	size_t i = 0;
+	int rc = qm_call(c, args, c->h->s->timeouts.qm * 1000, &res, why, wn);
+
+	if (rc == BG_OK) {
+		p = res.out ? strstr(res.out, "status: ") : NULL;
+		if (!p) {
+			snprintf(why, wn, "qm status printed no 'status:' line");
+			rc = BG_EPROTO;
+		} else {
+			for (p += 8; p[i] && p[i] != '\n' && p[i] != ' ' && i + 1 < n; i++)
+				status[i] = p[i];
+			status[i] = '\0';
+		}
+	}
+	bg_run_result_clear(&res);
+	return rc;
+}
+
+/* Poll `qm status` until it says `want` or timeout_ms passes. */
+static int wait_status(run_ctx *c, const char *want, int timeout_ms, char *seen, size_t n)
+{
+	bg_deadline d = bg_deadline_in(timeout_ms);
+	char why[512];
+
+	for (;;) {
+		if (vm_status(c, seen, n, why, sizeof(why)) != BG_OK)
+			snprintf(seen, n, "unknown");
+		else if (strcmp(seen, want) == 0)
+			return 1;
+		if (bg_deadline_left(d) < STATUS_POLL_MS)
+			return 0;
+		bg_sleep_ms(STATUS_POLL_MS);
+	}
+}
+
+/* ---- forensics ------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int take_forensics(run_ctx *c, int print_all)
+{
+	const bg_pve_settings *s = c->h->s;
+	bg_forensics_options o;
+	bg_forensics *f = NULL;
+	int64_t t0 = bg_now_ms();
+	bg_verdict v;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.vmid = s->vmid;
+	o.qm = s->paths.qm;
+	o.run_dir = s->paths.run_dir;
+	o.state_dir = s->paths.state_dir;
+	o.verb = c->verb;
+	o.keep = s->forensics.keep;
+	o.qm_timeout_ms = s->timeouts.qm * 1000;
+	o.qmp_timeout_ms = s->timeouts.qmp * 1000;
+	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
+	o.gdb = s->forensics.gdb;
+	rc = bg_forensics_collect(&f, &o);
+	if (rc != BG_OK) {
+		step_done(c, "forensics", 0, t0, "%s", bg_error_last()->message);
+		return rc;
+	}
+	v = bg_forensics_verdict(f);
+	c->qmp_answered = bg_forensics_qmp_answered(f);
+	c->r->have_forensics = 1;
+	c->r->f_id = dup_or_null(bg_forensics_id(f));
+	c->r->f_verdict = dup_or_null(bg_verdict_name(v));
+	c->r->f_recommended = dup_or_null(bg_verdict_recommended_verb(v));
+	c->r->f_evidence = dup_or_null(bg_forensics_evidence(f));
+	c->r->f_path = dup_or_null(bg_forensics_path(f));
+	if (print_all && bg_forensics_text(f))
+		bg_buf_puts(&c->r->text, bg_forensics_text(f));
+	step_done(c, "forensics", 1, t0, "bundle %s, verdict %s%s%s", c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v),
+		  c->qmp_answered ? "" : ", QMP not answering", c->r->f_path ? "" : " (not stored)");
+	bg_forensics_free(f);
+	return BG_OK;
+}
+
+/* ---- status ---------------------------------------------------------- */
+
+/* Seconds the process has run, from /proc/PID/stat's start time. */
+static long long process_uptime_s(int pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+	double up = 0;
+	unsigned long long start = 0;
+	FILE *f;
+	int field;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return -1;
+	f = fopen("/proc/uptime", "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = 0;
+	fclose(f);
+	return (long long)(up - (double)start / (double)sysconf(_SC_CLK_TCK));
+}
+
+/* The QEMU pid of this VM, checked: > 0 the pid; 0 when there is no QEMU
+ * (no pidfile, no such process); -1 when the pidfile names a process that
+ * is not this VM's QEMU, or cannot be read — never to be signalled. */
+static int checked_pid(run_ctx *c, char *why, size_t n)
+{
+	int pid = 0, rc = bg_pidfile_read(c->pidfile, &pid);
+
+	if (rc == BG_ENOTFOUND) {
+		snprintf(why, n, "no pidfile %s", c->pidfile);
+		return 0;
+	}
+	if (rc != BG_OK) {
+		snprintf(why, n, "%s", bg_error_last()->message);
+		return -1;
+	}
+	rc = bg_proc_is_qemu_for_vm(pid, c->h->s->vmid, c->pidfile);
+	if (rc == 1)
+		return pid;
+	if (rc == BG_ENOTFOUND) {
+		snprintf(why, n, "pidfile names %d: no such process", pid);
+		return 0;
+	}
+	snprintf(why, n, "pidfile names %d, which is not this VM's QEMU: %s", pid, bg_error_last()->message);
+	return -1;
+}
+
+static void human_duration(long long s, char *buf, size_t n)
+{
+	if (s < 0)
+		snprintf(buf, n, "unknown");
+	else if (s < 3600)
+		snprintf(buf, n, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, n, "%lldd%02lldh%02lldm", s / 86400, (s / 3600) % 24, (s / 60) % 60);
+}
+
+static void status_qmp(run_ctx *c)
+{
+	json_object *ret = NULL;
+	int64_t t0 = bg_now_ms();
+	int rc = bg_qmp_command(c->qmp_path, "query-status", NULL, c->h->s->timeouts.qmp * 1000, &ret);
+
+	if (rc == BG_OK) {
+		const char *st = NULL;
+		json_object *v;
+		if (json_object_object_get_ex(ret, "status", &v))
+			st = json_object_get_string(v);
+		bg_buf_printf(&c->r->text, "qmp: answering (%s)\n", st ? st : "?");
+		step_done(c, "qmp", 1, t0, "query-status: %s", st ? st : "?");
+	} else {
+		bg_buf_printf(&c->r->text, "qmp: not answering (%s)\n", bg_error_last()->message);
+		step_done(c, "qmp", 0, t0, "%s", bg_error_last()->message);
+	}
+	json_object_put(ret);
+}
+
+static void verb_status(run_ctx *c)
+{
+	char why[1024], up[64];
+	int64_t t0 = bg_now_ms();
+	int pid;
+
+	if (vm_status(c, c->r->status, sizeof(c->r->status), why, sizeof(why)) != BG_OK) {
+		snprintf(c->r->status, sizeof(c->r->status), "unknown");
+		step_done(c, "qm-status", 0, t0, "%s", why);
+		bg_buf_printf(&c->r->text, "status: unknown\nerror: %s\n", why);
+		set_error(c, BG_PVE_EXIT_FAILED, "%s", why);
+		return;
+	}
+	step_done(c, "qm-status", 1, t0, "status: %s", c->r->status);
+	bg_buf_printf(&c->r->text, "status: %s\n", c->r->status);
+	pid = checked_pid(c, why, sizeof(why));
+	if (pid <= 0) {
+		bg_buf_printf(&c->r->text, "pid: none (%s)\n", why);
+		return;
+	}
+	human_duration(process_uptime_s(pid), up, sizeof(up));
+	bg_buf_printf(&c->r->text, "pid: %d\n", pid);
+	status_qmp(c);
+	bg_buf_printf(&c->r->text, "uptime: %s\n", up);
+}
+
+/* ---- mutating verbs -------------------------------------------------- */
+
+/* `qm VERB VMID`, then wait for `want`. */
+static int qm_and_verify(run_ctx *c, const char *const *args, int qm_ms, const char *want)
+{
+	char why[1024], seen[32];
+	bg_run_result res;
+	int64_t t0 = bg_now_ms();
+	char name[32];
+	int rc = qm_call(c, args, qm_ms, &res, why, sizeof(why));
+
+	snprintf(name, sizeof(name), "qm-%s", args[0]);
+	step_done(c, name, rc == BG_OK, t0, "%s", rc == BG_OK ? "exit 0" : why);
+	bg_run_result_clear(&res);
+	t0 = bg_now_ms();
+	/* a failed qm gets one look, not a long wait for what will not come */
+	if (wait_status(c, want, rc == BG_OK ? c->h->s->timeouts.qm * 1000 : 0, seen, sizeof(seen))) {
+		snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
+		step_done(c, "verify", 1, t0, "status: %s", seen);
+		return BG_OK;
+	}
+	snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
+	step_done(c, "verify", 0, t0, "status: %s, wanted %s", seen, want);
+	if (rc == BG_OK)
+		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s", seen, want);
+	else
+		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s (%s)", seen, want, why);
+	return BG_EFAILED;
+}
+
+static void verb_start(run_ctx *c)
+{
+	static const char *const args[] = {"start", "{vmid}", NULL};
+	(void)qm_and_verify(c, args, c->h->s->timeouts.qm * 1000, "running");
+}
+
+static void verb_stop(run_ctx *c)
+{
+	const bg_pve_settings *s = c->h->s;
+	char tmo[16];
+	const char *args[] = {"stop", "{vmid}", "--timeout", tmo, NULL};
+
+	snprintf(tmo, sizeof(tmo), "%d", s->timeouts.stop);
+	(void)qm_and_verify(c, args, (s->timeouts.stop + s->timeouts.kill + s->timeouts.qm) * 1000, "stopped");
+}
+
+static void verb_reset(run_ctx *c)
+{
+	static const char *const args[] = {"reset", "{vmid}", NULL};
+	(void)qm_and_verify(c, args, c->h->s->timeouts.qm * 1000, "running");
+}
+
+/* Whether pid is gone (or a zombie: dead, not yet reaped). */
+static int process_gone(int pid)
+{
+	char st = 0;
+	int rc = bg_proc_state(pid, &st);
+	return rc == BG_ENOTFOUND || (rc == BG_OK && (st == 'Z' || st == 'X'));
+}
+
+/* A QEMU that outlived SIGKILL: describe its state and kernel stacks. */
+static void report_unkillable(run_ctx *c, int pid, int64_t t0)
+{
+	bg_proc_info info;
+	bg_buf stacks = BG_BUF_INIT;
+	char st = '?';
+	size_t i;
+
+	(void)bg_proc_state(pid, &st);
+	memset(&info, 0, sizeof(info));
+	if (bg_proc_read(&info, pid) == BG_OK) {
+		for (i = 0; i < info.nthreads; i++) {
+			const bg_proc_thread *t = &info.threads[i];
+			bg_buf_printf(&stacks, "thread %d (%s) state %c wchan %s\n%s", t->tid, t->comm, t->state,
+				      t->wchan[0] ? t->wchan : "-", t->stack ? t->stack : "(stack unreadable)\n");
+		}
+	}
+	snprintf(c->r->status, sizeof(c->r->status), "running");
+	step_done(c, "kill-wait", 0, t0, "QEMU pid %d is still alive in state %c after SIGKILL%s", pid, st,
+		  st == 'D' ? " (uninterruptible sleep): it waits for the kernel (storage?)" : "");
+	bg_buf_printf(&c->r->text, "QEMU pid %d did not die on SIGKILL (state %c); kernel stacks:\n%s", pid, st,
+		      stacks.data ? stacks.data : "(unreadable)\n");
+	set_error(c, BG_PVE_EXIT_FAILED,
+		  "qemu-uninterruptible: QEMU pid %d did not die on SIGKILL (state %c); the VM was not started. Only "
+		  "the storage coming back or a host reboot ends it",
+		  pid, st);
+	bg_buf_free(&stacks);
+}
+
+/* Signal `pid` through a pidfd taken before a second identity check, so
+ * that a pid that died and was reused since the first check is never hit:
+ * the pidfd pins the process that was checked. Kernels without pidfds
+ * (< 5.3) fall back to kill(2) right after the second check. */
+static int kill_checked_pid(run_ctx *c, int pid, char *why, size_t n)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int rc = bg_proc_is_qemu_for_vm(pid, c->h->s->vmid, c->pidfile);
+
+	if (rc != 1) {
+		snprintf(why, n, "pid %d changed between checks: %s", pid,
+			 rc == BG_ENOTFOUND ? "gone" : bg_error_last()->message);
+		if (fd >= 0)
+			close(fd);
+		return rc == BG_ENOTFOUND ? BG_OK : BG_EDENIED;
+	}
+	if (fd >= 0) {
+		rc = (int)syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+		close(fd);
+	} else {
+		rc = kill(pid, SIGKILL);
+	}
+	if (rc != 0 && errno != ESRCH) {
+		snprintf(why, n, "kill %d: %s", pid, strerror(errno));
+		return BG_EIO;
+	}
+	return BG_OK;
+}
+
+/* SIGKILL this VM's QEMU, never another process, and wait for it. */
+static int checked_kill(run_ctx *c)
+{
+	int64_t t0 = bg_now_ms();
+	char why[1024];
+	bg_deadline d;
+	int pid = checked_pid(c, why, sizeof(why));
+
+	if (pid == 0) {
+		step_done(c, "kill", 1, t0, "no QEMU process to kill (%s)", why);
+		return BG_OK;
+	}
+	if (pid < 0) {
+		step_done(c, "kill", 0, t0, "not killed: %s", why);
+		return BG_EDENIED;
+	}
+	if (kill_checked_pid(c, pid, why, sizeof(why)) != BG_OK) {
+		step_done(c, "kill", 0, t0, "not killed: %s", why);
+		return BG_EDENIED;
+	}
+	step_done(c, "kill", 1, t0, "SIGKILL sent to QEMU pid %d", pid);
+	t0 = bg_now_ms();
+	d = bg_deadline_in((int64_t)c->h->s->timeouts.kill * 1000);
+	while (!process_gone(pid) && !bg_deadline_expired(d))
+		bg_sleep_ms(50);
+	if (!process_gone(pid)) {
+		report_unkillable(c, pid, t0);
+		return BG_EFAILED;
+	}
+	step_done(c, "kill-wait", 1, t0, "QEMU pid %d is gone", pid);
+	return BG_OK;
+}
+
+/* The clean stop of cycle; returns 1 when the VM is stopped. */
+static int cycle_clean_stop(run_ctx *c)
+{
+	const bg_pve_settings *s = c->h->s;
+	char tmo[16], why[1024], seen[32];
+	const char *args[] = {"stop", "{vmid}", "--timeout", tmo, NULL};
+	bg_deadline d = bg_deadline_in((int64_t)s->timeouts.stop * 1000);
+	int64_t t0 = bg_now_ms();
+	bg_run_result res;
+	int rc;
+
+	if (!c->qmp_answered) {
+		step_done(c, "clean-stop", 0, t0, "skipped: QMP is not answering, so a clean stop cannot work");
+		return 0;
+	}
+	snprintf(tmo, sizeof(tmo), "%d", s->timeouts.stop);
+	rc = qm_call(c, args, s->timeouts.stop * 1000, &res, why, sizeof(why));
+	bg_run_result_clear(&res);
+	if (wait_status(c, "stopped", (int)bg_deadline_left(d), seen, sizeof(seen))) {
+		step_done(c, "clean-stop", 1, t0, "stopped%s%s%s", rc == BG_OK ? "" : " (", rc == BG_OK ? "" : why,
+			  rc == BG_OK ? "" : ")");
+		return 1;
+	}
+	step_done(c, "clean-stop", 0, t0, "still %s after %d s%s%s", seen, s->timeouts.stop, rc == BG_OK ? "" : ": ",
+		  rc == BG_OK ? "" : why);
+	return 0;
+}
+
+static void verb_cycle(run_ctx *c)
+{
+	static const char *const unlock[] = {"unlock", "{vmid}", NULL};
+	static const char *const start[] = {"start", "{vmid}", NULL};
+	char why[1024], seen[32];
+	int64_t t0;
+	bg_run_result res;
+	int rc;
+
+	if (!cycle_clean_stop(c)) {
+		rc = checked_kill(c);
+		if (rc == BG_EFAILED)
+			return; /* state D: starting would only fail, or worse */
+		if (rc != BG_OK && !wait_status(c, "stopped", 0, seen, sizeof(seen))) {
+			snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
+			set_error(c, BG_PVE_EXIT_FAILED, "the VM did not stop and its QEMU could not be killed safely");
+			return;
+		}
+	}
+	t0 = bg_now_ms();
+	rc = qm_call(c, unlock, c->h->s->timeouts.qm * 1000, &res, why, sizeof(why));
+	step_done(c, "qm-unlock", rc == BG_OK, t0, "%s", rc == BG_OK ? "exit 0" : why);
+	bg_run_result_clear(&res);
+	(void)qm_and_verify(c, start, c->h->s->timeouts.qm * 1000, "running");
+}
+
+/* ---- report ---------------------------------------------------------- */
+
+static json_object *steps_json(const bg_pve_host_report *r)
+{
+	json_object *arr = json_object_new_array();
+	size_t i;
+
+	for (i = 0; arr && i < r->nsteps; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(r->steps[i].name));
+		json_object_object_add(o, "ok", json_object_new_boolean(r->steps[i].ok));
+		json_object_object_add(o, "elapsed_ms", json_object_new_int64(r->steps[i].elapsed_ms));
+		json_object_object_add(o, "detail", json_object_new_string(r->steps[i].detail));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *forensics_json(const bg_pve_host_report *r)
+{
+	json_object *o;
+
+	if (!r->have_forensics)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "id", str_or_null(r->f_id));
+	json_object_object_add(o, "verdict", str_or_null(r->f_verdict));
+	json_object_object_add(o, "recommended_verb", str_or_null(r->f_recommended));
+	json_object_object_add(o, "evidence", str_or_null(r->f_evidence));
+	json_object_object_add(o, "path", str_or_null(r->f_path));
+	return o;
+}
+
+static void build_json(bg_pve_host_report *r)
+{
+	json_object *o = json_object_new_object();
+	char vmid[16];
+
+	snprintf(vmid, sizeof(vmid), "%d", r->vmid);
+	json_object_object_add(o, "verb", json_object_new_string(r->verb));
+	json_object_object_add(o, "vmid", json_object_new_string(vmid));
+	json_object_object_add(o, "ok", json_object_new_boolean(r->exit_code == 0));
+	json_object_object_add(o, "status", str_or_null(r->status[0] ? r->status : NULL));
+	json_object_object_add(o, "steps", steps_json(r));
+	json_object_object_add(o, "forensics", forensics_json(r));
+	json_object_object_add(o, "elapsed_ms", json_object_new_int64(r->elapsed_ms));
+	json_object_object_add(o, "exit_code", json_object_new_int(r->exit_code));
+	json_object_object_add(o, "error", str_or_null(r->error));
+	r->json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* The closing text of a mutating verb (or the status of any verb). */
+static void finish_text(run_ctx *c, const bg_pve_verb *verb)
+{
+	bg_pve_host_report *r = c->r;
+
+	if (verb->mutating) {
+		if (r->have_forensics)
+			bg_buf_printf(&r->text, "forensics: %s verdict %s%s%s\n", r->f_id ? r->f_id : "?",
+				      r->f_verdict ? r->f_verdict : "unknown", r->f_path ? " stored in " : "",
+				      r->f_path ? r->f_path : "");
+		bg_buf_printf(&r->text, "%s: %s, status: %s (%.1f s)\n", r->verb, r->exit_code == 0 ? "done" : "FAILED",
+			      r->status[0] ? r->status : "unknown", (double)r->elapsed_ms / 1000.0);
+	}
+	if (r->error && (verb->mutating || strcmp(r->verb, "status") != 0))
+		bg_buf_printf(&r->text, "error: %s\n", r->error);
+}
+
+static void log_complete(run_ctx *c)
+{
+	bg_buf f = BG_BUF_INIT;
+	const bg_pve_host_report *r = c->r;
+
+	if (bg_buf_printf(&f, "ok=%d exit=%d status=%s elapsed_ms=%lld", r->exit_code == 0, r->exit_code,
+			  r->status[0] ? r->status : "-", r->elapsed_ms) == BG_OK &&
+	    (!r->f_id || bg_buf_printf(&f, " forensics=%s verdict=%s", r->f_id, r->f_verdict) == BG_OK) &&
+	    (!r->error || put_quoted(&f, "error", r->error, strlen(r->error)) == BG_OK))
+		bg_pve_host_log(c->h, r->exit_code == BG_PVE_EXIT_ERROR ? "error" : "complete", c->verb, f.data);
+	bg_buf_free(&f);
+}
+
+static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
+{
+	bg_vm_lock lock;
+	const bg_pve_settings *s = c->h->s;
+	int64_t t0 = bg_now_ms();
+	int rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
+				    s->timeouts.lock_wait * 1000);
+
+	if (rc != BG_OK) {
+		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
+		if (rc == BG_EBUSY)
+			bg_pve_host_log(c->h, "busy", c->verb, NULL);
+		step_done(c, "lock", 0, t0, "%s", c->r->error ? c->r->error : "");
+		return;
+	}
+	step_done(c, "lock", 1, t0, "%s", lock.path);
+	(void)take_forensics(c, 0); /* the evidence first; a failed bundle never blocks recovery */
+	if (strcmp(verb->name, "cycle") == 0)
+		verb_cycle(c);
+	else if (strcmp(verb->name, "start") == 0)
+		verb_start(c);
+	else if (strcmp(verb->name, "stop") == 0)
+		verb_stop(c);
+	else if (strcmp(verb->name, "reset") == 0)
+		verb_reset(c);
+	bg_vm_lock_release(&lock);
+}
+
+static int exit_status(int exit_code)
+{
+	switch (exit_code) {
+	case BG_PVE_EXIT_OK: return BG_OK;
+	case BG_PVE_EXIT_BUSY: return bg_error_set(BG_EBUSY, "the VM lock is held by another verb");
+	case BG_PVE_EXIT_FAILED: return bg_error_set(BG_EFAILED, "the verb failed");
+	default: return bg_error_set(BG_ERROR, "the verb could not run");
+	}
+}
+
+static void run_ctx_init(run_ctx *c, bg_pve_host *h, bg_pve_host_report *r, const char *verb)
+{
+	memset(c, 0, sizeof(*c));
+	c->h = h;
+	c->r = r;
+	c->verb = verb;
+	c->qmp_answered = 1;
+	snprintf(c->pidfile, sizeof(c->pidfile), "%s/%d.pid", h->s->paths.run_dir, h->s->vmid);
+	snprintf(c->qmp_path, sizeof(c->qmp_path), "%s/%d.qmp", h->s->paths.run_dir, h->s->vmid);
+}
+
+int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_request *req)
+{
+	bg_pve_host_report *r;
+	int64_t t0 = bg_now_ms();
+	run_ctx c;
+
+	*out = NULL;
+	if (!h || !req || !req->verb)
+		return bg_error_set(BG_EINVAL, "bg_pve_host_run: no request");
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return bg_error_oom();
+	r->verb = req->verb->name;
+	r->vmid = h->s->vmid;
+	run_ctx_init(&c, h, r, req->verb->name);
+	bg_pve_host_log(h, "request", r->verb, req->json ? "json=1" : "json=0");
+	if (req->verb->mutating)
+		run_mutating(&c, req->verb);
+	else if (strcmp(r->verb, "status") == 0)
+		verb_status(&c);
+	else if (take_forensics(&c, 1) != BG_OK)
+		set_error(&c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
+	r->elapsed_ms = bg_now_ms() - t0;
+	finish_text(&c, req->verb);
+	log_complete(&c);
+	build_json(r);
+	*out = r;
+	return exit_status(r->exit_code);
+}
+
+int bg_pve_host_report_exit_code(const bg_pve_host_report *r)
+{
+	return r ? r->exit_code : BG_PVE_EXIT_ERROR;
+}
+
+const char *bg_pve_host_report_text(const bg_pve_host_report *r)
+{
+	return r && r->text.data ? r->text.data : "";
+}
+
+const char *bg_pve_host_report_json(const bg_pve_host_report *r)
+{
+	return r && r->json ? r->json : "{}";
+}
+
+const char *bg_pve_host_report_error(const bg_pve_host_report *r)
+{
+	return r ? r->error : NULL;
+}
+
+void bg_pve_host_report_free(bg_pve_host_report *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nsteps; i++) {
+		free(r->steps[i].name);
+		free(r->steps[i].detail);
+	}
+	free(r->steps);
+	free(r->f_id);
+	free(r->f_verdict);
+	free(r->f_recommended);
+	free(r->f_evidence);
+	free(r->f_path);
+	free(r->error);
+	bg_buf_free(&r->text);
+	free(r->json);
+	free(r);
+}
