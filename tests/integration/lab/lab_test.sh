@@ -123,20 +123,6 @@ c=$(wr_bytes)
 ((c > b)) && ok "wr_bytes moves again (+$((c - b)))" || fail "wr_bytes still frozen after unwedge"
 wait_ssh 20 || fail "ssh did not answer after the I/O wedge"
 
-step "Proxmox-style recovery through the qm stand-in: stop the wedged QEMU, start"
-"$lab" wedge
-vmid=$LAB_VMID
-t0=$SECONDS
-"$LAB_QM" stop "$vmid" --timeout 5 >"$BG_LAB_DIR/qmstop.out" 2>&1 || { cat "$BG_LAB_DIR/qmstop.out"; fail "qm stop failed"; }
-for _ in $(seq 50); do [[ -d /proc/$qemu_pid ]] || break; sleep 0.1; done
-[[ -d /proc/$qemu_pid ]] && fail "the wedged QEMU $qemu_pid survived qm stop" || ok "qm stop ended the wedged QEMU in $((SECONDS - t0)) s"
-rm -f "$LAB_SERIAL"
-"$LAB_QM" start "$vmid" || fail "qm start failed"
-end=$((SECONDS + 120))
-until grep -q BREAKGLASS-LAB-READY "$LAB_SERIAL" 2>/dev/null || ((SECONDS > end)); do sleep 0.2; done
-wait_ssh 30 && ok "ssh answers on the new QEMU $(cat "$LAB_PIDFILE")" || fail "ssh did not come back after stop+start"
-qemu_pid=$(cat "$LAB_PIDFILE")
-
 # A verb on the "Proxmox host": through breakglassctl when it is built,
 # else through OpenSSH to the same forced command (the real breakglass-pve
 # either way).
@@ -151,6 +137,22 @@ pve() {
 		pve_ssh "$*"
 	fi
 }
+
+if [[ ! -x "$BG_PVE" ]]; then
+	step "Proxmox-style recovery through the qm stand-in: stop the wedged QEMU, start"
+"$lab" wedge
+vmid=$LAB_VMID
+t0=$SECONDS
+"$LAB_QM" stop "$vmid" --timeout 5 >"$BG_LAB_DIR/qmstop.out" 2>&1 || { cat "$BG_LAB_DIR/qmstop.out"; fail "qm stop failed"; }
+for _ in $(seq 50); do [[ -d /proc/$qemu_pid ]] || break; sleep 0.1; done
+[[ -d /proc/$qemu_pid ]] && fail "the wedged QEMU $qemu_pid survived qm stop" || ok "qm stop ended the wedged QEMU in $((SECONDS - t0)) s"
+rm -f "$LAB_SERIAL"
+"$LAB_QM" start "$vmid" || fail "qm start failed"
+end=$((SECONDS + 120))
+until grep -q BREAKGLASS-LAB-READY "$LAB_SERIAL" 2>/dev/null || ((SECONDS > end)); do sleep 0.2; done
+wait_ssh 30 && ok "ssh answers on the new QEMU $(cat "$LAB_PIDFILE")" || fail "ssh did not come back after stop+start"
+qemu_pid=$(cat "$LAB_PIDFILE")
+fi
 
 if [[ -x "$BG_CTL" ]]; then
 	ctl=("$BG_CTL" --config "$LAB_CONF")
@@ -189,6 +191,16 @@ if [[ -x "$BG_PVE" ]]; then
 	echo "$out" | head -c 600
 	echo
 	[[ "$out" == *qmp-unresponsive* ]] && ok "verdict qmp-unresponsive" || fail "forensics of a SIGSTOPped QEMU did not say qmp-unresponsive"
+
+	step "wedge --io, then pve forensics: block-io-stalled"
+	"$lab" unwedge >/dev/null
+	"$lab" wedge --io
+	sleep 1
+	out=$(pve forensics)
+	echo "$out" | grep -E '^(verdict|forensics)' | head -5
+	[[ "$out" == *block-io-stalled* ]] && ok "verdict block-io-stalled" || fail "forensics of a disk-stalled QEMU did not say block-io-stalled"
+	"$lab" unwedge >/dev/null
+	"$lab" wedge
 
 	step "pve cycle brings the guest back"
 	n0=$(find "$PVE_STATE/forensics" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
