@@ -19,6 +19,14 @@ if(BG_SANITIZE)
   add_link_options(${BG_SANITIZE_FLAGS})
 endif()
 
+# libFuzzer needs the code under test instrumented for coverage, not only
+# the fuzzer's own file: with BG_BUILD_FUZZERS every target gets the
+# coverage instrumentation and the sanitizers the fuzzers run with.
+if(BG_BUILD_FUZZERS)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # _GNU_SOURCE for getline, explicit_bzero, pipe2, memmem and friends; the
 # code targets Linux (Debian 12) only.
 function(bg_target_defaults target)

@@ -1,0 +1,237 @@
+/* `doctor`: is everything in place? Configuration, the key, the host keys,
+ * then a real round trip to the devvm (`true`), the Proxmox host (the
+ * `status` verb) and the LLM endpoint. One pass/fail line each, with a
+ * hint saying what to do about a failure. */
+#include "ctl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CHECK_TIMEOUT_S 20
+
+typedef struct doctor {
+	const ctl_ctx *ctx;
+	int failed;
+	int first; /* JSON: no comma before the first check */
+	bg_secret *key;
+} doctor;
+
+static void report(doctor *d, const char *name, int ok, const char *detail, const char *hint)
+{
+	if (!ok)
+		d->failed++;
+	if (d->ctx->json) {
+		fputs(d->first ? "" : ",", stdout);
+		d->first = 0;
+		fputs("{\"name\":", stdout);
+		ctl_json_str(stdout, name);
+		printf(",\"ok\":%s,\"detail\":", ok ? "true" : "false");
+		ctl_json_str(stdout, detail);
+		fputs(",\"hint\":", stdout);
+		ctl_json_str(stdout, hint);
+		fputc('}', stdout);
+		return;
+	}
+	printf("%s %-6s %s\n", ok ? "PASS" : "FAIL", name, detail);
+	if (hint)
+		printf("            hint: %s\n", hint);
+	fflush(stdout);
+}
+
+static void check_key_file_mode(doctor *d, const char *path, char *detail, size_t n)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+		snprintf(detail, n, "%s is readable by group or others (mode %03o)", path,
+			 (unsigned)(st.st_mode & 0777));
+		report(d, "key", 0, detail, "chmod 600 the key file: it opens both hosts");
+	}
+}
+
+static void check_key(doctor *d)
+{
+	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	char source[512], why[256], detail[1024];
+	ctl_pubkey pk;
+	int rc = ctl_load_key(&d->key, d->ctx->cfg, NULL, source, sizeof(source));
+
+	if (rc == BG_ENOTFOUND) {
+		if (cs->ssh.use_agent)
+			report(d, "key", getenv("SSH_AUTH_SOCK") != NULL, "ssh-agent ([ssh] use_agent = true)",
+			       getenv("SSH_AUTH_SOCK") ? NULL
+						       : "SSH_AUTH_SOCK is not set: start an agent or set key_file");
+		else
+			report(d, "key", 0, "no private key",
+			       "set [ssh] key_file, put the key in $BREAKGLASS_SSH_KEY, or set [ssh] use_agent = true");
+		return;
+	}
+	if (rc != BG_OK) {
+		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
+		report(d, "key", 0, detail, "check the path and that this user can read it");
+		return;
+	}
+	if (ctl_pubkey_from_private(&pk, bg_secret_data(d->key), bg_secret_len(d->key), why, sizeof(why)) != 0) {
+		snprintf(detail, sizeof(detail), "%s: %s", source, why);
+		report(d, "key", 0, detail, "use an OpenSSH-format ed25519 key (ssh-keygen -t ed25519)");
+		return;
+	}
+	if (cs->ssh.key_file[0])
+		check_key_file_mode(d, cs->ssh.key_file, detail, sizeof(detail));
+	snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
+		 pk.encrypted ? " (passphrase-protected)" : "");
+	if (strcmp(pk.type, "ssh-ed25519") != 0 && strncmp(pk.type, "ecdsa-sha2-", 11) != 0)
+		report(d, "key", 0, detail, "libssh2 1.10 cannot sign with this key type: make an ed25519 key");
+	else if (pk.encrypted)
+		report(d, "key", 0, detail,
+		       "a key with a passphrase cannot be used unattended: remove it (ssh-keygen -p)");
+	else
+		report(d, "key", 1, detail, NULL);
+	ctl_pubkey_clear(&pk);
+}
+
+/* What the host key line says: the fingerprint and whether it is pinned. */
+static void host_key_note(const bg_ssh *ssh, const bg_target_settings *t, const char *target, char *buf, size_t n,
+			  char *hint, size_t hn)
+{
+	const char *fpr = ssh ? bg_ssh_host_key_fingerprint(ssh) : NULL;
+
+	hint[0] = '\0';
+	if (!fpr) {
+		snprintf(buf, n, "host key unknown");
+		return;
+	}
+	if (t->host_key[0]) {
+		snprintf(buf, n, "host key %s %s (pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
+			 fpr);
+		return;
+	}
+	snprintf(buf, n, "host key %s %s (NOT pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
+		 fpr);
+	snprintf(hint, hn,
+		 "check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set [%s] "
+		 "host_key = %s",
+		 target, fpr);
+}
+
+static const char *transport_hint(int rc)
+{
+	switch (rc) {
+	case BG_ECONNECT: return "is the host up and the port right? is a firewall in the way?";
+	case BG_ETIMEOUT: return "no answer in time: host down, wrong address, or a filtered port";
+	case BG_EAUTH: return "add the key to the host's authorized_keys (breakglassctl authorized-keys)";
+	case BG_EHOSTKEY: return "the host key changed: check it, then update host_key (or the host was rebuilt)";
+	default: return "run with -vv for the SSH layer's log";
+	}
+}
+
+static void check_devvm(doctor *d)
+{
+	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
+	bg_ssh_result res;
+	bg_ssh *ssh = NULL;
+	char detail[1024], note[256], hint[512];
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "devvm", d->key)) == BG_OK) {
+		opts.timeout_s = CHECK_TIMEOUT_S;
+		rc = bg_ssh_exec(ssh, "true", &opts, &res);
+	}
+	host_key_note(ssh, &cs->devvm, "devvm", note, sizeof(note), hint, sizeof(hint));
+	if (rc == BG_OK && res.exit_code == 0) {
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` ran in %lld ms; %s", cs->devvm.user, cs->devvm.host,
+			 cs->devvm.port, res.elapsed_ms, note);
+		report(d, "devvm", 1, detail, hint[0] ? hint : NULL);
+	} else if (rc == BG_OK) {
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` exited %d: %.200s", cs->devvm.user, cs->devvm.host,
+			 cs->devvm.port, res.exit_code, res.err ? res.err : "");
+		report(d, "devvm", 0, detail, "the login works but the shell does not: check the user's shell");
+	} else {
+		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", cs->devvm.user, cs->devvm.host, cs->devvm.port,
+			 bg_error_last()->message);
+		report(d, "devvm", 0, detail, transport_hint(rc));
+	}
+	bg_ssh_result_clear(&res);
+	bg_ssh_free(ssh);
+}
+
+static void check_pve(doctor *d)
+{
+	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	bg_pve_result r;
+	bg_ssh *ssh = NULL;
+	char detail[1024], note[256], hint[512];
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "pve", d->key)) == BG_OK)
+		rc = bg_pve_run(&r, ssh, "status", CHECK_TIMEOUT_S, NULL, NULL);
+	host_key_note(ssh, &cs->pve, "pve", note, sizeof(note), hint, sizeof(hint));
+	if (rc == BG_OK) {
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s%s; %s", cs->pve.user, cs->pve.host,
+			 cs->pve.port, r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
+		report(d, "pve", 1, detail, hint[0] ? hint : NULL);
+	} else {
+		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", cs->pve.user, cs->pve.host, cs->pve.port,
+			 bg_error_last()->message);
+		report(d, "pve", 0, detail,
+		       ctl_is_transport_error(rc) ? transport_hint(rc)
+						  : "is breakglass-pve the forced command of this key on the host?");
+	}
+	bg_pve_result_clear(&r);
+	bg_ssh_free(ssh);
+}
+
+static void check_llm(doctor *d)
+{
+	char *detail = NULL;
+	int rc;
+
+	rc = bg_llm_check(d->ctx->cfg, CHECK_TIMEOUT_S, &detail);
+
+	if (rc == BG_OK)
+		report(d, "llm", 1, detail ? detail : "the endpoint answers", NULL);
+	else
+		report(d, "llm", 0, detail ? detail : bg_error_last()->message,
+		       "check [agent] provider, base_url and the API key; the buttons work without it");
+	free(detail);
+}
+
+static int run_doctor(ctl_ctx *ctx, int argc, char **argv)
+{
+	doctor d = {ctx, 0, 1, NULL};
+	char detail[1024];
+	const char *origin;
+	int rc;
+
+	if (argc > 1)
+		return ctl_usage_error(ctx, "doctor: unexpected argument '%s'", argv[1]);
+	if (ctx->json)
+		fputs("{\"checks\":[", stdout);
+	rc = bg_config_validate(ctx->cfg);
+	origin = bg_config_origin(ctx->cfg, "devvm", "host");
+	snprintf(detail, sizeof(detail), "%s%s", rc == BG_OK ? "valid; devvm host from " : bg_error_last()->message,
+		 rc == BG_OK ? (origin ? origin : "?") : "");
+	report(&d, "config", rc == BG_OK, detail,
+	       rc == BG_OK ? NULL : "fix the file or the BREAKGLASS_* variables it names");
+	if (rc == BG_OK) {
+		check_key(&d);
+		check_devvm(&d);
+		check_pve(&d);
+		check_llm(&d);
+	}
+	if (ctx->json)
+		printf("],\"ok\":%s}\n", d.failed ? "false" : "true");
+	else
+		printf("%s\n", d.failed ? "doctor: some checks FAILED" : "doctor: all checks passed");
+	bg_secret_free(d.key);
+	if (rc != BG_OK)
+		return CTL_EXIT_USAGE;
+	return d.failed ? CTL_EXIT_FAILED : CTL_EXIT_OK;
+}
+
+const ctl_command ctl_cmd_doctor = {"doctor", "", "config, key, host keys, reachability of the devvm, PVE and LLM",
+				    CTL_CONFIG_LOOSE, run_doctor};

@@ -1,0 +1,39 @@
+/* `triage`: the devvm triage bundle, rules and all, no LLM. */
+#include "ctl.h"
+
+#include <stdlib.h>
+
+static int run_triage(ctl_ctx *ctx, int argc, char **argv)
+{
+	bg_triage *t = NULL;
+	bg_ssh *ssh = NULL;
+	bg_secret *key = NULL;
+	char *out = NULL;
+	int rc, timeout;
+
+	if (argc > 1)
+		return ctl_usage_error(ctx, "triage: unexpected argument '%s'", argv[1]);
+	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
+		return ctl_fail(ctx, rc, "configuration");
+	if ((rc = ctl_open_target(&ssh, &key, ctx, "devvm")) != BG_OK)
+		return ctl_exit_for(rc);
+	timeout = bg_config_client(ctx->cfg)->devvm.timeout;
+	ctl_progress_start(ctx, "triage of the devvm");
+	rc = bg_triage_run(&t, ssh, timeout > 0 ? timeout : 60);
+	ctl_progress_stop();
+	if (rc == BG_OK)
+		rc = ctx->json ? bg_triage_to_json(t, &out) : bg_triage_to_text(t, &out);
+	if (rc == BG_OK) {
+		fputs(out, stdout);
+		if (ctx->json)
+			fputc('\n', stdout);
+	}
+	bg_triage_free(t);
+	free(out);
+	bg_ssh_free(ssh);
+	bg_secret_free(key);
+	return rc == BG_OK ? CTL_EXIT_OK : ctl_fail(ctx, rc, "triage of the devvm");
+}
+
+const ctl_command ctl_cmd_triage = {"triage", "", "the devvm triage bundle with rule-based findings, no LLM",
+				    CTL_CONFIG_LOOSE, run_triage};

@@ -1,0 +1,447 @@
+/* devvm triage: the script's real output (recorded on Debian and under
+ * busybox) splits into its sections and fires no rule on a healthy box;
+ * each rule fires on its recorded evidence, alone, and quotes it; a run
+ * cut short keeps what finished; the SSH edge is faked at bg_ssh_exec. */
+#include "bg_test.h"
+
+#include "core/error.h"
+#include "forensics/triage_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NONCE "BGTRI-1234"
+
+static char *read_fixture(const char *name)
+{
+	char path[1024];
+	const char *dir = getenv("BG_FIXTURES");
+	FILE *f;
+	long n;
+	char *s;
+
+	snprintf(path, sizeof(path), "%s/triage/%s", dir ? dir : "tests/fixtures", name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open fixture %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	s = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return s;
+}
+
+/* ---- the fake SSH edge ---------------------------------------------------- */
+
+static struct {
+	int calls;
+	int remote_timeout;
+	int rc;
+	const char *fixture;
+	const char *cut_at; /* end the output 12 bytes into this text (NULL: all) */
+} fake;
+
+/* Replace every NONCE of the recording with the one the script carries. */
+static char *with_nonce(const char *recorded, const char *command)
+{
+	char nonce[64] = "";
+	size_t i, n, cap = strlen(recorded) * 2 + 1, o = 0;
+	char *out = malloc(cap);
+
+	sscanf(command, "N=%63[^\n]", nonce);
+	assert_true(strlen(nonce) >= 8);
+	n = strlen(NONCE);
+	for (i = 0; recorded[i];) {
+		if (strncmp(recorded + i, NONCE, n) == 0) {
+			o += (size_t)snprintf(out + o, cap - o, "%s", nonce);
+			i += n;
+		} else {
+			out[o++] = recorded[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+{
+	char *rec;
+
+	(void)s;
+	fake.calls++;
+	fake.remote_timeout = opts->remote_timeout;
+	memset(result, 0, sizeof(*result));
+	if (fake.rc != BG_OK && fake.rc != BG_ETIMEOUT)
+		return bg_error_set(fake.rc, "connection refused (fake)");
+	rec = read_fixture(fake.fixture);
+	result->out = with_nonce(rec, command);
+	free(rec);
+	result->out_len = strlen(result->out);
+	if (fake.cut_at && strstr(result->out, fake.cut_at)) {
+		result->out_len = (size_t)(strstr(result->out, fake.cut_at) - result->out) + 12;
+		result->out[result->out_len] = '\0';
+	}
+	result->exit_code = fake.rc == BG_OK ? 0 : -1;
+	return fake.rc;
+}
+
+void bg_ssh_result_clear(bg_ssh_result *r)
+{
+	free(r->out);
+	free(r->err);
+	free(r->exit_signal);
+	memset(r, 0, sizeof(*r));
+}
+
+#define FAKE_SSH ((bg_ssh *)&fake)
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static bg_triage *parse_fixture(const char *name)
+{
+	char *text = read_fixture(name);
+	bg_triage *t = NULL;
+
+	assert_int_equal(bg_triage_parse_output(&t, text, strlen(text), NONCE), BG_OK);
+	free(text);
+	return t;
+}
+
+static void assert_all_sections_ok(const bg_triage *t)
+{
+	size_t i;
+
+	assert_int_equal(bg_triage_section_count(t), 10);
+	for (i = 0; i < bg_triage_section_count(t); i++) {
+		const bg_triage_section *s = bg_triage_section_at(t, i);
+		if (!s->ok)
+			fail_msg("section %s failed: %s", s->name, s->error);
+		assert_string_equal(s->name, bg_triage_section_names[i]);
+	}
+}
+
+static void assert_no_findings(const bg_triage *t)
+{
+	if (bg_triage_finding_count(t) != 0)
+		fail_msg("rule %s fired on a healthy box: %s", bg_triage_finding_at(t, 0)->rule,
+			 bg_triage_finding_at(t, 0)->summary);
+}
+
+/* The healthy Debian run with `section` replaced by a scenario file; the
+ * rules' findings must be exactly `rules` (most severe first). */
+static bg_triage *scenario(const char *file, const char *section, const char *const *expect)
+{
+	bg_triage *healthy = parse_fixture("healthy-debian.out"), *t = NULL;
+	const char *names[16], *outputs[16];
+	char *replacement = read_fixture(file);
+	size_t i, n = bg_triage_section_count(healthy), k;
+
+	for (i = 0; i < n; i++) {
+		names[i] = bg_triage_section_at(healthy, i)->name;
+		outputs[i] = strcmp(names[i], section) == 0 ? replacement : bg_triage_section_at(healthy, i)->output;
+	}
+	assert_int_equal(bg_triage_from_sections(&t, names, outputs, n), BG_OK);
+	for (k = 0; expect[k]; k++) {
+		if (k >= bg_triage_finding_count(t))
+			fail_msg("%s: rule %s did not fire", file, expect[k]);
+		assert_string_equal(bg_triage_finding_at(t, k)->rule, expect[k]);
+		assert_true(strlen(bg_triage_finding_at(t, k)->evidence) > 0);
+	}
+	if (bg_triage_finding_count(t) != k)
+		fail_msg("%s: unexpected rule %s (%s)", file, bg_triage_finding_at(t, k)->rule,
+			 bg_triage_finding_at(t, k)->summary);
+	free(replacement);
+	bg_triage_free(healthy);
+	return t;
+}
+
+static const bg_triage_finding *only(const bg_triage *t)
+{
+	assert_int_equal(bg_triage_finding_count(t), 1);
+	return bg_triage_finding_at(t, 0);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_healthy_debian(void **state)
+{
+	bg_triage *t = parse_fixture("healthy-debian.out");
+	char *json, *text;
+
+	(void)state;
+	assert_all_sections_ok(t);
+	assert_no_findings(t);
+	assert_non_null(strstr(bg_triage_output(t, "uptime"), "cpus: 2"));
+	assert_string_equal(bg_triage_output(t, "failed_units"), "no systemd on this host\n");
+	assert_int_equal(bg_triage_to_json(t, &json), BG_OK);
+	assert_non_null(strstr(json, "\"findings\":[]"));
+	assert_non_null(strstr(json, "{\"name\":\"dstate\",\"ok\":true,"));
+	free(json);
+	assert_int_equal(bg_triage_to_text(t, &text), BG_OK);
+	assert_non_null(strstr(text, "findings: none"));
+	assert_non_null(strstr(text, "== kernel_log\n"));
+	free(text);
+	bg_triage_free(t);
+}
+
+static void test_healthy_busybox(void **state)
+{
+	bg_triage *t = parse_fixture("healthy-busybox.out");
+
+	(void)state;
+	assert_all_sections_ok(t);
+	assert_no_findings(t);
+	assert_non_null(strstr(bg_triage_output(t, "top_mem"), "RSS_KB"));
+	bg_triage_free(t);
+}
+
+static void test_disk_full(void **state)
+{
+	static const char *const expect[] = {"disk_full", NULL};
+	bg_triage *t = scenario("disk-full.disk", "disk", expect);
+	const bg_triage_finding *f = only(t);
+
+	(void)state;
+	assert_int_equal(f->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(f->summary, "/ 96%"));
+	assert_non_null(strstr(f->summary, "/var/lib/docker 100%"));
+	assert_null(strstr(f->summary, "/snap")); /* squashfs loops are always full */
+	assert_non_null(strstr(f->evidence, "/dev/sda1        102626232"));
+	bg_triage_free(t);
+}
+
+static void test_inodes_full(void **state)
+{
+	static const char *const expect[] = {"inodes_full", NULL};
+	bg_triage *t = scenario("inodes-full.inodes", "inodes", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_WARN);
+	assert_non_null(strstr(only(t)->summary, "/ 93%"));
+	bg_triage_free(t);
+}
+
+static void test_oom(void **state)
+{
+	static const char *const expect[] = {"oom_kill", NULL};
+	bg_triage *t = scenario("oom.kernel_log", "kernel_log", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(only(t)->summary, "killed 2 processes"));
+	assert_non_null(strstr(only(t)->summary, "50122 (cc1plus)"));
+	assert_non_null(strstr(only(t)->evidence, "Killed process 48211 (node)"));
+	bg_triage_free(t);
+}
+
+static void test_hung_and_io_errors(void **state)
+{
+	static const char *const expect[] = {"hung_task", "io_error", NULL};
+	bg_triage *t = scenario("hung.kernel_log", "kernel_log", expect);
+
+	(void)state;
+	assert_non_null(strstr(bg_triage_finding_at(t, 0)->evidence, "blocked for more than 120 seconds"));
+	assert_non_null(strstr(bg_triage_finding_at(t, 1)->evidence, "Buffer I/O error on dev vda1"));
+	bg_triage_free(t);
+}
+
+static void test_swap_thrash(void **state)
+{
+	static const char *const expect[] = {"swap_thrash", NULL};
+	bg_triage *t = scenario("swap-thrash.memory", "memory", expect);
+
+	(void)state;
+	assert_non_null(strstr(only(t)->summary, "2424 pages/s"));
+	assert_non_null(strstr(only(t)->evidence, "SwapFree:"));
+	bg_triage_free(t);
+}
+
+static void test_memory_pressure(void **state)
+{
+	static const char *const expect[] = {"memory_pressure", NULL};
+	bg_triage *t = scenario("psi-memory.psi", "psi", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(only(t)->evidence, "memory full avg10=25.10"));
+	bg_triage_free(t);
+}
+
+static void test_swap_psi_without_swapin(void **state)
+{
+	/* Pressure lines of a thrashing box, but no swap in use and no
+	 * swap-in: not a thrash, memory below the pressure thresholds; the
+	 * I/O stall they show is reported. */
+	static const char *const expect[] = {"io_pressure", NULL};
+	bg_triage *t = scenario("swap-thrash.psi", "psi", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_WARN);
+	assert_non_null(strstr(only(t)->evidence, "io full avg10=30.01"));
+	bg_triage_free(t);
+}
+
+static void test_memory_low(void **state)
+{
+	static const char *const expect[] = {"memory_low", NULL};
+	bg_triage *t = scenario("mem-low.memory", "memory", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(only(t)->summary, "3 MiB available of 243 MiB"));
+	bg_triage_free(t);
+}
+
+static void test_failed_units(void **state)
+{
+	static const char *const expect[] = {"failed_units", NULL};
+	bg_triage *t = scenario("failed-units.failed_units", "failed_units", expect);
+
+	(void)state;
+	assert_non_null(strstr(only(t)->summary, "2 failed systemd units: docker.service, k3s-agent.service"));
+	bg_triage_free(t);
+}
+
+static void test_dstate(void **state)
+{
+	static const char *const expect[] = {"dstate", NULL};
+	bg_triage *t = scenario("dstate.dstate", "dstate", expect);
+
+	(void)state;
+	assert_non_null(strstr(only(t)->summary, "3 processes"));
+	assert_non_null(strstr(only(t)->evidence, "io_schedule"));
+	bg_triage_free(t);
+	t = scenario("dstate-busybox.dstate", "dstate", expect);
+	assert_non_null(strstr(only(t)->summary, "2 processes"));
+	bg_triage_free(t);
+}
+
+static void test_load_high(void **state)
+{
+	static const char *const expect[] = {"load_high", NULL};
+	bg_triage *t = scenario("load-high.uptime", "uptime", expect);
+
+	(void)state;
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(only(t)->summary, "load 19.32 on 2 CPUs"));
+	bg_triage_free(t);
+}
+
+static void test_missing_and_unrecorded_sections(void **state)
+{
+	const char *names[] = {"uptime", "memory"};
+	const char *outputs[] = {"loadavg: 0.1 0.1 0.1 1/1 1\ncpus: 1\n", NULL};
+	bg_triage *t = NULL;
+
+	(void)state;
+	assert_int_equal(bg_triage_from_sections(&t, names, outputs, 2), BG_OK);
+	assert_int_equal(bg_triage_section_count(t), 2);
+	assert_false(bg_triage_section_at(t, 1)->ok);
+	assert_no_findings(t);
+	assert_null(bg_triage_section_at(t, 2));
+	assert_null(bg_triage_finding_at(t, 0));
+	bg_triage_free(t);
+	bg_triage_free(NULL);
+}
+
+static void test_run_over_fake_ssh(void **state)
+{
+	bg_triage *t = NULL;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.fixture = "healthy-busybox.out";
+	assert_int_equal(bg_triage_run(&t, FAKE_SSH, 30), BG_OK);
+	assert_int_equal(fake.calls, 1); /* one round trip */
+	assert_int_equal(fake.remote_timeout, 1);
+	assert_all_sections_ok(t);
+	assert_no_findings(t);
+	bg_triage_free(t);
+}
+
+static void test_run_cut_short(void **state)
+{
+	bg_triage *t = NULL;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.fixture = "healthy-debian.out";
+	fake.rc = BG_ETIMEOUT;
+	fake.cut_at = "Filesystem                Inodes";
+	assert_int_equal(bg_triage_run(&t, FAKE_SSH, 5), BG_OK);
+	assert_int_equal(bg_triage_section_count(t), 10);
+	assert_true(bg_triage_section_at(t, 3)->ok); /* disk */
+	assert_string_equal(bg_triage_section_at(t, 4)->name, "inodes");
+	assert_false(bg_triage_section_at(t, 4)->ok);
+	assert_non_null(strstr(bg_triage_section_at(t, 4)->error, "cut short"));
+	assert_false(bg_triage_section_at(t, 9)->ok);
+	assert_non_null(strstr(bg_triage_section_at(t, 9)->error, "not run"));
+	bg_triage_free(t);
+}
+
+static void test_run_unreachable(void **state)
+{
+	bg_triage *t = (bg_triage *)1;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.rc = BG_ECONNECT;
+	assert_int_equal(bg_triage_run(&t, FAKE_SSH, 5), BG_ECONNECT);
+	assert_null(t);
+	assert_error_contains("devvm triage: connection refused");
+}
+
+static void test_failed_section_and_forged_marker(void **state)
+{
+	static const char text[] = "@@N1 begin uptime\n"
+				   "@@N2 end uptime 0\n" /* a forged marker: wrong nonce */
+				   "timeout: sh: No such file\n"
+				   "\n@@N1 end uptime 124\n"
+				   "@@N1 begin memory\nMemTotal: 1000 kB\n\n@@N1 end memory 127\n";
+	bg_triage *t = NULL;
+	char *script;
+
+	(void)state;
+	assert_int_equal(bg_triage_parse_output(&t, text, strlen(text), "N1"), BG_OK);
+	assert_false(bg_triage_section_at(t, 0)->ok);
+	assert_non_null(strstr(bg_triage_section_at(t, 0)->output, "@@N2 end uptime 0"));
+	assert_non_null(strstr(bg_triage_section_at(t, 0)->error, "timed out"));
+	assert_non_null(strstr(bg_triage_section_at(t, 1)->error, "not found"));
+	bg_triage_free(t);
+
+	script = bg_triage_script("abc123");
+	assert_int_equal(strncmp(script, "N=abc123\n", 9), 0);
+	assert_non_null(strstr(script, "--sort=-rss"));
+	assert_non_null(strstr(script, "/proc/pressure"));
+	free(script);
+	assert_string_equal(bg_severity_name(BG_SEVERITY_CRITICAL), "critical");
+	assert_string_equal(bg_severity_name(BG_SEVERITY_WARN), "warn");
+	assert_string_equal(bg_severity_name(BG_SEVERITY_INFO), "info");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_healthy_debian),
+		cmocka_unit_test(test_healthy_busybox),
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_inodes_full),
+		cmocka_unit_test(test_oom),
+		cmocka_unit_test(test_hung_and_io_errors),
+		cmocka_unit_test(test_swap_thrash),
+		cmocka_unit_test(test_memory_pressure),
+		cmocka_unit_test(test_swap_psi_without_swapin),
+		cmocka_unit_test(test_memory_low),
+		cmocka_unit_test(test_failed_units),
+		cmocka_unit_test(test_dstate),
+		cmocka_unit_test(test_load_high),
+		cmocka_unit_test(test_missing_and_unrecorded_sections),
+		cmocka_unit_test(test_run_over_fake_ssh),
+		cmocka_unit_test(test_run_cut_short),
+		cmocka_unit_test(test_run_unreachable),
+		cmocka_unit_test(test_failed_section_and_forged_marker),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
