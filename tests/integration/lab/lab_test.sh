@@ -8,11 +8,14 @@
 # pinned host key and the run's key works through real `ssh`, `sudo` works;
 # a wrong pin is refused; the disk's block counters move; `wedge` (SIGSTOP)
 # makes SSH and QMP time out and `unwedge` brings both back; `wedge --io`
-# freezes the block counters while QMP answers; a Proxmox-style stop and
-# start of the wedged VM through the qm stand-in brings SSH back.
-# With breakglassctl and breakglass-pve built: exec, pve status, triage,
-# forensics of a wedged VM (qmp-unresponsive), pve cycle (SSH answers
-# again, the bundle is stored on the "host"), and the offline agent.
+# freezes the block counters while QMP answers; without breakglass-pve, a
+# Proxmox-style stop and start through the qm stand-in brings SSH back.
+# With breakglass-pve built (through breakglassctl when built, else OpenSSH):
+# pve status, a rejected request runs no qm, forensics of a SIGSTOPped QEMU
+# (qmp-unresponsive) and of a disk-stalled one (block-io-stalled), pve cycle
+# (SSH answers again from a new QEMU, the bundle is stored on the "host").
+# With breakglassctl: exec, triage and its findings (/data filled), and the
+# offline agent (`ask`) recovering a wedged guest once the agent exists.
 set -uo pipefail
 
 bin=${1:?binary dir}
@@ -72,11 +75,12 @@ step "up twice is fine and keeps the same VM"
 [[ "$(cat "$LAB_PIDFILE")" == "$qemu_pid" ]] && ok "same QEMU pid $qemu_pid" || fail "second up replaced the VM"
 
 step "ssh with the pinned host key: exec, sudo, the disk"
-out=$(devvm 'sudo -n id -u; hostname; cat /etc/shells; grep -c " /data " /proc/mounts')
+out=$(devvm 'id -u; sudo -n id -u; hostname; grep -c " /data " /proc/mounts; dmesg >/dev/null 2>&1 && echo dmesg-open || echo dmesg-restricted')
 echo "$out"
-[[ "$(sed -n 1p <<<"$out")" == 0 ]] && ok "sudo runs as root" || fail "sudo -n id -u did not print 0"
-[[ "$(sed -n 2p <<<"$out")" == devvm ]] && ok "hostname devvm" || fail "wrong hostname"
-[[ "$(tail -n1 <<<"$out")" == 1 ]] && ok "/data mounted" || fail "/data not mounted"
+[[ "$(sed -n 1p <<<"$out")" == 1000 ]] && ok "logged in as an ordinary user (uid 1000)" || fail "breakglass is not uid 1000"
+[[ "$(sed -n 2p <<<"$out")" == 0 ]] && ok "sudo -n runs as root" || fail "sudo -n id -u did not print 0"
+[[ "$(sed -n 3p <<<"$out")" == devvm ]] && ok "hostname devvm" || fail "wrong hostname"
+[[ "$(sed -n 4p <<<"$out")" == 1 ]] && ok "/data mounted" || fail "/data not mounted"
 
 step "a wrong host-key pin is refused"
 bad=$BG_LAB_DIR/bad_known_hosts
@@ -91,7 +95,7 @@ fi
 
 step "guest writes move the block counters"
 w0=$(wr_bytes)
-devvm 'dd if=/dev/urandom of=/data/blob bs=64k count=8 2>/dev/null; sync'
+devvm 'sudo dd if=/dev/urandom of=/data/blob bs=64k count=8 2>/dev/null; sync'
 w1=$(wr_bytes)
 ((w1 - w0 >= 512 * 1024)) && ok "wr_bytes +$((w1 - w0))" || fail "wr_bytes moved only $((w1 - w0)) after a 512 KiB write"
 
@@ -157,25 +161,31 @@ fi
 if [[ -x "$BG_CTL" ]]; then
 	ctl=("$BG_CTL" --config "$LAB_CONF")
 	step "breakglassctl exec on the guest"
-	out=$("${ctl[@]}" exec -- sh -c 'echo hello-from-devvm; exit 7')
+	# Like ssh, exec joins its words with spaces into one remote command.
+	out=$("${ctl[@]}" exec -- 'echo hello-from-$(hostname); exit 7')
 	rc=$?
-	[[ "$out" == *hello-from-devvm* && $rc == 7 ]] && ok "exec output and exit status 7" || fail "exec: rc=$rc out=$out"
+	[[ "$out" == hello-from-devvm && $rc == 7 ]] && ok "exec output and exit status 7" || fail "exec: rc=$rc out=$out"
 
-	step "breakglassctl triage"
+	step "breakglassctl triage: healthy, then with /data full"
 	out=$("${ctl[@]}" triage)
 	rc=$?
-	echo "$out" | head -20
-	[[ $rc == 0 && "$out" == *emory* ]] && ok "triage has a memory section" || fail "triage rc=$rc"
+	[[ $rc == 0 && "$out" == *"== memory"* && "$out" == *"== disk"* ]] && ok "triage has its sections" || fail "triage rc=$rc"
+	[[ $rc == 0 && "$out" != *disk_full* ]] && ok "no disk_full finding on a healthy guest" || fail "disk_full on a healthy guest"
+	"${ctl[@]}" exec -- 'sudo dd if=/dev/zero of=/data/fill bs=64k 2>/dev/null; sync' >/dev/null
+	out=$("${ctl[@]}" triage)
+	echo "$out" | head -4
+	[[ "$out" == *"disk_full: /data"* ]] && ok "finding disk_full on /data" || fail "no disk_full finding with /data full"
+	"${ctl[@]}" exec -- 'sudo rm -f /data/fill' >/dev/null || fail "could not free /data"
 else
 	echo "note: breakglassctl not built: exec, triage and the agent did not run"
 fi
 
 if [[ -x "$BG_PVE" ]]; then
-	step "pve status (via ${BG_CTL:+breakglassctl}${BG_CTL:-ssh})"
+	step "pve status (through $([[ -x "$BG_CTL" ]] && echo breakglassctl || echo ssh))"
 	out=$(pve status)
 	rc=$?
 	echo "$out" | head -5
-	[[ $rc == 0 && "$(head -n1 <<<"$out")" == "status: running" ]] && ok "status: running" || fail "pve status rc=$rc"
+	[[ $rc == 0 && "$out" == *"status: running"* ]] && ok "status: running" || fail "pve status rc=$rc"
 	grep -q 'event=request' "$PVE_LOG" && ok "breakglass-pve logged the request" || fail "no request in $PVE_LOG"
 
 	step "a request outside the grammar runs nothing"
@@ -216,7 +226,7 @@ if [[ -x "$BG_PVE" ]]; then
 		fail "no new forensics bundle for the cycle under $PVE_STATE/forensics"
 	qemu_pid=$(cat "$LAB_PIDFILE")
 
-	if [[ -x "$BG_CTL" ]] && "$BG_CTL" --help 2>&1 | grep -qw ask && [[ -z "${ANTHROPIC_API_KEY:-}" ]]; then
+	if [[ -x "$BG_CTL" ]] && "$BG_CTL" --help 2>&1 | grep -qE '^ +ask ' && [[ -z "${ANTHROPIC_API_KEY:-}" ]]; then
 		step "the offline agent diagnoses a wedged guest and recovers it"
 		"$lab" wedge
 		out=$(timeout 300 "$BG_CTL" --config "$LAB_CONF" ask "the devvm is not answering; fix it" 2>&1)

@@ -54,10 +54,12 @@ if [ -n "$key" ]; then
 else
 	log "no bg.key= on the kernel command line: nobody can log in"
 fi
-mkdir -p /root/.ssh
-cp /home/breakglass/.ssh/authorized_keys /root/.ssh/authorized_keys 2>/dev/null
-chmod 700 /home/breakglass/.ssh /root/.ssh
-chmod 600 /home/breakglass/.ssh/authorized_keys /root/.ssh/authorized_keys 2>/dev/null
+# sshd-style checks: the home and .ssh belong to the user, not writable
+# by others (the image's files are all root's).
+chown -R 1000:1000 /home/breakglass
+chmod 755 /home/breakglass
+chmod 700 /home/breakglass/.ssh
+chmod 600 /home/breakglass/.ssh/authorized_keys 2>/dev/null
 
 # Kernel messages stay in dmesg, not on the console: the ready line must
 # not be interleaved with them.
