@@ -19,5 +19,7 @@
 #include "breakglass/forensics.h"
 #include "breakglass/triage.h"
 #include "breakglass/llm.h"
+#include "breakglass/session.h"
+#include "breakglass/agent.h"
 
 #endif

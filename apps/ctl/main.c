@@ -17,6 +17,8 @@
 	X(pve)             \
 	X(exec)            \
 	X(triage)          \
+	X(ask)             \
+	X(chat)            \
 	X(doctor)          \
 	X(authorized_keys) \
 	X(version)

@@ -17,10 +17,7 @@ int bg_llm_new(bg_llm **out, const bg_llm_settings *settings)
 	if (strcmp(p, "openai") == 0)
 		return bg_llm_openai_new(out, settings);
 	if (strcmp(p, "offline") == 0)
-		/* lib/llm/offline.c (the agent's playbook) is wired in at merge:
-		 * this line becomes `return bg_llm_offline_new(out, settings);` */
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "the offline provider is not built into this library yet (lib/llm/offline.c)");
+		return bg_llm_offline_new(out, settings);
 	return bg_error_set(BG_EINVAL, "unknown LLM provider \"%s\": use anthropic, openai or offline", p);
 }
 

@@ -1,0 +1,414 @@
+/*
+ * `ask PROMPT` and `chat`: agent turns on the terminal.
+ *
+ * The turn runs detached in the library (bg_agent_start); this thread
+ * follows the session's events like any other front end would, renders
+ * them, asks approvals on /dev/tty and answers with bg_agent_decide().
+ * Ctrl-C cancels the turn; a second Ctrl-C exits at once.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OUTPUT_LINES 4
+
+static volatile sig_atomic_t interrupts;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	if (++interrupts >= 2) {
+		static const char msg[] = "\ninterrupted\n";
+
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+			/* nothing more to do on the way out */
+		}
+		_exit(130);
+	}
+}
+
+/* No SA_RESTART: a read of /dev/tty returns EINTR on Ctrl-C. */
+static void catch_sigint(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+typedef struct follow {
+	ctl_ctx *ctx;
+	bg_agent *agent;
+	const char *who;
+	long long last;
+	int done, in_text, cancel_sent;
+	char last_char; /* of the text printed so far */
+	int rc;         /* the turn's outcome as an exit status */
+} follow;
+
+static char *field(const char *json, size_t len, const char *path)
+{
+	char *v = NULL;
+
+	if (bg_event_field(json, len, path, &v) != BG_OK)
+		return NULL;
+	return v;
+}
+
+static void end_text(follow *f)
+{
+	if (f->in_text && f->last_char != '\n')
+		fputc('\n', stdout);
+	f->in_text = 0;
+}
+
+static void show_tool(follow *f, const char *json, size_t len)
+{
+	char *name = field(json, len, "name");
+	char *cmd = field(json, len, "input.command");
+	char *verb = field(json, len, "input.verb");
+
+	end_text(f);
+	printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
+	free(name);
+	free(cmd);
+	free(verb);
+}
+
+/* The status line and the first lines of the output, indented. */
+static void show_result(follow *f, const char *json, size_t len)
+{
+	char *ok = field(json, len, "ok"), *code = field(json, len, "exit_code");
+	char *ms = field(json, len, "elapsed_ms"), *out = field(json, len, "output");
+	const char *p = out ? out : "";
+	int lines = 0;
+
+	end_text(f);
+	printf("  %s exit %s, %s ms\n", ok && strcmp(ok, "true") == 0 ? "✓" : "✗", code ? code : "?", ms ? ms : "?");
+	while (*p && lines < OUTPUT_LINES) {
+		size_t n = strcspn(p, "\n");
+
+		if (n) {
+			printf("  │ %.*s\n", (int)(n > 160 ? 160 : n), p);
+			lines++;
+		}
+		p += n + (p[n] == '\n');
+	}
+	if (*p) {
+		int more = 1;
+
+		for (; *p; p++)
+			more += *p == '\n' && p[1];
+		printf("  │ … %d more line%s\n", more, more == 1 ? "" : "s");
+	}
+	free(ok);
+	free(code);
+	free(ms);
+	free(out);
+}
+
+/* Ask on the terminal itself, never on stdin (which may be a pipe). */
+static int ask_tty(const char *question)
+{
+	char answer[16];
+	ssize_t n;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, question, strlen(question)) < 0) {
+		close(fd);
+		return -1;
+	}
+	n = read(fd, answer, sizeof(answer) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* EOF or Ctrl-C: no */
+	answer[n] = '\0';
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+static void approval(follow *f, const char *json, size_t len)
+{
+	char *id = field(json, len, "tool_use_id"), *verb = field(json, len, "input.verb");
+	char question[256], by[160];
+	int yes;
+
+	end_text(f);
+	snprintf(question, sizeof(question), "The agent wants to run `pve %s` on the VM. Allow? [y/N] ",
+		 verb ? verb : "?");
+	yes = ask_tty(question);
+	if (yes < 0) {
+		fprintf(stderr, "%s: approval for `pve %s` denied: no terminal to ask on\n", f->ctx->prog,
+			verb ? verb : "?");
+		snprintf(by, sizeof(by), "%s (no terminal)", f->who);
+	} else {
+		snprintf(by, sizeof(by), "%s", f->who);
+	}
+	if (id)
+		bg_agent_decide(f->agent, id, yes > 0, by);
+	free(id);
+	free(verb);
+}
+
+static void show_other(follow *f, bg_event_kind kind, const char *json, size_t len)
+{
+	char *v;
+
+	switch (kind) {
+	case BG_EVENT_APPROVAL:
+		v = field(json, len, "approved");
+		end_text(f);
+		if (v && strcmp(v, "true") != 0) {
+			char *by = field(json, len, "by");
+
+			printf("  ✗ not approved (%s)\n", by ? by : "?");
+			free(by);
+		}
+		free(v);
+		break;
+	case BG_EVENT_ERROR:
+		v = field(json, len, "error");
+		end_text(f);
+		fprintf(stderr, "%s: %s\n", f->ctx->prog, v ? v : "error");
+		free(v);
+		break;
+	case BG_EVENT_CANCELLED:
+		end_text(f);
+		fprintf(stderr, "%s: turn cancelled\n", f->ctx->prog);
+		break;
+	default: break;
+	}
+}
+
+static void turn_end(follow *f, const char *json, size_t len)
+{
+	char *reason = field(json, len, "stop_reason");
+
+	end_text(f);
+	f->done = 1;
+	if (!reason || strcmp(reason, "end_turn") == 0)
+		f->rc = CTL_EXIT_OK;
+	else
+		f->rc = CTL_EXIT_FAILED;
+	free(reason);
+}
+
+static int on_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	follow *f = payload;
+	char *text;
+
+	f->last = id;
+	if (f->ctx->json) {
+		fwrite(json, 1, len, stdout);
+		fputc('\n', stdout);
+	}
+	if (kind == BG_EVENT_APPROVAL_REQUIRED)
+		approval(f, json, len);
+	if (kind == BG_EVENT_TURN_END)
+		turn_end(f, json, len);
+	if (f->ctx->json)
+		goto out;
+	if (kind == BG_EVENT_TEXT && (text = field(json, len, "text")) != NULL) {
+		fputs(text, stdout);
+		f->in_text = 1;
+		if (*text)
+			f->last_char = text[strlen(text) - 1];
+		free(text);
+	} else if (kind == BG_EVENT_TOOL) {
+		show_tool(f, json, len);
+	} else if (kind == BG_EVENT_TOOL_RESULT) {
+		show_result(f, json, len);
+	} else {
+		show_other(f, kind, json, len);
+	}
+out:
+	fflush(stdout);
+	return f->done ? -1 : 0;
+}
+
+/* Follow the running turn to its turn_end, cancelling on Ctrl-C. */
+static int follow_turn(follow *f)
+{
+	f->done = 0;
+	f->cancel_sent = 0;
+	f->rc = CTL_EXIT_FAILED;
+	while (!f->done) {
+		int n = bg_session_read(bg_agent_session(f->agent), f->last, 200, on_event, f);
+
+		if (n < 0 && !f->done)
+			break;
+		if (interrupts && !f->cancel_sent) {
+			end_text(f);
+			fprintf(stderr, "%s: cancelling the turn (Ctrl-C again to quit)\n", f->ctx->prog);
+			bg_agent_cancel(f->agent);
+			f->cancel_sent = 1;
+		}
+	}
+	bg_agent_wait(f->agent);
+	interrupts = 0;
+	return f->rc;
+}
+
+static const char *who_am_i(char *buf, size_t n)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	snprintf(buf, n, "cli:%s", pw && pw->pw_name ? pw->pw_name : "unknown");
+	return buf;
+}
+
+typedef struct agent_env {
+	bg_secret *key;
+	bg_audit *audit;
+	bg_session_store *store;
+	bg_session *session;
+	bg_agent *agent;
+} agent_env;
+
+static void env_free(agent_env *e)
+{
+	bg_agent_free(e->agent);
+	bg_session_release(e->session);
+	bg_session_store_free(e->store);
+	bg_audit_free(e->audit);
+	bg_secret_free(e->key);
+}
+
+/* The audit log goes where the web's goes when that is writable here,
+ * else it stays in memory (a workstation has no /var/log/breakglass). */
+static void open_audit(agent_env *e, const bg_client_settings *cs)
+{
+	if (cs->web.audit_log && *cs->web.audit_log && bg_audit_open(&e->audit, cs->web.audit_log, 0) == BG_OK)
+		return;
+	bg_audit_open(&e->audit, NULL, 0);
+}
+
+static int env_open(agent_env *e, ctl_ctx *ctx)
+{
+	const bg_client_settings *cs;
+	bg_agent_options opts = BG_AGENT_OPTIONS_INIT;
+	char source[512];
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
+		return ctl_fail(ctx, rc, "configuration");
+	cs = bg_config_client(ctx->cfg);
+	rc = ctl_load_key(&e->key, ctx->cfg, NULL, source, sizeof(source));
+	if (rc != BG_OK && rc != BG_ENOTFOUND)
+		return ctl_fail(ctx, rc, "reading the SSH key");
+	open_audit(e, cs);
+	opts.audit = e->audit;
+	opts.ssh_key = e->key;
+	rc = bg_session_store_open(&e->store, NULL, 1);
+	if (rc == BG_OK)
+		rc = bg_session_create(e->store, &e->session);
+	if (rc == BG_OK)
+		rc = bg_agent_new(&e->agent, ctx->cfg, e->session, &opts);
+	if (rc != BG_OK) {
+		env_free(e);
+		return ctl_fail(ctx, rc, "starting the agent");
+	}
+	return CTL_EXIT_OK;
+}
+
+static int one_turn(ctl_ctx *ctx, agent_env *e, follow *f, const char *prompt)
+{
+	int rc = bg_agent_start(e->agent, prompt, f->who);
+
+	if (rc != BG_OK)
+		return ctl_fail(ctx, rc, "starting the turn");
+	return follow_turn(f);
+}
+
+static int run_ask(ctl_ctx *ctx, int argc, char **argv)
+{
+	agent_env e;
+	follow f;
+	char who[96];
+	int rc;
+
+	if (argc != 2 || !*argv[1])
+		return ctl_usage_error(ctx, "ask: one PROMPT argument is needed (quote it)");
+	rc = env_open(&e, ctx);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	memset(&f, 0, sizeof(f));
+	f.ctx = ctx;
+	f.agent = e.agent;
+	f.who = who_am_i(who, sizeof(who));
+	f.last = -1;
+	catch_sigint();
+	rc = one_turn(ctx, &e, &f, argv[1]);
+	env_free(&e);
+	return rc;
+}
+
+static char *read_prompt(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (isatty(STDIN_FILENO)) {
+		fputs("\nyou> ", stdout);
+		fflush(stdout);
+	}
+	n = getline(&line, &cap, stdin);
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int run_chat(ctl_ctx *ctx, int argc, char **argv)
+{
+	agent_env e;
+	follow f;
+	char who[96], *line;
+	int rc = CTL_EXIT_OK;
+
+	(void)argv;
+	if (argc > 1)
+		return ctl_usage_error(ctx, "chat: no arguments (type prompts, /quit or Ctrl-D to leave)");
+	rc = env_open(&e, ctx);
+	if (rc != CTL_EXIT_OK)
+		return rc;
+	memset(&f, 0, sizeof(f));
+	f.ctx = ctx;
+	f.agent = e.agent;
+	f.who = who_am_i(who, sizeof(who));
+	f.last = -1;
+	catch_sigint();
+	if (isatty(STDIN_FILENO) && !ctx->json)
+		printf("breakglass chat — session %s. Ctrl-C cancels a turn, /quit or Ctrl-D leaves.\n",
+		       bg_session_id(bg_agent_session(e.agent)));
+	while ((line = read_prompt()) != NULL) {
+		if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) {
+			free(line);
+			break;
+		}
+		if (*line)
+			rc = one_turn(ctx, &e, &f, line);
+		free(line);
+	}
+	env_free(&e);
+	return rc;
+}
+
+const ctl_command ctl_cmd_ask = {"ask", "PROMPT", "one agent turn, streamed to the terminal", CTL_CONFIG_LOOSE,
+				 run_ask};
+const ctl_command ctl_cmd_chat = {"chat", "", "an interactive agent session", CTL_CONFIG_LOOSE, run_chat};

@@ -1,0 +1,129 @@
+/*
+ * What the model is told: the system prompt and the three tools. Written
+ * for this job only — a wedged devvm inside a healthy cluster — after the
+ * original's prompt (diagnose first, repair in place, power verbs last).
+ */
+#include <string.h>
+
+#include "agent/agent_internal.h"
+#include "breakglass/pve.h"
+#include "core/json.h"
+
+static const char *const tool_names[] = {"devvm_exec", "devvm_triage", "pve"};
+
+const char *const *bg_agent_tool_names(size_t *count)
+{
+	*count = sizeof(tool_names) / sizeof(tool_names[0]);
+	return tool_names;
+}
+
+static const char system_prompt[] =
+	"You are breakglass, the recovery agent for one developer VM (\"the devvm\", a Proxmox guest) that is "
+	"wedged while everything around it is healthy. An operator is waiting, maybe on a phone, in the middle "
+	"of an incident.\n"
+	"\n"
+	"Your tools:\n"
+	"- devvm_exec: a shell command on the devvm over SSH, as a user with passwordless sudo. Use `sudo` "
+	"where needed. Keep commands bounded (no interactive programs, no `-f` follows; `head`, `tail`, "
+	"`timeout`).\n"
+	"- devvm_triage: one bounded sweep of the devvm (load, memory and swap, PSI, disk and inodes, failed "
+	"units, top processes, state D, OOM kills and kernel errors) with findings.\n"
+	"- pve: a verb on the Proxmox host through a forced command: status, forensics (read-only), start, "
+	"stop, reset, cycle (mutating; forensics is captured first automatically). A human may have to approve "
+	"a mutating verb, or policy may refuse it: if so, say what you would run and why, and stop.\n"
+	"\n"
+	"How to work:\n"
+	"1. Diagnose first. If the devvm answers, start with devvm_triage (or uptime, free -m, df -h, "
+	"df -i, dmesg -T | tail, systemctl --failed). If it does not answer, ask `pve status` and then "
+	"`pve forensics` and read the verdict.\n"
+	"2. Repair in place when you can: free disk space, restart a failed or runaway service, kill the "
+	"process that is eating memory or thrashing swap. Check that the repair worked.\n"
+	"3. Power verbs are the last resort. Prefer `cycle` for a QEMU stall (QMP answers but the block "
+	"counters are frozen and the guest agent is silent, or processes pile up in state D behind a dead "
+	"disk): only a fresh QEMU process clears it, and it applies staged config. Use `reset` only for a "
+	"plain guest hang (QEMU healthy, guest kernel stuck); it reuses the QEMU process and fixes nothing "
+	"inside QEMU. `start` a stopped VM. Never run a power verb on a devvm that answers and can be "
+	"repaired.\n"
+	"4. Do not guess; show the evidence. Do not loop: if a step fails twice the same way, report it.\n"
+	"\n"
+	"When done, report tersely, in this order: what you found (the evidence), what you did, and the state "
+	"now. Plain text, short lines, no preamble.\n";
+
+const char *bg_agent_default_system_prompt(void)
+{
+	return system_prompt;
+}
+
+static json_object *schema(json_object *props, const char *required)
+{
+	json_object *s = json_object_new_object();
+	json_object *req = json_object_new_array();
+
+	bg_json_add_str(s, "type", "object");
+	json_object_object_add(s, "properties", props);
+	if (required)
+		json_object_array_add(req, json_object_new_string(required));
+	json_object_object_add(s, "required", req);
+	return s;
+}
+
+static json_object *prop(const char *type, const char *description)
+{
+	json_object *p = json_object_new_object();
+
+	bg_json_add_str(p, "type", type);
+	bg_json_add_str(p, "description", description);
+	return p;
+}
+
+static json_object *tool(const char *name, const char *description, json_object *input_schema)
+{
+	json_object *t = json_object_new_object();
+
+	bg_json_add_str(t, "name", name);
+	bg_json_add_str(t, "description", description);
+	json_object_object_add(t, "input_schema", input_schema);
+	return t;
+}
+
+static json_object *verb_prop(void)
+{
+	json_object *p = prop("string", "status and forensics are read-only; start, stop, reset and cycle change the "
+					"VM and may need a human's approval.");
+	json_object *e = json_object_new_array();
+	size_t i, n;
+	const bg_pve_verb *verbs = bg_pve_verbs(&n);
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(e, json_object_new_string(verbs[i].name));
+	json_object_object_add(p, "enum", e);
+	return p;
+}
+
+json_object *bg_agent_tool_defs(void)
+{
+	json_object *tools = json_object_new_array();
+	json_object *exec_props = json_object_new_object();
+	json_object *pve_props = json_object_new_object();
+
+	json_object_object_add(exec_props, "command", prop("string", "the shell command (run by sh -c)"));
+	json_object_object_add(exec_props, "timeout_s",
+			       prop("integer", "seconds before the command is killed (default: the configured one)"));
+	json_object_object_add(pve_props, "verb", verb_prop());
+	json_object_array_add(tools,
+			      tool("devvm_exec",
+				   "Run a shell command on the devvm over SSH as the breakglass user (full "
+				   "sudo). Returns the exit status, stdout and stderr (long output is cut in the "
+				   "middle).",
+				   schema(exec_props, "command")));
+	json_object_array_add(tools, tool("devvm_triage",
+					  "A bounded health sweep of the devvm with rule-based findings: load, memory, "
+					  "swap, PSI, disk, inodes, failed units, top processes, state D, OOM kills, "
+					  "kernel errors.",
+					  schema(json_object_new_object(), NULL)));
+	json_object_array_add(tools, tool("pve",
+					  "Run a verb for the devvm on the Proxmox host (forced command, no other "
+					  "access). forensics returns a verdict with the verb it recommends.",
+					  schema(pve_props, "verb")));
+	return tools;
+}

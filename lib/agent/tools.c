@@ -1,0 +1,171 @@
+/*
+ * The real tool executors: devvm_exec over SSH, the devvm triage, and the
+ * Proxmox verbs through the forced command. Each renders its outcome as
+ * text with the facts first ("exit status: N", "status: …", "verdict: …",
+ * findings as "- SEVERITY RULE: summary"), which is what the model reads
+ * and what the offline playbook parses (lib/llm/offline.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_internal.h"
+#include "breakglass/pve.h"
+#include "breakglass/ssh.h"
+#include "breakglass/triage.h"
+#include "core/buf.h"
+#include "core/error.h"
+
+typedef struct real_tools {
+	bg_ssh *devvm, *pve;
+} real_tools;
+
+static void render_exec(bg_buf *b, const bg_ssh_result *r, int timeout_s)
+{
+	if (r->timed_out)
+		bg_buf_printf(b, "timed out after %d s (the command was killed)\n", timeout_s);
+	else if (r->exit_signal)
+		bg_buf_printf(b, "killed by signal %s\n", r->exit_signal);
+	else
+		bg_buf_printf(b, "exit status: %d\n", r->exit_code);
+	if (r->out_len)
+		bg_buf_append(b, r->out, r->out_len);
+	if (r->out_dropped)
+		bg_buf_printf(b, "\n[%zu more bytes of stdout not kept]\n", r->out_dropped);
+	if (r->err_len) {
+		bg_buf_puts(b, "\n--- stderr ---\n");
+		bg_buf_append(b, r->err, r->err_len);
+	}
+	if (r->err_dropped)
+		bg_buf_printf(b, "\n[%zu more bytes of stderr not kept]\n", r->err_dropped);
+}
+
+static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
+{
+	real_tools *rt = impl;
+	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
+	bg_ssh_result r;
+	bg_buf b = BG_BUF_INIT;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	opts.timeout_s = timeout_s;
+	rc = bg_ssh_exec(rt->devvm, command, &opts, &r);
+	if (rc == BG_OK || rc == BG_ETIMEOUT) {
+		render_exec(&b, &r, timeout_s);
+		o->ok = rc == BG_OK && r.exit_code == 0;
+		o->exit_code = r.exit_code;
+		o->dropped = r.out_dropped + r.err_dropped;
+		o->output = bg_buf_detach(&b);
+		rc = BG_OK;
+	}
+	bg_ssh_result_clear(&r);
+	return rc;
+}
+
+static int real_triage(void *impl, int timeout_s, bg_tool_out *o)
+{
+	real_tools *rt = impl;
+	bg_triage *t = NULL;
+	bg_buf b = BG_BUF_INIT;
+	char *text = NULL;
+	size_t i, n;
+	int rc = bg_triage_run(&t, rt->devvm, timeout_s);
+
+	if (rc != BG_OK)
+		return rc;
+	n = bg_triage_finding_count(t);
+	bg_buf_puts(&b, n ? "findings:\n" : "findings: none\n");
+	for (i = 0; i < n; i++) {
+		const bg_triage_finding *f = bg_triage_finding_at(t, i);
+
+		bg_buf_printf(&b, "- %s %s: %s\n", bg_severity_name(f->severity), f->rule, f->summary);
+	}
+	bg_buf_putc(&b, '\n');
+	if (bg_triage_to_text(t, &text) == BG_OK)
+		bg_buf_puts(&b, text);
+	free(text);
+	bg_triage_free(t);
+	o->ok = 1;
+	o->exit_code = 0;
+	o->output = bg_buf_detach(&b);
+	return BG_OK;
+}
+
+static void render_pve(bg_buf *b, const bg_pve_result *r, const char *verb)
+{
+	bg_buf_printf(b, "verb: %s\nexit status: %d%s\n", verb, r->exit_code, r->rejected ? " (rejected)" : "");
+	if (r->status)
+		bg_buf_printf(b, "status: %s\n", r->status);
+	if (r->verdict)
+		bg_buf_printf(b, "verdict: %s\n", r->verdict);
+	if (r->recommended_verb)
+		bg_buf_printf(b, "recommended_verb: %s\n", r->recommended_verb);
+	if (r->forensics_id)
+		bg_buf_printf(b, "forensics: %s\n", r->forensics_id);
+	if (r->stdout_text && *r->stdout_text)
+		bg_buf_printf(b, "\n%s", r->stdout_text);
+	if (r->stderr_text && *r->stderr_text)
+		bg_buf_printf(b, "\n--- stderr ---\n%s", r->stderr_text);
+}
+
+static int real_pve(void *impl, const char *verb, int timeout_s, bg_tool_out *o)
+{
+	real_tools *rt = impl;
+	bg_pve_result r;
+	bg_buf b = BG_BUF_INIT;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.exit_code = -1;
+	rc = bg_pve_run(&r, rt->pve, verb, timeout_s, NULL, NULL);
+	/* A verb that ran and failed is an outcome for the model to read. */
+	if (rc == BG_OK || r.exit_code >= 0) {
+		render_pve(&b, &r, verb);
+		o->ok = rc == BG_OK;
+		o->exit_code = r.exit_code;
+		o->output = bg_buf_detach(&b);
+		rc = BG_OK;
+	}
+	bg_pve_result_clear(&r);
+	return rc;
+}
+
+static void real_cancel(void *impl)
+{
+	real_tools *rt = impl;
+
+	bg_ssh_cancel(rt->devvm);
+	bg_ssh_cancel(rt->pve);
+}
+
+static void real_destroy(void *impl)
+{
+	real_tools *rt = impl;
+
+	if (!rt)
+		return;
+	bg_ssh_free(rt->devvm);
+	bg_ssh_free(rt->pve);
+	free(rt);
+}
+
+static const bg_agent_tools real_vtable = {real_exec, real_triage, real_pve, real_cancel, real_destroy};
+
+int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_config *cfg, const bg_secret *key)
+{
+	real_tools *rt = calloc(1, sizeof(*rt));
+	int rc;
+
+	if (!rt)
+		return bg_error_oom();
+	rc = bg_ssh_new_from_config(&rt->devvm, cfg, "devvm", key);
+	if (rc == BG_OK)
+		rc = bg_ssh_new_from_config(&rt->pve, cfg, "pve", key);
+	if (rc != BG_OK) {
+		real_destroy(rt);
+		return rc;
+	}
+	*tools = &real_vtable;
+	*impl = rt;
+	return BG_OK;
+}

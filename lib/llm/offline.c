@@ -1,0 +1,455 @@
+/*
+ * The offline provider: the playbook an experienced operator would follow,
+ * as rules, for when no LLM can be reached (or none is wanted).
+ *
+ * It is stateless: each call reads the conversation since the last prompt
+ * (the tool calls made and their results, in the shapes lib/agent renders
+ * them) and decides the next step, so it can take over in the middle of a
+ * turn when the real model becomes unreachable, and a reloaded session
+ * continues where it was. The steps:
+ *
+ *   1. `pve status`                 is the VM running at all?
+ *   2. `devvm_exec uptime`          does the devvm answer over SSH?
+ *   3a. it answers: `devvm_triage`, then report the findings and the
+ *       repair in place they call for (no power action);
+ *   3b. it does not: `pve forensics`, then ask for the verb its verdict
+ *       recommends as a `pve` tool call — the agent's pve_mutations policy
+ *       (auto / confirm / deny) decides whether it runs — then report.
+ *   A stopped VM skips to `pve start`.
+ *
+ * The final text says what was found, what was done and the state now.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "llm/provider.h"
+
+#define OFFLINE_FIELD_MAX 64
+
+typedef struct call {
+	const char *name;
+	const char *verb;   /* pve only */
+	const char *output; /* the tool_result content, NULL if none yet */
+	int is_error;
+} call;
+
+typedef struct facts {
+	call calls[64];
+	size_t ncalls;
+	int total_tool_uses; /* in the whole conversation, for fresh ids */
+} facts;
+
+typedef struct plan {
+	bg_buf text;
+	const char *tool; /* NULL: the final answer */
+	json_object *input;
+} plan;
+
+/* ---- reading the conversation ------------------------------------------ */
+
+static const char *block_type(json_object *b)
+{
+	return bg_json_str(b, "type", "");
+}
+
+static int is_prompt(json_object *msg)
+{
+	json_object *content = bg_json_arr(msg, "content");
+	size_t i;
+
+	if (strcmp(bg_json_str(msg, "role", ""), "user") != 0)
+		return 0;
+	if (!content)
+		return json_object_is_type(json_object_object_get(msg, "content"), json_type_string);
+	for (i = 0; i < json_object_array_length(content); i++)
+		if (strcmp(block_type(json_object_array_get_idx(content, i)), "text") == 0)
+			return 1;
+	return 0;
+}
+
+static const char *result_text(json_object *b)
+{
+	json_object *c = json_object_object_get(b, "content");
+
+	if (json_object_is_type(c, json_type_string))
+		return json_object_get_string(c);
+	if (json_object_is_type(c, json_type_array) && json_object_array_length(c) > 0)
+		return bg_json_str(json_object_array_get_idx(c, 0), "text", "");
+	return "";
+}
+
+static void note_result(facts *f, json_object *b, json_object *uses)
+{
+	const char *id = bg_json_str(b, "tool_use_id", "");
+	size_t i;
+
+	for (i = 0; i < f->ncalls; i++) {
+		json_object *u = json_object_array_get_idx(uses, i);
+
+		if (strcmp(bg_json_str(u, "id", ""), id) == 0) {
+			f->calls[i].output = result_text(b);
+			f->calls[i].is_error = bg_json_bool(b, "is_error", 0);
+		}
+	}
+}
+
+static void note_use(facts *f, json_object *b, json_object *uses)
+{
+	call *c;
+
+	if (f->ncalls == sizeof(f->calls) / sizeof(f->calls[0]))
+		return;
+	c = &f->calls[f->ncalls++];
+	c->name = bg_json_str(b, "name", "");
+	c->verb = bg_json_str(bg_json_obj(b, "input"), "verb", "");
+	c->output = NULL;
+	c->is_error = 0;
+	json_object_array_add(uses, json_object_get(b));
+}
+
+static void read_message(facts *f, json_object *msg, json_object *uses, int counting_only)
+{
+	json_object *content = bg_json_arr(msg, "content");
+	size_t i;
+
+	for (i = 0; content && i < json_object_array_length(content); i++) {
+		json_object *b = json_object_array_get_idx(content, i);
+
+		if (strcmp(block_type(b), "tool_use") == 0) {
+			f->total_tool_uses++;
+			if (!counting_only)
+				note_use(f, b, uses);
+		} else if (!counting_only && strcmp(block_type(b), "tool_result") == 0) {
+			note_result(f, b, uses);
+		}
+	}
+}
+
+/* The calls since the last prompt, with their results. */
+static void read_facts(facts *f, json_object *messages)
+{
+	size_t i, n = messages ? json_object_array_length(messages) : 0, start = 0;
+	json_object *uses = json_object_new_array();
+
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < n; i++)
+		if (is_prompt(json_object_array_get_idx(messages, i)))
+			start = i;
+	for (i = 0; i < n; i++)
+		read_message(f, json_object_array_get_idx(messages, i), uses, i < start);
+	json_object_put(uses);
+}
+
+static const call *find_call(const facts *f, const char *name, const char *verb)
+{
+	size_t i;
+
+	for (i = f->ncalls; i-- > 0;) {
+		const call *c = &f->calls[i];
+
+		if (strcmp(c->name, name) == 0 && (!verb || strcmp(c->verb, verb) == 0))
+			return c;
+	}
+	return NULL;
+}
+
+static int is_mutating_verb(const char *verb)
+{
+	static const char *const mutating[] = {"start", "stop", "reset", "cycle"};
+	size_t i;
+
+	for (i = 0; i < sizeof(mutating) / sizeof(mutating[0]); i++)
+		if (strcmp(verb, mutating[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The devvm answered if the command ran at all, whatever its exit status
+ * (a model before us may have run a command that fails): tools.c starts
+ * such a result with "exit status:" or "killed by signal". A timeout is
+ * not an answer: a devvm whose commands hang is as good as gone. */
+static int answered(const call *c)
+{
+	return c && c->output &&
+	       (strncmp(c->output, "exit status:", 12) == 0 || strncmp(c->output, "killed by signal", 16) == 0);
+}
+
+static const call *find_action(const facts *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->ncalls; i++)
+		if (strcmp(f->calls[i].name, "pve") == 0 && is_mutating_verb(f->calls[i].verb))
+			return &f->calls[i];
+	return NULL;
+}
+
+/* The value of a "key: value" line of a tool result, into `out`. */
+static const char *field(const char *text, const char *key, char *out, size_t n)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+
+	out[0] = '\0';
+	while (p && *p) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+			const char *v = p + klen + 1;
+			size_t len;
+
+			v += strspn(v, " ");
+			len = strcspn(v, "\r\n");
+			if (len >= n)
+				len = n - 1;
+			memcpy(out, v, len);
+			out[len] = '\0';
+			return out;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static void first_line(const char *text, char *out, size_t n)
+{
+	size_t len = strcspn(text ? text : "", "\n");
+
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, text ? text : "", len);
+	out[len] = '\0';
+}
+
+/* ---- deciding ----------------------------------------------------------- */
+
+static void ask_tool(plan *p, const char *tool, const char *key, const char *value, const char *why)
+{
+	p->tool = tool;
+	p->input = json_object_new_object();
+	if (key)
+		bg_json_add_str(p->input, key, value);
+	if (strcmp(tool, "devvm_exec") == 0)
+		bg_json_add_int(p->input, "timeout_s", 15);
+	bg_buf_printf(&p->text, "%s\n", why);
+}
+
+static const char *advice_for(const char *rule)
+{
+	static const struct {
+		const char *rule, *advice;
+	} table[] = {
+		{"disk_full", "free space in place: `journalctl --vacuum-size=200M`, clear package caches, find the "
+			      "largest files with `du -xh / | sort -h | tail`"},
+		{"inodes_full", "remove the directories full of small files (`du --inodes -x / | sort -n | tail`)"},
+		{"oom_kill", "find the process that eats memory (top_mem) and restart or limit it"},
+		{"swap_thrash", "stop the processes piling up (top_mem) before the guest stalls completely"},
+		{"memory_pressure", "stop or restart the largest processes (top_mem)"},
+		{"failed_units", "read `journalctl -u UNIT` of each failed unit, then `systemctl restart` it"},
+		{"dstate", "processes stuck in state D wait on storage; if the disk path is dead only a `cycle` from "
+			   "the host helps"},
+		{"load_high", "see what keeps the CPUs busy (top_cpu)"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(rule, table[i].rule) == 0)
+			return table[i].advice;
+	return "look at the evidence above";
+}
+
+/* Findings are rendered by lib/agent as "- SEVERITY RULE: summary" lines
+ * under "findings:". */
+static int report_findings(bg_buf *b, const char *triage)
+{
+	const char *p = strstr(triage ? triage : "", "findings:");
+	int n = 0;
+
+	while (p && (p = strchr(p, '\n')) != NULL && p[1] == '-' && p[2] == ' ') {
+		char sev[16] = "", rule[OFFLINE_FIELD_MAX] = "", line[512];
+		const char *colon;
+
+		p += 3;
+		first_line(p, line, sizeof(line));
+		colon = strchr(line, ':');
+		if (sscanf(line, "%15s %63[^:]", sev, rule) == 2 && colon) {
+			bg_buf_printf(b, "- %s (%s):%s\n  → %s\n", rule, sev, colon + 1, advice_for(rule));
+			n++;
+		}
+	}
+	return n;
+}
+
+static void final_reachable(plan *p, const facts *f, const char *vm_status)
+{
+	const call *tri = find_call(f, "devvm_triage", NULL);
+
+	bg_buf_printf(&p->text, "\n**Found:** the VM is %s and the devvm answers over SSH.\n", vm_status);
+	if (!tri || !tri->output) {
+		bg_buf_puts(&p->text, "The triage gave no result.\n");
+	} else if (tri->is_error) {
+		char line[256];
+
+		first_line(tri->output, line, sizeof(line));
+		bg_buf_printf(&p->text, "The triage failed: %s\n", line);
+	} else if (report_findings(&p->text, tri->output) == 0) {
+		bg_buf_puts(&p->text, "The triage found nothing wrong.\n");
+	}
+	bg_buf_puts(&p->text,
+		    "\n**Done:** diagnosis only; nothing was changed.\n"
+		    "\n**Recommendation:** repair in place as above; no power action is needed while the devvm "
+		    "answers.\n");
+}
+
+static void final_after_action(plan *p, const facts *f, const call *act)
+{
+	char verdict[OFFLINE_FIELD_MAX], status[OFFLINE_FIELD_MAX], line[256];
+	const call *fx = find_call(f, "pve", "forensics");
+
+	first_line(act->output, line, sizeof(line));
+	bg_buf_puts(&p->text, "\n**Found:** the devvm does not answer over SSH");
+	if (fx && field(fx->output, "verdict", verdict, sizeof(verdict)))
+		bg_buf_printf(&p->text, "; forensics verdict `%s`", verdict);
+	bg_buf_puts(&p->text, ".\n");
+	if (act->is_error) {
+		bg_buf_printf(&p->text, "\n**Done:** `%s` did not run or failed: %s\n", act->verb, line);
+		bg_buf_printf(&p->text, "\n**Recommendation:** `%s` (from the host's verdict), once allowed.\n",
+			      act->verb);
+	} else {
+		bg_buf_printf(&p->text, "\n**Done:** `%s` ran: %s\n", act->verb, line);
+	}
+	if (field(act->output ? act->output : "", "status", status, sizeof(status)))
+		bg_buf_printf(&p->text, "\n**State now:** %s.\n", status);
+}
+
+static void decide_unreachable(plan *p, const facts *f)
+{
+	const call *fx = find_call(f, "pve", "forensics");
+	char verdict[OFFLINE_FIELD_MAX] = "unknown", verb[OFFLINE_FIELD_MAX] = "";
+
+	if (!fx) {
+		ask_tool(p, "pve", "verb", "forensics",
+			 "The devvm does not answer over SSH. Taking forensics on the host before any power action.");
+		return;
+	}
+	if (fx->output)
+		field(fx->output, "verdict", verdict, sizeof(verdict));
+	if (fx->output && field(fx->output, "recommended_verb", verb, sizeof(verb)) && is_mutating_verb(verb)) {
+		bg_buf_printf(&p->text, "Forensics verdict: `%s`; it recommends `%s`.\n", verdict, verb);
+		ask_tool(p, "pve", "verb", verb,
+			 strcmp(verb, "cycle") == 0
+				 ? "A fresh QEMU process is what clears a stall inside QEMU: asking for `cycle`."
+				 : "Asking for the recommended verb.");
+		return;
+	}
+	bg_buf_printf(&p->text,
+		      "\n**Found:** the devvm does not answer over SSH; forensics verdict `%s`, no power action "
+		      "recommended.\n\n**Done:** diagnosis only.\n\n**Recommendation:** check the devvm's network "
+		      "and sshd from its console; if the guest is hung, `reset`; if QEMU itself is stuck, "
+		      "`cycle`.\n",
+		      verdict);
+}
+
+static void decide(plan *p, const facts *f)
+{
+	const call *st = find_call(f, "pve", "status");
+	const call *reach = find_call(f, "devvm_exec", NULL);
+	const call *act = find_action(f);
+	char vm_status[OFFLINE_FIELD_MAX] = "in an unknown state";
+
+	if (act && act->output)
+		final_after_action(p, f, act);
+	else if (!st)
+		ask_tool(p, "pve", "verb", "status", "Offline playbook: first, the VM's state on the Proxmox host.");
+	else if (st->output && field(st->output, "status", vm_status, sizeof(vm_status)) &&
+		 strcmp(vm_status, "stopped") == 0)
+		ask_tool(p, "pve", "verb", "start", "The VM is stopped: starting it is the repair.");
+	else if (!reach)
+		ask_tool(p, "devvm_exec", "command", "uptime", "Is the devvm reachable over SSH?");
+	else if (answered(reach) && !find_call(f, "devvm_triage", NULL))
+		ask_tool(p, "devvm_triage", NULL, NULL, "The devvm answers. Running the triage.");
+	else if (answered(reach))
+		final_reachable(p, f, vm_status);
+	else
+		decide_unreachable(p, f);
+}
+
+/* ---- the provider -------------------------------------------------------- */
+
+static int emit(const plan *p, const facts *f, const bg_llm_callbacks *cb, bg_llm_response *resp)
+{
+	json_object *msg = json_object_new_object(), *content = json_object_new_array(), *b;
+	char id[48];
+	int rc = 0;
+
+	bg_json_add_str(msg, "role", "assistant");
+	json_object_object_add(msg, "content", content);
+	if (p->text.len) {
+		b = json_object_new_object();
+		bg_json_add_str(b, "type", "text");
+		bg_json_add_str(b, "text", p->text.data);
+		json_object_array_add(content, b);
+		if (cb && cb->on_text)
+			rc = cb->on_text(p->text.data, p->text.len, cb->payload);
+	}
+	if (rc >= 0 && p->tool) {
+		snprintf(id, sizeof(id), "toolu_offline_%d", f->total_tool_uses + 1);
+		b = json_object_new_object();
+		bg_json_add_str(b, "type", "tool_use");
+		bg_json_add_str(b, "id", id);
+		bg_json_add_str(b, "name", p->tool);
+		json_object_object_add(b, "input", json_object_get(p->input));
+		json_object_array_add(content, b);
+		if (cb && cb->on_tool_use)
+			rc = cb->on_tool_use(id, p->tool, p->input, cb->payload);
+	}
+	resp->message = msg;
+	snprintf(resp->stop_reason, sizeof(resp->stop_reason), "%s", p->tool ? "tool_use" : "end_turn");
+	resp->attempts = 1;
+	return rc;
+}
+
+static int offline_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp)
+{
+	facts *f;
+	plan p = {BG_BUF_INIT, NULL, NULL};
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if (__atomic_load_n(&llm->cancelled, __ATOMIC_SEQ_CST))
+		return bg_error_set(BG_ECANCELLED, "offline playbook: cancelled");
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return bg_error_oom();
+	read_facts(f, req->messages);
+	decide(&p, f);
+	rc = emit(&p, f, cb, resp);
+	json_object_put(p.input);
+	bg_buf_free(&p.text);
+	free(f);
+	return rc;
+}
+
+static void offline_destroy(bg_llm *llm)
+{
+	free(llm);
+}
+
+static const bg_llm_vtable offline_vtable = {"offline", offline_complete, offline_destroy};
+
+int bg_llm_offline_new(bg_llm **out, const bg_llm_settings *s)
+{
+	bg_llm *llm = calloc(1, sizeof(*llm));
+
+	(void)s;
+	*out = NULL;
+	if (!llm)
+		return bg_error_oom();
+	llm->vt = &offline_vtable;
+	*out = llm;
+	return BG_OK;
+}

@@ -1,0 +1,837 @@
+/*
+ * The turn loop against a scripted fake model and fake tool executors:
+ * the tool loop, approvals, limits, cancel, fallback, output caps.
+ */
+#include "bg_test.h"
+
+#include "agent/agent_internal.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "session/session_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- a scripted model ---------------------------------------------------- */
+
+typedef struct reply {
+	const char *text;
+	const char *tool;  /* NULL: a final answer */
+	const char *input; /* JSON */
+	int rc;            /* non-zero: fail with this */
+	int block;         /* stream `text`, then hang until cancelled */
+} reply;
+
+typedef struct fake_llm {
+	bg_llm base;
+	const reply *replies;
+	size_t n, next;
+	char *requests[64];
+	int nreq;
+} fake_llm;
+
+static int fake_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp)
+{
+	fake_llm *f = (fake_llm *)llm;
+	const reply *r = &f->replies[f->next < f->n ? f->next : f->n - 1];
+	json_object *msg = json_object_new_object(), *content = json_object_new_array();
+	char id[32];
+
+	memset(resp, 0, sizeof(*resp));
+	if (f->nreq < 64)
+		f->requests[f->nreq++] = bg_json_dump(req->messages);
+	f->next++;
+	if (r->rc) {
+		json_object_put(msg);
+		json_object_put(content);
+		return bg_error_set(r->rc, "fake model: failing with %d", r->rc);
+	}
+	bg_json_add_str(msg, "role", "assistant");
+	json_object_object_add(msg, "content", content);
+	resp->message = msg;
+	if (r->text) {
+		json_object *b = json_object_new_object();
+
+		bg_json_add_str(b, "type", "text");
+		bg_json_add_str(b, "text", r->text);
+		json_object_array_add(content, b);
+		if (cb->on_text(r->text, strlen(r->text), cb->payload) < 0)
+			return -1;
+	}
+	if (r->block) {
+		while (!__atomic_load_n(&llm->cancelled, __ATOMIC_SEQ_CST))
+			usleep(2000);
+		return bg_error_set(BG_ECANCELLED, "fake model: cancelled");
+	}
+	if (r->tool) {
+		json_object *b = json_object_new_object();
+
+		snprintf(id, sizeof(id), "toolu_%02zu", f->next);
+		bg_json_add_str(b, "type", "tool_use");
+		bg_json_add_str(b, "id", id);
+		bg_json_add_str(b, "name", r->tool);
+		json_object_object_add(b, "input", bg_json_parse(r->input, strlen(r->input), "input"));
+		json_object_array_add(content, b);
+	}
+	snprintf(resp->stop_reason, sizeof(resp->stop_reason), "%s", r->tool ? "tool_use" : "end_turn");
+	resp->input_tokens = 100;
+	resp->output_tokens = 10;
+	return BG_OK;
+}
+
+static void fake_destroy(bg_llm *llm)
+{
+	fake_llm *f = (fake_llm *)llm;
+	int i;
+
+	for (i = 0; i < f->nreq; i++)
+		free(f->requests[i]);
+	free(f);
+}
+
+static const bg_llm_vtable fake_vtable = {"fake", fake_complete, fake_destroy};
+
+static fake_llm *fake_new(const reply *replies, size_t n)
+{
+	fake_llm *f = calloc(1, sizeof(*f));
+
+	f->base.vt = &fake_vtable;
+	f->replies = replies;
+	f->n = n;
+	return f;
+}
+
+/* ---- fake tools --------------------------------------------------------- */
+
+typedef struct fake_tools {
+	char calls[64][128];
+	int n;
+	size_t big; /* exec output of this many bytes */
+	int block;  /* exec hangs until cancelled */
+	int cancelled;
+} fake_tools;
+
+static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
+{
+	fake_tools *t = impl;
+	bg_buf b = BG_BUF_INIT;
+	size_t i;
+
+	(void)timeout_s;
+	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "exec:%s", command);
+	if (t->block) {
+		while (!__atomic_load_n(&t->cancelled, __ATOMIC_SEQ_CST))
+			usleep(2000);
+		return bg_error_set(BG_ECANCELLED, "exec cancelled");
+	}
+	bg_buf_printf(&b, "exit status: 0\nran: %s\n", command);
+	for (i = 0; i < t->big; i++)
+		bg_buf_putc(&b, i % 64 == 63 ? '\n' : (char)('a' + i % 26));
+	bg_buf_puts(&b, "THE-END\n");
+	o->ok = 1;
+	o->exit_code = 0;
+	o->output = bg_buf_detach(&b);
+	return BG_OK;
+}
+
+static int ft_triage(void *impl, int timeout_s, bg_tool_out *o)
+{
+	fake_tools *t = impl;
+
+	(void)timeout_s;
+	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "triage");
+	o->ok = 1;
+	o->exit_code = 0;
+	o->output = strdup("findings: none\n");
+	return BG_OK;
+}
+
+static int ft_pve(void *impl, const char *verb, int timeout_s, bg_tool_out *o)
+{
+	fake_tools *t = impl;
+	char buf[256];
+
+	(void)timeout_s;
+	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "pve:%s", verb);
+	if (strcmp(verb, "forensics") == 0)
+		snprintf(buf, sizeof(buf),
+			 "verb: forensics\nexit status: 0\nstatus: running\nverdict: block-io-stalled\n"
+			 "recommended_verb: cycle\n");
+	else
+		snprintf(buf, sizeof(buf), "verb: %s\nexit status: 0\nstatus: running\n", verb);
+	o->ok = 1;
+	o->exit_code = 0;
+	o->output = strdup(buf);
+	return BG_OK;
+}
+
+static void ft_cancel(void *impl)
+{
+	fake_tools *t = impl;
+
+	__atomic_store_n(&t->cancelled, 1, __ATOMIC_SEQ_CST);
+}
+
+static const bg_agent_tools fake_tools_vt = {ft_exec, ft_triage, ft_pve, ft_cancel, NULL};
+
+/* ---- fixture ------------------------------------------------------------ */
+
+typedef struct fx {
+	bg_session_store *store;
+	bg_session *s;
+	bg_agent *a;
+	fake_llm *llm;
+	fake_tools tools;
+	bg_audit *audit;
+	bg_agent_settings set;
+} fx;
+
+static void fx_init(fx *f, const reply *replies, size_t n, bg_mutations m)
+{
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(bg_session_store_open(&f->store, NULL, 0), BG_OK);
+	assert_int_equal(bg_session_create(f->store, &f->s), BG_OK);
+	assert_int_equal(bg_audit_open(&f->audit, NULL, 0), BG_OK);
+	f->llm = fake_new(replies, n);
+	f->set.model = "claude-test";
+	f->set.max_steps = 10;
+	f->set.turn_timeout_s = 60;
+	f->set.mutations = m;
+	f->set.approval_timeout_ms = 5000;
+	f->set.audit = f->audit;
+}
+
+static void fx_start(fx *f, bg_llm *fallback)
+{
+	assert_int_equal(bg_agent_new_with(&f->a, &f->set, f->s, &f->llm->base, fallback, &fake_tools_vt, &f->tools),
+			 BG_OK);
+}
+
+static void fx_free(fx *f)
+{
+	bg_agent_free(f->a);
+	bg_session_release(f->s);
+	bg_session_store_free(f->store);
+	bg_audit_free(f->audit);
+}
+
+static int add_kind(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	bg_buf *b = payload;
+
+	(void)id;
+	(void)json;
+	(void)len;
+	if (kind == BG_EVENT_TEXT && b->len >= 4 && strcmp(b->data + b->len - 4, "text") == 0)
+		return 0; /* deltas in a row count once */
+	if (b->len)
+		bg_buf_putc(b, ',');
+	bg_buf_puts(b, bg_event_kind_name(kind));
+	return 0;
+}
+
+/* The kinds of the session's events, "user,text,tool,…". */
+static char *kinds(bg_session *s)
+{
+	bg_buf b = BG_BUF_INIT;
+
+	bg_session_read(s, -1, 0, add_kind, &b);
+	return bg_buf_detach(&b);
+}
+
+static int add_line(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	(void)id;
+	(void)kind;
+	bg_buf_append(payload, json, len);
+	bg_buf_putc(payload, '\n');
+	return 0;
+}
+
+static char *all_events(bg_session *s)
+{
+	bg_buf b = BG_BUF_INIT;
+
+	bg_session_read(s, -1, 0, add_line, &b);
+	return bg_buf_detach(&b);
+}
+
+#define assert_kinds(s, want)                  \
+	do {                                   \
+		char *k_ = kinds(s);           \
+		assert_string_equal(k_, want); \
+		free(k_);                      \
+	} while (0)
+
+/* ---- the tool loop ------------------------------------------------------- */
+
+static void test_tool_loop(void **state)
+{
+	static const reply script[] = {
+		{"Checking disk.", "devvm_exec", "{\"command\":\"df -h /\"}", 0, 0},
+		{"The disk is fine.", NULL, NULL, 0, 0},
+	};
+	fx f;
+	json_object *req, *last, *first;
+	char *audit = NULL;
+
+	(void)state;
+	fx_init(&f, script, 2, BG_MUTATIONS_CONFIRM);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "is the disk full?", "alice"), BG_OK);
+	assert_kinds(f.s, "user,text,tool,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 1);
+	assert_string_equal(f.tools.calls[0], "exec:df -h /");
+	/* The second request carries the output, as the first block of the
+	 * user message after the tool_use. */
+	assert_int_equal(f.llm->nreq, 2);
+	req = bg_json_parse(f.llm->requests[1], strlen(f.llm->requests[1]), "req");
+	assert_int_equal(json_object_array_length(req), 3);
+	assert_string_equal(bg_json_str(json_object_array_get_idx(req, 1), "role", ""), "assistant");
+	last = json_object_array_get_idx(req, 2);
+	assert_string_equal(bg_json_str(last, "role", ""), "user");
+	first = json_object_array_get_idx(bg_json_arr(last, "content"), 0);
+	assert_string_equal(bg_json_str(first, "type", ""), "tool_result");
+	assert_string_equal(bg_json_str(first, "tool_use_id", ""), "toolu_01");
+	assert_non_null(strstr(bg_json_str(first, "content", ""), "ran: df -h /"));
+	assert_false(bg_json_bool(first, "is_error", 1));
+	json_object_put(req);
+	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_non_null(strstr(audit, "tool.devvm_exec"));
+	assert_non_null(strstr(audit, "agent.prompt"));
+	free(audit);
+	fx_free(&f);
+}
+
+/* The next turn sees the whole conversation, rebuilt from the log. */
+static void test_second_turn_has_history(void **state)
+{
+	static const reply script[] = {
+		{"Looking.", "devvm_triage", "{}", 0, 0},
+		{"All good.", NULL, NULL, 0, 0},
+		{"Still good.", NULL, NULL, 0, 0},
+	};
+	fx f;
+	json_object *req, *m3;
+
+	(void)state;
+	fx_init(&f, script, 3, BG_MUTATIONS_CONFIRM);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "triage", "alice"), BG_OK);
+	assert_int_equal(bg_agent_run(f.a, "and now?", "bob"), BG_OK);
+	req = bg_json_parse(f.llm->requests[2], strlen(f.llm->requests[2]), "req");
+	/* user, assistant(text+tool_use), user(tool_result), assistant(text), user(text) */
+	assert_int_equal(json_object_array_length(req), 5);
+	m3 = json_object_array_get_idx(req, 3);
+	assert_string_equal(bg_json_str(json_object_array_get_idx(bg_json_arr(m3, "content"), 0), "text", ""),
+			    "All good.");
+	assert_string_equal(
+		bg_json_str(json_object_array_get_idx(bg_json_arr(json_object_array_get_idx(req, 4), "content"), 0),
+			    "text", ""),
+		"and now?");
+	json_object_put(req);
+	fx_free(&f);
+}
+
+static void test_output_capped_for_model(void **state)
+{
+	static const reply script[] = {
+		{NULL, "devvm_exec", "{\"command\":\"journalctl\"}", 0, 0},
+		{"Done.", NULL, NULL, 0, 0},
+	};
+	fx f;
+	json_object *req, *res;
+	const char *content;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 2, BG_MUTATIONS_CONFIRM);
+	f.tools.big = 200000;
+	f.set.model_output_cap = 8192;
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "logs", "alice"), BG_OK);
+	req = bg_json_parse(f.llm->requests[1], strlen(f.llm->requests[1]), "req");
+	res = json_object_array_get_idx(bg_json_arr(json_object_array_get_idx(req, 2), "content"), 0);
+	content = bg_json_str(res, "content", "");
+	assert_true(strlen(content) <= 8192 + 128);
+	assert_non_null(strstr(content, "exit status: 0")); /* head kept */
+	assert_non_null(strstr(content, "THE-END"));        /* tail kept */
+	assert_non_null(strstr(content, "bytes elided from the middle"));
+	json_object_put(req);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"truncated\":true"));
+	free(events);
+	fx_free(&f);
+}
+
+/* ---- approvals ---------------------------------------------------------- */
+
+typedef struct approver {
+	fx *f;
+	int approve;
+	const char *by;
+	long long seen;
+	int decided;
+} approver;
+
+static int on_approval_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	approver *ap = payload;
+
+	ap->seen = id;
+	if (kind == BG_EVENT_APPROVAL_REQUIRED) {
+		json_object *ev = bg_json_parse(json, len, "ev");
+
+		assert_int_equal(bg_agent_decide(ap->f->a, bg_json_str(ev, "tool_use_id", ""), ap->approve, ap->by),
+				 BG_OK);
+		ap->decided++;
+		json_object_put(ev);
+	}
+	return kind == BG_EVENT_TURN_END ? -1 : 0;
+}
+
+static void *approve_thread(void *arg)
+{
+	approver *ap = arg;
+
+	ap->seen = -1;
+	while (bg_session_read(ap->f->s, ap->seen, 5000, on_approval_event, ap) >= 0)
+		;
+	return NULL;
+}
+
+static const reply cycle_script[] = {
+	{"QEMU is stalled.", "pve", "{\"verb\":\"cycle\"}", 0, 0},
+	{"Cycled.", NULL, NULL, 0, 0},
+};
+
+static void run_with_approver(fx *f, int approve, const char *by)
+{
+	approver ap = {f, approve, by, -1, 0};
+	pthread_t t;
+
+	fx_start(f, NULL);
+	assert_int_equal(pthread_create(&t, NULL, approve_thread, &ap), 0);
+	assert_int_equal(bg_agent_run(f->a, "fix it", "alice"), BG_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(ap.decided, 1);
+}
+
+static void test_approval_granted(void **state)
+{
+	fx f;
+	char *events, *audit = NULL;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_CONFIRM);
+	run_with_approver(&f, 1, "carol");
+	assert_kinds(f.s, "user,text,tool,approval_required,approval,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 1);
+	assert_string_equal(f.tools.calls[0], "pve:cycle");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":true,\"by\":\"carol\""));
+	free(events);
+	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_non_null(strstr(audit, "\"action\":\"approval\""));
+	assert_non_null(strstr(audit, "\"who\":\"carol\""));
+	free(audit);
+	fx_free(&f);
+}
+
+static void test_approval_denied(void **state)
+{
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_CONFIRM);
+	run_with_approver(&f, 0, "dave");
+	assert_int_equal(f.tools.n, 0); /* nothing ran */
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"dave\""));
+	assert_non_null(strstr(events, "\"ok\":false"));
+	assert_non_null(strstr(events, "denied by dave"));
+	free(events);
+	/* The model was told. */
+	assert_non_null(strstr(f.llm->requests[1], "denied by dave"));
+	fx_free(&f);
+}
+
+static void test_approval_times_out(void **state)
+{
+	fx f;
+	char *events;
+	int64_t t0;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_CONFIRM);
+	f.set.approval_timeout_ms = 300;
+	fx_start(&f, NULL);
+	t0 = bg_now_ms();
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_true(bg_now_ms() - t0 >= 300);
+	assert_true(bg_now_ms() - t0 < 3000);
+	assert_int_equal(f.tools.n, 0);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"timeout\""));
+	assert_non_null(strstr(events, "no decision within"));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_mutations_auto(void **state)
+{
+	fx f;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_kinds(f.s, "user,text,tool,tool_result,text,turn_end");
+	assert_string_equal(f.tools.calls[0], "pve:cycle");
+	fx_free(&f);
+}
+
+static void test_mutations_deny(void **state)
+{
+	static const reply script[] = {
+		{NULL, "pve", "{\"verb\":\"status\"}", 0, 0},
+		{NULL, "pve", "{\"verb\":\"reset\"}", 0, 0},
+		{"Cannot.", NULL, NULL, 0, 0},
+	};
+	fx f;
+	char *events, *audit = NULL;
+
+	(void)state;
+	fx_init(&f, script, 3, BG_MUTATIONS_DENY);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_kinds(f.s, "user,tool,tool_result,tool,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 1); /* status ran (read-only), reset did not */
+	assert_string_equal(f.tools.calls[0], "pve:status");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "pve_mutations = deny"));
+	free(events);
+	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_non_null(strstr(audit, "\"target\":\"reset\",\"result\":\"denied\""));
+	free(audit);
+	fx_free(&f);
+}
+
+static int deny_cb(const char *id, const char *name, const char *input, const char **by, void *payload)
+{
+	int *calls = payload;
+
+	(void)id;
+	assert_string_equal(name, "pve");
+	assert_non_null(strstr(input, "cycle"));
+	*by = "tty:erin";
+	(*calls)++;
+	return 0;
+}
+
+static void test_approval_callback(void **state)
+{
+	fx f;
+	int calls = 0;
+	char *events;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_CONFIRM);
+	f.set.approve = deny_cb;
+	f.set.approve_payload = &calls;
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_int_equal(calls, 1);
+	assert_int_equal(f.tools.n, 0);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"tty:erin\""));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_unknown_tool_and_verb(void **state)
+{
+	static const reply script[] = {
+		{NULL, "local_shell", "{\"command\":\"id\"}", 0, 0},
+		{NULL, "pve", "{\"verb\":\"destroy\"}", 0, 0},
+		{"Ok.", NULL, NULL, 0, 0},
+	};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 3, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "x", "alice"), BG_OK);
+	assert_int_equal(f.tools.n, 0);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "unknown tool"));
+	assert_non_null(strstr(events, "is not a verb"));
+	free(events);
+	fx_free(&f);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+static void test_max_steps(void **state)
+{
+	static const reply script[] = {{NULL, "devvm_exec", "{\"command\":\"uptime\"}", 0, 0}};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_CONFIRM);
+	f.set.max_steps = 3;
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "loop forever", "alice"), BG_OK);
+	assert_int_equal(f.tools.n, 3);
+	assert_int_equal(f.llm->nreq, 4);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "max_steps (3 tool calls) reached"));
+	assert_non_null(strstr(events, "\"stop_reason\":\"max_steps\""));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_one_turn_at_a_time(void **state)
+{
+	static const reply script[] = {{"thinking", NULL, NULL, 0, 1}};
+	fx f;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_CONFIRM);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_start(f.a, "one", "alice"), BG_OK);
+	assert_int_equal(bg_agent_run(f.a, "two", "bob"), BG_ESTATE);
+	assert_int_equal(bg_agent_start(f.a, "three", "bob"), BG_ESTATE);
+	assert_int_equal(bg_agent_cancel(f.a), 1);
+	assert_int_equal(bg_agent_wait(f.a), BG_ECANCELLED);
+	assert_int_equal(bg_agent_cancel(f.a), 0);
+	fx_free(&f);
+}
+
+/* ---- cancel ------------------------------------------------------------- */
+
+typedef struct canceller {
+	fx *f;
+	bg_event_kind when;
+	long long seen;
+	int64_t at;
+} canceller;
+
+static int cancel_on(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	canceller *c = payload;
+
+	(void)json;
+	(void)len;
+	c->seen = id;
+	if (kind == c->when && !c->at) {
+		usleep(20000);
+		c->at = bg_now_ms();
+		assert_int_equal(bg_agent_cancel(c->f->a), 1);
+	}
+	return kind == BG_EVENT_TURN_END ? -1 : 0;
+}
+
+static void *cancel_thread(void *arg)
+{
+	canceller *c = arg;
+
+	c->seen = -1;
+	while (bg_session_read(c->f->s, c->seen, 5000, cancel_on, c) >= 0)
+		;
+	return NULL;
+}
+
+static void cancel_case(fx *f, bg_event_kind when, const char *want)
+{
+	canceller c = {f, when, -1, 0};
+	pthread_t t;
+
+	fx_start(f, NULL);
+	assert_int_equal(pthread_create(&t, NULL, cancel_thread, &c), 0);
+	assert_int_equal(bg_agent_run(f->a, "go", "alice"), BG_ECANCELLED);
+	assert_true(bg_now_ms() - c.at < 1000); /* promptly */
+	pthread_join(t, NULL);
+	assert_kinds(f->s, want);
+	assert_false(bg_session_busy(f->s));
+}
+
+static void test_cancel_mid_stream(void **state)
+{
+	static const reply script[] = {{"Let me look", NULL, NULL, 0, 1}};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_CONFIRM);
+	cancel_case(&f, BG_EVENT_TEXT, "user,text,cancelled,turn_end");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"stop_reason\":\"cancelled\""));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_cancel_mid_tool(void **state)
+{
+	static const reply script[] = {
+		{NULL, "devvm_exec", "{\"command\":\"sleep 600\"}", 0, 0},
+		{"never", NULL, NULL, 0, 0},
+	};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 2, BG_MUTATIONS_CONFIRM);
+	f.tools.block = 1;
+	cancel_case(&f, BG_EVENT_TOOL, "user,tool,tool_result,cancelled,turn_end");
+	assert_int_equal(f.llm->nreq, 1);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"output\":\"cancelled\""));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_cancel_pending_approval(void **state)
+{
+	fx f;
+
+	(void)state;
+	fx_init(&f, cycle_script, 2, BG_MUTATIONS_CONFIRM);
+	f.set.approval_timeout_ms = 60000;
+	cancel_case(&f, BG_EVENT_APPROVAL_REQUIRED,
+		    "user,text,tool,approval_required,approval,tool_result,cancelled,"
+		    "turn_end");
+	assert_int_equal(f.tools.n, 0);
+	fx_free(&f);
+}
+
+/* ---- fallback ------------------------------------------------------------ */
+
+static void test_fallback_to_offline(void **state)
+{
+	static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+	fx f;
+	bg_llm *offline;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
+	assert_int_equal(bg_llm_offline_new(&offline, NULL), BG_OK);
+	fx_start(&f, offline);
+	assert_int_equal(bg_agent_run(f.a, "the devvm is dead", "alice"), BG_OK);
+	assert_int_equal(f.llm->nreq, 1); /* tried once, then the playbook */
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "the LLM is unreachable"));
+	assert_non_null(strstr(events, "offline playbook takes over"));
+	free(events);
+	/* The playbook ran in the same turn: status, reachability, triage. */
+	assert_int_equal(f.tools.n, 3);
+	assert_string_equal(f.tools.calls[0], "pve:status");
+	assert_string_equal(f.tools.calls[1], "exec:uptime");
+	assert_string_equal(f.tools.calls[2], "triage");
+	fx_free(&f);
+}
+
+static void test_unavailable_without_fallback(void **state)
+{
+	static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "x", "alice"), BG_EUNAVAILABLE);
+	assert_kinds(f.s, "user,error,turn_end");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "the LLM is unreachable"));
+	assert_non_null(strstr(events, "no fallback is configured"));
+	free(events);
+	assert_int_equal(f.tools.n, 0);
+	fx_free(&f);
+}
+
+static void test_model_error_ends_turn(void **state)
+{
+	static const reply script[] = {{NULL, NULL, NULL, BG_EAUTH, 0}};
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "x", "alice"), BG_EAUTH);
+	assert_kinds(f.s, "user,error,turn_end");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "failing with"));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_cap_output(void **state)
+{
+	char big[10000], *out;
+	size_t elided;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	out = bg_agent_cap_output("short", 5, 1000, &elided);
+	assert_string_equal(out, "short");
+	assert_int_equal(elided, 0);
+	free(out);
+	out = bg_agent_cap_output(big, sizeof(big), 1000, &elided);
+	assert_true(strlen(out) <= 1000 + 100);
+	assert_true(elided > 8000);
+	assert_non_null(strstr(out, "elided"));
+	free(out);
+}
+
+static void test_tool_table(void **state)
+{
+	size_t n;
+	const char *const *names = bg_agent_tool_names(&n);
+	json_object *defs = bg_agent_tool_defs();
+	size_t i;
+
+	(void)state;
+	assert_int_equal(n, 3);
+	assert_int_equal(json_object_array_length(defs), n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(bg_json_str(json_object_array_get_idx(defs, i), "name", ""), names[i]);
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "cycle"));
+	json_object_put(defs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tool_loop),
+		cmocka_unit_test(test_second_turn_has_history),
+		cmocka_unit_test(test_output_capped_for_model),
+		cmocka_unit_test(test_approval_granted),
+		cmocka_unit_test(test_approval_denied),
+		cmocka_unit_test(test_approval_times_out),
+		cmocka_unit_test(test_mutations_auto),
+		cmocka_unit_test(test_mutations_deny),
+		cmocka_unit_test(test_approval_callback),
+		cmocka_unit_test(test_unknown_tool_and_verb),
+		cmocka_unit_test(test_max_steps),
+		cmocka_unit_test(test_one_turn_at_a_time),
+		cmocka_unit_test(test_cancel_mid_stream),
+		cmocka_unit_test(test_cancel_mid_tool),
+		cmocka_unit_test(test_cancel_pending_approval),
+		cmocka_unit_test(test_fallback_to_offline),
+		cmocka_unit_test(test_unavailable_without_fallback),
+		cmocka_unit_test(test_model_error_ends_turn),
+		cmocka_unit_test(test_cap_output),
+		cmocka_unit_test(test_tool_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

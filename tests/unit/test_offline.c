@@ -1,0 +1,284 @@
+/* The offline playbook: its decisions from recorded tool results. */
+#include "bg_test.h"
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "llm/provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Tool results as lib/agent/tools.c renders them. */
+static const char STATUS_RUNNING[] = "verb: status\nexit status: 0\nstatus: running\n\nstatus: running\npid: 4242\n"
+				     "qmp: ok\nuptime: 86400\n";
+static const char STATUS_STOPPED[] = "verb: status\nexit status: 0\nstatus: stopped\n\nstatus: stopped\n";
+static const char UPTIME_OK[] = "exit status: 0\n 16:47:42 up 3 days,  2:01,  0 users,  load average: 0.5, 0.4, 0.3\n";
+static const char SSH_DEAD[] = "devvm: no SSH banner within 10 s (connection timed out)";
+static const char TRIAGE_DISK[] = "findings:\n- critical disk_full: / is 100% full (0 B free)\n"
+				  "- warn failed_units: 1 failed unit: postgresql.service\n\n"
+				  "disk:\n/dev/vda1 50G 50G 0 100% /\n";
+static const char FORENSICS_STALL[] = "verb: forensics\nexit status: 0\nstatus: running\nverdict: block-io-stalled\n"
+				      "recommended_verb: cycle\nforensics: 20260611T164742Z-forensics\n\n"
+				      "verdict: block-io-stalled (blockstats frozen 2 samples; guest agent silent)\n";
+static const char FORENSICS_HEALTHY[] = "verb: forensics\nexit status: 0\nstatus: running\nverdict: healthy\n";
+static const char CYCLE_OK[] = "verb: cycle\nexit status: 0\nstatus: running\nforensics: 20260611T164800Z-cycle\n";
+static const char CYCLE_DENIED[] = "refused: mutating verbs are disabled for the agent ([agent] pve_mutations = deny).";
+static const char START_OK[] = "verb: start\nexit status: 0\nstatus: running\n";
+
+typedef struct script {
+	const char *status, *reach, *triage, *forensics, *action;
+	int reach_error, action_error;
+} script;
+
+typedef struct seen {
+	char calls[16][48];
+	int n;
+	bg_buf text;
+} seen;
+
+static int on_text(const char *d, size_t len, void *payload)
+{
+	seen *s = payload;
+
+	return bg_buf_append(&s->text, d, len) == BG_OK ? 0 : -1;
+}
+
+static int on_tool(const char *id, const char *name, json_object *input, void *payload)
+{
+	seen *s = payload;
+
+	(void)id;
+	snprintf(s->calls[s->n++], sizeof(s->calls[0]), "%s%s%s", name, bg_json_str(input, "verb", NULL) ? " " : "",
+		 bg_json_str(input, "verb", ""));
+	return 0;
+}
+
+static const char *recorded(const script *sc, const char *name, const char *verb, int *is_error)
+{
+	*is_error = 0;
+	if (strcmp(name, "devvm_exec") == 0) {
+		*is_error = sc->reach_error;
+		return sc->reach;
+	}
+	if (strcmp(name, "devvm_triage") == 0)
+		return sc->triage;
+	if (strcmp(verb, "status") == 0)
+		return sc->status;
+	if (strcmp(verb, "forensics") == 0)
+		return sc->forensics;
+	*is_error = sc->action_error;
+	return sc->action;
+}
+
+static void add_result(json_object *messages, json_object *assistant, const script *sc)
+{
+	json_object *content = bg_json_arr(assistant, "content");
+	json_object *user = json_object_new_object(), *results = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(content); i++) {
+		json_object *b = json_object_array_get_idx(content, i), *r;
+		int is_error;
+		const char *out;
+
+		if (strcmp(bg_json_str(b, "type", ""), "tool_use") != 0)
+			continue;
+		out = recorded(sc, bg_json_str(b, "name", ""), bg_json_str(bg_json_obj(b, "input"), "verb", ""),
+			       &is_error);
+		assert_non_null(out);
+		r = json_object_new_object();
+		bg_json_add_str(r, "type", "tool_result");
+		bg_json_add_str(r, "tool_use_id", bg_json_str(b, "id", ""));
+		bg_json_add_str(r, "content", out);
+		bg_json_add_bool(r, "is_error", is_error);
+		json_object_array_add(results, r);
+	}
+	bg_json_add_str(user, "role", "user");
+	json_object_object_add(user, "content", results);
+	json_object_array_add(messages, user);
+}
+
+/* Play the playbook to its end against the script; returns the turns. */
+static int play(const script *sc, seen *s)
+{
+	bg_llm *llm;
+	json_object *messages = json_object_new_array();
+	bg_llm_callbacks cb = {on_text, on_tool, NULL, s};
+	int turns = 0;
+	const char *prompt = "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"help\"}]}";
+
+	assert_int_equal(bg_llm_offline_new(&llm, NULL), BG_OK);
+	json_object_array_add(messages, bg_json_parse(prompt, strlen(prompt), "prompt"));
+	for (;;) {
+		bg_llm_request req = {"offline", 1024, "", NULL, messages, BG_DEADLINE_NONE};
+		bg_llm_response resp;
+		int done;
+
+		assert_int_equal(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
+		turns++;
+		done = strcmp(resp.stop_reason, "end_turn") == 0;
+		json_object_array_add(messages, json_object_get(resp.message));
+		if (!done)
+			add_result(messages, resp.message, sc);
+		bg_llm_response_clear(&resp);
+		if (done || turns > 10)
+			break;
+	}
+	json_object_put(messages);
+	bg_llm_free(llm);
+	return turns;
+}
+
+static void test_reachable_disk_full(void **state)
+{
+	script sc = {STATUS_RUNNING, UPTIME_OK, TRIAGE_DISK, NULL, NULL, 0, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 4);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.calls[0], "pve status");
+	assert_string_equal(s.calls[1], "devvm_exec");
+	assert_string_equal(s.calls[2], "devvm_triage");
+	assert_non_null(strstr(s.text.data, "disk_full (critical)"));
+	assert_non_null(strstr(s.text.data, "journalctl --vacuum-size"));
+	assert_non_null(strstr(s.text.data, "failed_units (warn)"));
+	assert_non_null(strstr(s.text.data, "no power action is needed"));
+	bg_buf_free(&s.text);
+}
+
+/* A command that ran and failed still shows the devvm answers. */
+static void test_failed_command_is_an_answer(void **state)
+{
+	script sc = {STATUS_RUNNING, "exit status: 1\nsystemctl: 2 units failed\n", TRIAGE_DISK, NULL, NULL, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 4);
+	assert_string_equal(s.calls[2], "devvm_triage");
+	assert_null(strstr(s.text.data, "forensics"));
+	bg_buf_free(&s.text);
+}
+
+/* Commands that hang are no answer: the host's forensics decide. */
+static void test_timeout_is_no_answer(void **state)
+{
+	script sc = {STATUS_RUNNING,
+		     "timed out after 15 s (the command was killed)\n",
+		     NULL,
+		     FORENSICS_STALL,
+		     CYCLE_OK,
+		     1,
+		     0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_string_equal(s.calls[2], "pve forensics");
+	assert_string_equal(s.calls[3], "pve cycle");
+	bg_buf_free(&s.text);
+}
+
+static void test_unreachable_stall_cycles(void **state)
+{
+	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_STALL, CYCLE_OK, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.calls[0], "pve status");
+	assert_string_equal(s.calls[1], "devvm_exec");
+	assert_string_equal(s.calls[2], "pve forensics");
+	assert_string_equal(s.calls[3], "pve cycle");
+	assert_non_null(strstr(s.text.data, "block-io-stalled"));
+	assert_non_null(strstr(s.text.data, "`cycle` ran"));
+	assert_non_null(strstr(s.text.data, "**State now:** running"));
+	bg_buf_free(&s.text);
+}
+
+static void test_refused_verb_is_reported(void **state)
+{
+	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_STALL, CYCLE_DENIED, 1, 1};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_string_equal(s.calls[3], "pve cycle");
+	assert_non_null(strstr(s.text.data, "`cycle` did not run or failed: refused"));
+	assert_non_null(strstr(s.text.data, "**Recommendation:** `cycle`"));
+	bg_buf_free(&s.text);
+}
+
+static void test_stopped_vm_is_started(void **state)
+{
+	script sc = {STATUS_STOPPED, NULL, NULL, NULL, START_OK, 0, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 3);
+	assert_string_equal(s.calls[0], "pve status");
+	assert_string_equal(s.calls[1], "pve start");
+	assert_non_null(strstr(s.text.data, "`start` ran"));
+	bg_buf_free(&s.text);
+}
+
+static void test_no_verb_without_recommendation(void **state)
+{
+	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_HEALTHY, NULL, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 4);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.calls[2], "pve forensics");
+	assert_non_null(strstr(s.text.data, "no power action recommended"));
+	bg_buf_free(&s.text);
+}
+
+/* A second prompt in the same conversation starts the playbook over. */
+static void test_new_prompt_starts_over(void **state)
+{
+	bg_llm *llm;
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+	bg_llm_callbacks cb = {on_text, on_tool, NULL, &s};
+	const char *conv =
+		"[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]},"
+		"{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_offline_1\",\"name\":"
+		"\"pve\","
+		"\"input\":{\"verb\":\"status\"}}]},"
+		"{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_offline_1\","
+		"\"content\":\"status: running\"},{\"type\":\"text\",\"text\":\"again\"}]}]";
+	json_object *messages = bg_json_parse(conv, strlen(conv), "conv");
+	bg_llm_request req = {"offline", 1024, "", NULL, messages, BG_DEADLINE_NONE};
+	bg_llm_response resp;
+
+	(void)state;
+	assert_int_equal(bg_llm_offline_new(&llm, NULL), BG_OK);
+	assert_int_equal(bg_llm_complete(llm, &req, &cb, &resp), BG_OK);
+	assert_string_equal(s.calls[0], "pve status");
+	/* Fresh id: never the same as an earlier call's. */
+	assert_non_null(strstr(json_object_to_json_string(resp.message), "toolu_offline_2"));
+	bg_llm_response_clear(&resp);
+	bg_llm_cancel(llm);
+	assert_int_equal(bg_llm_complete(llm, &req, &cb, &resp), BG_ECANCELLED);
+	bg_llm_free(llm);
+	json_object_put(messages);
+	bg_buf_free(&s.text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reachable_disk_full),
+		cmocka_unit_test(test_unreachable_stall_cycles),
+		cmocka_unit_test(test_failed_command_is_an_answer),
+		cmocka_unit_test(test_timeout_is_no_answer),
+		cmocka_unit_test(test_refused_verb_is_reported),
+		cmocka_unit_test(test_stopped_vm_is_started),
+		cmocka_unit_test(test_no_verb_without_recommendation),
+		cmocka_unit_test(test_new_prompt_starts_over),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
