@@ -230,9 +230,16 @@ if [[ -x "$BG_PVE" ]]; then
 		step "the offline agent diagnoses a wedged guest and recovers it"
 		"$lab" wedge
 		out=$(timeout 300 "$BG_CTL" --config "$LAB_CONF" ask "the devvm is not answering; fix it" 2>&1)
-		echo "$out" | tail -15
-		wait_ssh 120 && [[ "$(cat "$LAB_PIDFILE")" != "$qemu_pid" ]] && ok "the agent recovered the VM" ||
-			fail "the offline agent did not recover the wedged VM"
+		echo "$out" | tail -25
+		[[ "$out" == *qmp-unresponsive* ]] && ok "the agent's diagnosis names qmp-unresponsive" ||
+			fail "the offline agent did not diagnose the hung QEMU (no qmp-unresponsive in its turn)"
+		if [[ "$(cat "$LAB_PIDFILE")" == "$qemu_pid" ]]; then
+			fail "the offline agent did not recover the wedged VM (same QEMU $qemu_pid, still stopped)"
+			"$lab" unwedge
+		else
+			wait_ssh 120 && ok "the agent recovered the VM: SSH answers from a new QEMU" ||
+				fail "the agent cycled the VM but SSH did not come back"
+		fi
 	else
 		echo "note: breakglassctl ask not available: the agent scenario did not run"
 	fi
