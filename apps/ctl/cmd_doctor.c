@@ -53,8 +53,8 @@ static void check_key_file_mode(doctor *d, const char *path, char *detail, size_
 static void check_key(doctor *d)
 {
 	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
-	char source[512], why[256], detail[1024];
-	ctl_pubkey pk;
+	char source[512], detail[1024];
+	bg_ssh_key_desc pk;
 	int rc = ctl_load_key(&d->key, d->ctx->cfg, NULL, source, sizeof(source));
 
 	if (rc == BG_ENOTFOUND) {
@@ -72,8 +72,8 @@ static void check_key(doctor *d)
 		report(d, "key", 0, detail, "check the path and that this user can read it");
 		return;
 	}
-	if (ctl_pubkey_from_private(&pk, bg_secret_data(d->key), bg_secret_len(d->key), why, sizeof(why)) != 0) {
-		snprintf(detail, sizeof(detail), "%s: %s", source, why);
+	if (bg_ssh_key_describe(&pk, d->key) != BG_OK) {
+		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
 		report(d, "key", 0, detail, "use an OpenSSH-format ed25519 key (ssh-keygen -t ed25519)");
 		return;
 	}
@@ -88,7 +88,6 @@ static void check_key(doctor *d)
 		       "a key with a passphrase cannot be used unattended: remove it (ssh-keygen -p)");
 	else
 		report(d, "key", 1, detail, NULL);
-	ctl_pubkey_clear(&pk);
 }
 
 /* What the host key line says: the fingerprint and whether it is pinned. */

@@ -3,6 +3,7 @@
  * read from the OpenSSH key file itself). */
 #include "ctl.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,10 +58,16 @@ static int supported_type(const char *type)
 	return strcmp(type, "ssh-ed25519") == 0 || strncmp(type, "ecdsa-sha2-nistp", 16) == 0;
 }
 
-static int read_public(const ctl_ctx *ctx, const char *key_file, ctl_pubkey *pk)
+/* The key's public line ("type base64 comment") and its type. */
+typedef struct pubkey {
+	bg_ssh_key_desc desc;
+	char *line;
+} pubkey;
+
+static int read_public(const ctl_ctx *ctx, const char *key_file, pubkey *pk)
 {
 	bg_secret *key = NULL;
-	char source[512], why[256];
+	char source[512];
 	int rc = ctl_load_key(&key, ctx->cfg, key_file, source, sizeof(source));
 
 	if (rc == BG_ENOTFOUND) {
@@ -72,33 +79,36 @@ static int read_public(const ctl_ctx *ctx, const char *key_file, ctl_pubkey *pk)
 	}
 	if (rc != BG_OK)
 		return ctl_fail(ctx, rc, "authorized-keys: reading the key");
-	rc = ctl_pubkey_from_private(pk, bg_secret_data(key), bg_secret_len(key), why, sizeof(why));
+	rc = bg_ssh_key_describe(&pk->desc, key);
+	if (rc == BG_OK)
+		rc = bg_ssh_key_public(&pk->line, key, NULL);
 	bg_secret_free(key);
-	if (rc != 0) {
-		fprintf(stderr, "%s: authorized-keys: the key (%s): %s\n", ctx->prog, source, why);
+	if (rc != BG_OK) {
+		fprintf(stderr, "%s: authorized-keys: the key (%s): %s\n", ctx->prog, source, bg_error_last()->message);
 		return CTL_EXIT_USAGE;
 	}
-	if (!supported_type(pk->type)) {
+	if (!supported_type(pk->desc.type)) {
 		fprintf(stderr,
 			"%s: authorized-keys: the key (%s) is %s: libssh2 1.10 cannot sign with it against "
 			"OpenSSH >= 8.8; make an ed25519 key (ssh-keygen -t ed25519)\n",
-			ctx->prog, source, pk->type);
-		ctl_pubkey_clear(pk);
+			ctx->prog, source, pk->desc.type);
+		free(pk->line);
+		pk->line = NULL;
 		return CTL_EXIT_USAGE;
 	}
 	return 0;
 }
 
-static void print_line(FILE *f, const char *options, const ctl_pubkey *pk)
+static void print_line(FILE *f, const char *options, const pubkey *pk)
 {
-	fprintf(f, "%s %s %s%s%s", options, pk->type, pk->base64, pk->comment[0] ? " " : "", pk->comment);
+	fprintf(f, "%s %s", options, pk->line);
 }
 
 static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 {
 	const bg_client_settings *cs = bg_config_client(ctx->cfg);
 	keys_args a = {NULL, NULL, NULL};
-	ctl_pubkey pk;
+	pubkey pk = {.line = NULL};
 	char devvm_opts[1024], pve_opts[1024];
 	int rc;
 
@@ -121,7 +131,7 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		char line[4096];
 		FILE *m;
 		fputs("{\"key_type\":", stdout);
-		ctl_json_str(stdout, pk.type);
+		ctl_json_str(stdout, pk.desc.type);
 		m = fmemopen(line, sizeof(line), "w");
 		if (m) {
 			print_line(m, devvm_opts, &pk);
@@ -149,7 +159,7 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		print_line(stdout, pve_opts, &pk);
 		fputc('\n', stdout);
 	}
-	ctl_pubkey_clear(&pk);
+	free(pk.line);
 	return CTL_EXIT_OK;
 }
 

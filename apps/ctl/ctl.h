@@ -64,17 +64,4 @@ void ctl_progress_stop(void);
 void ctl_json_string(FILE *f, const char *s, size_t len); /* NULL prints null */
 void ctl_json_str(FILE *f, const char *s);
 
-/* OpenSSH private key → its public half (sshkey.c). */
-typedef struct ctl_pubkey {
-	char type[64]; /* "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", … */
-	char *base64;  /* the public key blob, base64 as in authorized_keys */
-	int encrypted; /* the private part is passphrase-protected */
-	char comment[256];
-} ctl_pubkey;
-
-/* Parse an "-----BEGIN OPENSSH PRIVATE KEY-----" text. 0, or -1 with a
- * message in `why`. */
-int ctl_pubkey_from_private(ctl_pubkey *out, const char *text, size_t len, char *why, size_t why_n);
-void ctl_pubkey_clear(ctl_pubkey *k);
-
 #endif

@@ -62,6 +62,36 @@ BG_EXTERN int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts);
  */
 BG_EXTERN int bg_ssh_key_load(bg_secret **out, const bg_config *cfg);
 
+/** What an OpenSSH private key is, read without its passphrase. */
+typedef struct bg_ssh_key_desc {
+	char type[64];        /**< "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", … */
+	char fingerprint[64]; /**< of the public key, "SHA256:…" as `ssh-keygen -l` prints it */
+	int encrypted;        /**< the private part is protected by a passphrase */
+	char comment[256];    /**< the key's comment; "" when it has none or is encrypted */
+} bg_ssh_key_desc;
+
+/**
+ * Describe the private key `key` (borrowed), in the OpenSSH format
+ * ("-----BEGIN OPENSSH PRIVATE KEY-----"), into `*out` (caller's memory).
+ * Any key type is described, RSA included: whether it can log in is
+ * bg_ssh_new()'s question. BG_EINVAL for text that is not an OpenSSH
+ * private key (a .pub, a truncated file), BG_EUNSUPPORTED for the old PEM
+ * format; the message says what to do.
+ */
+BG_EXTERN int bg_ssh_key_describe(bg_ssh_key_desc *out, const bg_secret *key);
+
+/**
+ * The public key line of the private key `key` (borrowed, OpenSSH
+ * format), as `ssh-keygen -y -f KEY` prints it but without the newline:
+ * "ssh-ed25519 AAAA… comment". It needs no passphrase: the public half is
+ * stored in clear. `comment` replaces the key's own ("" for none); NULL
+ * keeps the key's own, which is readable only when the key has no
+ * passphrase (otherwise the line has none). `*line_out` is a string the
+ * caller frees with free(). Errors as bg_ssh_key_describe(); BG_EINVAL
+ * also for a comment with a line break.
+ */
+BG_EXTERN int bg_ssh_key_public(char **line_out, const bg_secret *key, const char *comment);
+
 /**
  * A handle for `target` ("devvm" or "pve") built from the configuration:
  * host, port, user, host_key, connect_timeout, source_address, use_agent,

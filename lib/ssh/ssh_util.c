@@ -1,5 +1,6 @@
 #include "ssh_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- SHA-256 (FIPS 180-4), for key fingerprints only ---- */
@@ -160,8 +161,6 @@ int bg_ssh_fingerprint_valid(const char *s)
 #define OPENSSH_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
 #define OPENSSH_END   "-----END OPENSSH PRIVATE KEY-----"
 #define OPENSSH_MAGIC "openssh-key-v1"
-/* Enough of the blob for the header and the public key, which come first. */
-#define KEY_HEAD_MAX 4096
 
 typedef struct reader {
 	const unsigned char *p;
@@ -210,32 +209,86 @@ static void copy_name(char *dst, size_t cap, const unsigned char *s, size_t len)
 	dst[len] = '\0';
 }
 
-/* The "openssh-key-v1" blob: magic, cipher, kdf, kdf options, key count,
- * then the public key whose first string is the key type. */
-static void parse_openssh_blob(bg_ssh_key_info *info, const unsigned char *blob, size_t len)
+/* How many strings of the private key lie between its type and its
+ * comment (OpenSSH's PROTOCOL.key); -1 for a type not known here. */
+static int private_fields(bg_ssh_key_type type)
 {
-	reader r = {blob, len};
-	const unsigned char *cipher, *kdf, *kdfopt, *pub, *tname;
-	uint32_t clen, klen, olen, nkeys, plen, tlen;
-	unsigned char digest[32];
-	reader pr;
+	switch (type) {
+	case BG_SSH_KEY_ED25519: return 2; /* public, private */
+	case BG_SSH_KEY_ECDSA: return 3;   /* curve, Q, d */
+	case BG_SSH_KEY_RSA: return 6;     /* n e d iqmp p q */
+	default: return -1;
+	}
+}
 
-	if (len < sizeof(OPENSSH_MAGIC) || memcmp(blob, OPENSSH_MAGIC, sizeof(OPENSSH_MAGIC)) != 0)
+/* The comment closes the (unencrypted) private section; a control
+ * character in it would break an authorized_keys line. */
+static void read_comment(bg_ssh_key_info *info, reader priv)
+{
+	const unsigned char *s = NULL;
+	uint32_t c1, c2, n = 0;
+	int i, fields = private_fields(info->type);
+	size_t k;
+
+	if (fields < 0 || read_u32(&priv, &c1) || read_u32(&priv, &c2) || c1 != c2)
 		return;
-	r.p += sizeof(OPENSSH_MAGIC), r.left -= sizeof(OPENSSH_MAGIC);
-	if (read_string(&r, &cipher, &clen) || read_string(&r, &kdf, &klen) || read_string(&r, &kdfopt, &olen) ||
-	    read_u32(&r, &nkeys) || nkeys < 1 || read_string(&r, &pub, &plen))
+	for (i = 0; i < 1 + fields; i++)
+		if (read_string(&priv, &s, &n))
+			return;
+	if (read_string(&priv, &s, &n))
 		return;
-	(void)kdf, (void)kdfopt;
-	info->encrypted = !(clen == 4 && memcmp(cipher, "none", 4) == 0);
-	pr.p = pub, pr.left = plen;
-	if (read_string(&pr, &tname, &tlen))
-		return;
-	copy_name(info->type_name, sizeof(info->type_name), tname, tlen);
-	info->type = type_from_name(info->type_name);
+	for (k = 0; k < n && k + 1 < sizeof(info->comment) && s[k]; k++)
+		info->comment[k] = (s[k] < 0x20 || s[k] == 0x7f) ? '?' : (char)s[k];
+	info->comment[k] = '\0';
+}
+
+static void keep_public(bg_ssh_key_info *info, const unsigned char *pub, uint32_t plen)
+{
+	unsigned char digest[32];
+
 	bg_ssh_sha256(pub, plen, digest);
 	bg_ssh_fingerprint_format(info->fpr, digest);
 	info->has_fingerprint = 1;
+	if (plen <= sizeof(info->pub)) {
+		memcpy(info->pub, pub, plen);
+		info->pub_len = plen;
+	}
+}
+
+/* The "openssh-key-v1" blob: magic, cipher, kdf, kdf options, key count,
+ * the public key whose first string is the key type, then the private
+ * section (encrypted unless the cipher is "none"). */
+static void parse_openssh_blob(bg_ssh_key_info *info, const unsigned char *blob, size_t len)
+{
+	reader r = {blob, len};
+	const unsigned char *cipher, *kdf, *kdfopt, *pub, *tname, *priv;
+	uint32_t clen, klen, olen, nkeys, plen, tlen, vlen;
+	reader pr;
+
+	if (len < sizeof(OPENSSH_MAGIC) || memcmp(blob, OPENSSH_MAGIC, sizeof(OPENSSH_MAGIC)) != 0) {
+		info->problem = "not an openssh-key-v1 key";
+		return;
+	}
+	r.p += sizeof(OPENSSH_MAGIC), r.left -= sizeof(OPENSSH_MAGIC);
+	if (read_string(&r, &cipher, &clen) || read_string(&r, &kdf, &klen) || read_string(&r, &kdfopt, &olen) ||
+	    read_u32(&r, &nkeys) || nkeys < 1 || read_string(&r, &pub, &plen)) {
+		info->problem = "the key is truncated or holds no key";
+		return;
+	}
+	(void)kdf, (void)kdfopt;
+	info->encrypted = !(clen == 4 && memcmp(cipher, "none", 4) == 0);
+	pr.p = pub, pr.left = plen;
+	if (read_string(&pr, &tname, &tlen) || tlen == 0) {
+		info->problem = "the public key has no type";
+		return;
+	}
+	copy_name(info->type_name, sizeof(info->type_name), tname, tlen);
+	info->type = type_from_name(info->type_name);
+	keep_public(info, pub, plen);
+	if (!info->encrypted && read_string(&r, &priv, &vlen) == 0) {
+		reader vr = {priv, vlen};
+		read_comment(info, vr);
+	}
 }
 
 static const char *find_mem(const char *hay, size_t hlen, const char *needle)
@@ -252,21 +305,30 @@ static void detect_openssh(bg_ssh_key_info *info, const char *data, size_t len, 
 {
 	const char *body = begin + strlen(OPENSSH_BEGIN);
 	const char *end = find_mem(body, len - (size_t)(body - data), OPENSSH_END);
-	unsigned char blob[KEY_HEAD_MAX];
-	size_t blen;
+	unsigned char *blob;
+	size_t blen, cap;
 	long n;
 
 	info->format = "openssh";
-	if (!end)
+	if (!end) {
+		info->problem = "the private key has no end line: truncated?";
 		return;
-	/* Only the head is needed: the key type and public key come first. */
+	}
+	/* All of it: the comment comes last, after the private key. */
 	blen = (size_t)(end - body);
-	if (blen > KEY_HEAD_MAX)
-		blen = KEY_HEAD_MAX;
-	n = bg_ssh_base64_decode(blob, sizeof(blob), body, blen);
+	cap = blen / 4 * 3 + 3;
+	blob = malloc(cap);
+	if (!blob) {
+		info->problem = "out of memory";
+		return;
+	}
+	n = bg_ssh_base64_decode(blob, cap, body, blen);
 	if (n >= 0)
 		parse_openssh_blob(info, blob, (size_t)n);
-	explicit_bzero(blob, sizeof(blob));
+	else
+		info->problem = "the private key is not valid base64";
+	explicit_bzero(blob, cap);
+	free(blob);
 }
 
 void bg_ssh_key_detect(bg_ssh_key_info *info, const char *data, size_t len)

@@ -10,6 +10,9 @@
 
 /* "SHA256:" + 43 base64 characters + NUL. */
 #define BG_SSH_FPR_LEN 51
+/* The largest public key blob kept: an RSA key of 16384 bits fits. */
+#define BG_SSH_PUB_MAX     2560
+#define BG_SSH_COMMENT_MAX 256
 
 typedef enum bg_ssh_key_type {
 	BG_SSH_KEY_UNKNOWN = 0, /* not recognised: let libssh2 try */
@@ -27,6 +30,14 @@ typedef struct bg_ssh_key_info {
 	int has_fingerprint;      /* the public half was found in the file */
 	char fpr[BG_SSH_FPR_LEN]; /* its "SHA256:…" when has_fingerprint */
 	const char *format;       /* "openssh", "pem", "pkcs8", "" */
+	/* OpenSSH format only: the public key blob, stored in clear even under
+	 * a passphrase (pub_len 0 when absent or over BG_SSH_PUB_MAX); the
+	 * comment, readable only without a passphrase ("" otherwise); and why
+	 * the key could not be read (NULL when it could). */
+	unsigned char pub[BG_SSH_PUB_MAX];
+	size_t pub_len;
+	char comment[BG_SSH_COMMENT_MAX];
+	const char *problem;
 } bg_ssh_key_info;
 
 /* SHA-256 of `len` bytes into out[32]. */
@@ -48,7 +59,8 @@ void bg_ssh_fingerprint_format(char out[BG_SSH_FPR_LEN], const unsigned char dig
 int bg_ssh_fingerprint_valid(const char *s);
 
 /* Detect the type of a private key from its text: the OpenSSH format's
- * embedded public key type, or the PEM header. Never fails; unknown
+ * embedded public key (type, blob, fingerprint, and the comment when not
+ * encrypted), or the PEM header. Never fails; unknown
  * formats give BG_SSH_KEY_UNKNOWN, text without any BEGIN line gives
  * BG_SSH_KEY_NOT_A_KEY. The buffers touched are wiped. */
 void bg_ssh_key_detect(bg_ssh_key_info *info, const char *data, size_t len);

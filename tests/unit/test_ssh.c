@@ -1,5 +1,6 @@
-/* Unit tests of the SSH layer's pure helpers and argument checks (no
- * network: tests/integration/ssh covers the real sshd). */
+/* Unit tests of the SSH layer's pure helpers, argument checks and key
+ * reading (checked against ssh-keygen). No network: tests/integration/ssh
+ * covers the real sshd. */
 #include "bg_test.h"
 
 #include "core/buf.h"
@@ -7,6 +8,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void hex(char *out, const unsigned char *d, size_t n)
 {
@@ -293,14 +296,271 @@ static void test_new_checks(void **state)
 	assert_int_equal(r.exit_code, -1);
 }
 
+/* ---- bg_ssh_key_public / bg_ssh_key_describe against ssh-keygen ---- */
+
+static char keydir[] = "/tmp/bg_test_ssh_XXXXXX";
+
+/* Run argv and keep its stdout, without the trailing newline, in out. The
+ * exit status, or -1 when it could not run. */
+static int run_capture(const char *const argv[], char *out, size_t cap)
+{
+	int fd[2], status;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (pipe(fd) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd[1], STDOUT_FILENO);
+		close(fd[0]);
+		close(fd[1]);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	while (pid > 0 && n + 1 < cap && (r = read(fd[0], out + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd[0]);
+	out[n] = '\0';
+	while (n > 0 && out[n - 1] == '\n')
+		out[--n] = '\0';
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void make_key(const char *path, const char *type, const char *bits, const char *pass, const char *comment)
+{
+	const char *argv[] = {"ssh-keygen", "-q", "-t", type, "-b", bits, "-N", pass, "-C", comment, "-f", path, NULL};
+	char out[256];
+
+	unlink(path);
+	assert_int_equal(run_capture(argv, out, sizeof(out)), 0);
+}
+
+/* `ssh-keygen -y` (with the passphrase if any): the line to match. */
+static void keygen_public(const char *path, const char *pass, char *out, size_t cap)
+{
+	const char *argv[] = {"ssh-keygen", "-y", "-P", pass, "-f", path, NULL};
+
+	assert_int_equal(run_capture(argv, out, cap), 0);
+}
+
+/* The second field of `ssh-keygen -l -E sha256 -f KEY.pub`. */
+static void keygen_fingerprint(const char *path, char *out, size_t cap)
+{
+	char pub[160], line[512], *sp, *end;
+	const char *argv[] = {"ssh-keygen", "-l", "-E", "sha256", "-f", pub, NULL};
+
+	snprintf(pub, sizeof(pub), "%s.pub", path);
+	assert_int_equal(run_capture(argv, line, sizeof(line)), 0);
+	sp = strchr(line, ' ');
+	assert_non_null(sp);
+	end = strchr(sp + 1, ' ');
+	assert_non_null(end);
+	snprintf(out, cap, "%.*s", (int)(end - sp - 1), sp + 1);
+}
+
+static bg_secret *load_key(const char *path)
+{
+	bg_secret *key = NULL;
+
+	assert_int_equal(bg_secret_from_file(&key, path), BG_OK);
+	return key;
+}
+
+/* Generate a key, then check both calls against ssh-keygen. */
+static void check_against_keygen(const char *type, const char *bits, const char *pass, const char *comment)
+{
+	char path[128], want[4096], fpr[128], typed[64];
+	bg_ssh_key_desc desc;
+	bg_secret *key;
+	char *line = NULL;
+	size_t tlen;
+
+	snprintf(path, sizeof(path), "%s/k_%s_%s%s", keydir, type, bits, *pass ? "_enc" : "");
+	make_key(path, type, bits, pass, comment);
+	keygen_public(path, pass, want, sizeof(want));
+	keygen_fingerprint(path, fpr, sizeof(fpr));
+	key = load_key(path);
+
+	assert_int_equal(bg_ssh_key_describe(&desc, key), BG_OK);
+	tlen = strcspn(want, " ");
+	snprintf(typed, sizeof(typed), "%.*s", (int)tlen, want);
+	assert_string_equal(desc.type, typed);
+	assert_string_equal(desc.fingerprint, fpr);
+	assert_int_equal(desc.encrypted, *pass != '\0');
+	assert_string_equal(desc.comment, *pass ? "" : comment);
+
+	if (!*pass) {
+		/* The key's own comment, read from the private section. */
+		assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
+		assert_string_equal(line, want);
+		free(line);
+	} else {
+		/* Encrypted: the comment is out of reach, the key is not. */
+		assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
+		assert_int_equal(strncmp(want, line, strlen(line)), 0);
+		assert_int_equal(strlen(line), strcspn(want + tlen + 1, " ") + tlen + 1);
+		free(line);
+	}
+	assert_int_equal(bg_ssh_key_public(&line, key, comment), BG_OK);
+	assert_string_equal(line, want);
+	free(line);
+	bg_secret_free(key);
+}
+
+static void test_key_public_ed25519(void **state)
+{
+	(void)state;
+	check_against_keygen("ed25519", "256", "", "who@where");
+	check_against_keygen("ed25519", "256", "secret-pass", "who@where");
+}
+
+static void test_key_public_ecdsa(void **state)
+{
+	(void)state;
+	check_against_keygen("ecdsa", "256", "", "breakglass pod key");
+	check_against_keygen("ecdsa", "384", "", "who@where");
+	check_against_keygen("ecdsa", "521", "secret-pass", "who@where");
+	check_against_keygen("ecdsa", "256", "secret-pass", "who@where");
+}
+
+/* RSA is described and printed too: refusing it is bg_ssh_new()'s job. */
+static void test_key_public_rsa(void **state)
+{
+	(void)state;
+	check_against_keygen("rsa", "2048", "", "rsa@where");
+}
+
+/* Without a comment, the line ends with the key. */
+static void test_key_public_no_comment(void **state)
+{
+	char path[128], want[512];
+	bg_secret *key;
+	char *line = NULL;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/k_nocomment", keydir);
+	make_key(path, "ed25519", "256", "", "");
+	keygen_public(path, "", want, sizeof(want));
+	key = load_key(path);
+	assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
+	assert_string_equal(line, want);
+	assert_null(strchr(line + strlen("ssh-ed25519 "), ' '));
+	free(line);
+	bg_secret_free(key);
+}
+
+static int public_of_text(char **line, const char *text, size_t len)
+{
+	bg_secret *key;
+	int rc;
+
+	assert_int_equal(bg_secret_new(&key, text, len), BG_OK);
+	*line = (char *)"untouched";
+	rc = bg_ssh_key_public(line, key, NULL);
+	bg_secret_free(key);
+	return rc;
+}
+
+static void test_key_public_garbage(void **state)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		const char *says;
+	} cases[] = {
+		{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA user@host\n", BG_EINVAL, "not the .pub"},
+		{"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n", BG_EUNSUPPORTED,
+		 "ssh-keygen -p"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", BG_EINVAL, "no end line"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl*bnNz\n-----END OPENSSH PRIVATE KEY-----\n", BG_EINVAL,
+		 "not valid base64"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nbm90LWEta2V5\n-----END OPENSSH PRIVATE KEY-----\n", BG_EINVAL,
+		 "not an openssh-key-v1 key"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n"
+		 "-----END OPENSSH PRIVATE KEY-----\n",
+		 BG_EINVAL, "truncated"},
+	};
+	const char *pub = cases[0].text;
+	unsigned char noise[512];
+	bg_ssh_key_desc desc;
+	bg_secret *key;
+	char *line;
+	size_t i;
+	(void)state;
+
+	for (i = 0; i < sizeof(noise); i++)
+		noise[i] = (unsigned char)(i * 151 + 7);
+	assert_int_equal(public_of_text(&line, (const char *)noise, sizeof(noise)), BG_EINVAL);
+	assert_null(line);
+	assert_error_contains("not an OpenSSH private key");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(public_of_text(&line, cases[i].text, strlen(cases[i].text)), cases[i].rc);
+		assert_error_contains(cases[i].says);
+		assert_null(line);
+	}
+
+	assert_int_equal(bg_secret_new(&key, pub, strlen(pub)), BG_OK);
+	memset(&desc, 'x', sizeof(desc));
+	assert_int_equal(bg_ssh_key_describe(&desc, key), BG_EINVAL);
+	assert_string_equal(desc.type, "");
+	bg_secret_free(key);
+	assert_int_equal(bg_ssh_key_describe(&desc, NULL), BG_EINVAL);
+	assert_error_contains("key is NULL");
+	assert_int_equal(bg_ssh_key_describe(NULL, NULL), BG_EINVAL);
+	assert_int_equal(bg_ssh_key_public(&line, NULL, NULL), BG_EINVAL);
+	assert_null(line);
+	assert_int_equal(bg_ssh_key_public(NULL, NULL, NULL), BG_EINVAL);
+}
+
+/* A comment must not split the authorized_keys line. */
+static void test_key_public_comment_checks(void **state)
+{
+	char *k = openssh_key_of_type("none", "ssh-ed25519"), *line = NULL;
+	bg_secret *key;
+	(void)state;
+
+	assert_int_equal(bg_secret_new(&key, k, strlen(k)), BG_OK);
+	free(k);
+	assert_int_equal(bg_ssh_key_public(&line, key, "two\nlines"), BG_EINVAL);
+	assert_error_contains("line break");
+	assert_null(line);
+	assert_int_equal(bg_ssh_key_public(&line, key, ""), BG_OK);
+	assert_string_equal(line, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAACEtFWUJZVEVT");
+	free(line);
+	bg_secret_free(key);
+}
+
+static int keys_setup(void **state)
+{
+	(void)state;
+	return mkdtemp(keydir) ? 0 : -1;
+}
+
+static int keys_teardown(void **state)
+{
+	const char *argv[] = {"rm", "-rf", keydir, NULL};
+	char out[16];
+
+	(void)state;
+	return run_capture(argv, out, sizeof(out)) == 0 ? 0 : -1;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_fingerprint),    cmocka_unit_test(test_key_detect_openssh),
-		cmocka_unit_test(test_key_detect_pem), cmocka_unit_test(test_quote),
-		cmocka_unit_test(test_hostkey_names),  cmocka_unit_test(test_new_checks),
+		cmocka_unit_test(test_sha256_vectors),     cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_fingerprint),        cmocka_unit_test(test_key_detect_openssh),
+		cmocka_unit_test(test_key_detect_pem),     cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_hostkey_names),      cmocka_unit_test(test_new_checks),
+		cmocka_unit_test(test_key_public_ed25519), cmocka_unit_test(test_key_public_ecdsa),
+		cmocka_unit_test(test_key_public_rsa),     cmocka_unit_test(test_key_public_no_comment),
+		cmocka_unit_test(test_key_public_garbage), cmocka_unit_test(test_key_public_comment_checks),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }
