@@ -170,7 +170,7 @@ static void check_pve(doctor *d)
 		rc = bg_pve_run(&r, ssh, "status", CHECK_TIMEOUT_S, NULL, NULL);
 	host_key_note(ssh, &cs->pve, "pve", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK) {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s%s; %s", cs->pve.user, cs->pve.host,
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", cs->pve.user, cs->pve.host,
 			 cs->pve.port, r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
 		report(d, "pve", 1, detail, hint[0] ? hint : NULL);
 	} else {

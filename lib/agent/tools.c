@@ -50,7 +50,10 @@ static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out
 	memset(&r, 0, sizeof(r));
 	opts.timeout_s = timeout_s;
 	rc = bg_ssh_exec(rt->devvm, command, &opts, &r);
-	if (rc == BG_OK || rc == BG_ETIMEOUT) {
+	/* A timeout before the command started (no SSH banner from a frozen
+	 * guest) is a transport failure, not a command that ran: it must not
+	 * read as "exit status: -1", which would say the devvm answered. */
+	if (rc == BG_OK || (rc == BG_ETIMEOUT && r.timed_out)) {
 		render_exec(&b, &r, timeout_s);
 		o->ok = rc == BG_OK && r.exit_code == 0;
 		o->exit_code = r.exit_code;

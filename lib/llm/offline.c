@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakglass/pve.h"
+
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -157,15 +159,12 @@ static const call *find_call(const facts *f, const char *name, const char *verb)
 	return NULL;
 }
 
+/* The one verb table (lib/pve/verbs.c) says which verbs mutate. */
 static int is_mutating_verb(const char *verb)
 {
-	static const char *const mutating[] = {"start", "stop", "reset", "cycle"};
-	size_t i;
+	const bg_pve_verb *v = bg_pve_verb_find(verb);
 
-	for (i = 0; i < sizeof(mutating) / sizeof(mutating[0]); i++)
-		if (strcmp(verb, mutating[i]) == 0)
-			return 1;
-	return 0;
+	return v && v->mutating;
 }
 
 /* The devvm answered if the command ran at all, whatever its exit status
@@ -174,8 +173,18 @@ static int is_mutating_verb(const char *verb)
  * not an answer: a devvm whose commands hang is as good as gone. */
 static int answered(const call *c)
 {
-	return c && c->output &&
-	       (strncmp(c->output, "exit status:", 12) == 0 || strncmp(c->output, "killed by signal", 16) == 0);
+	char *end;
+	long status;
+
+	if (!c || !c->output)
+		return 0;
+	if (strncmp(c->output, "killed by signal", 16) == 0)
+		return 1;
+	if (strncmp(c->output, "exit status:", 12) != 0)
+		return 0;
+	/* -1 means no status came back: the command never ran there. */
+	status = strtol(c->output + 12, &end, 10);
+	return end != c->output + 12 && status >= 0;
 }
 
 static const call *find_action(const facts *f)

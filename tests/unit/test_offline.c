@@ -179,6 +179,20 @@ static void test_timeout_is_no_answer(void **state)
 	bg_buf_free(&s.text);
 }
 
+/* "exit status: -1" means no status came back (the command never ran
+ * there): the lab's frozen guest produced exactly that once. */
+static void test_no_status_is_no_answer(void **state)
+{
+	script sc = {STATUS_RUNNING, "exit status: -1\n", NULL, FORENSICS_STALL, CYCLE_OK, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_string_equal(s.calls[2], "pve forensics");
+	assert_string_equal(s.calls[3], "pve cycle");
+	bg_buf_free(&s.text);
+}
+
 static void test_unreachable_stall_cycles(void **state)
 {
 	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_STALL, CYCLE_OK, 1, 0};
@@ -274,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_stall_cycles),
 		cmocka_unit_test(test_failed_command_is_an_answer),
 		cmocka_unit_test(test_timeout_is_no_answer),
+		cmocka_unit_test(test_no_status_is_no_answer),
 		cmocka_unit_test(test_refused_verb_is_reported),
 		cmocka_unit_test(test_stopped_vm_is_started),
 		cmocka_unit_test(test_no_verb_without_recommendation),
