@@ -58,7 +58,7 @@ int bg_agent_new_with(bg_agent **out, const bg_agent_settings *s, bg_session *se
 /* The real executors: SSH to the devvm, the triage, the forced command. */
 int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_config *cfg, const bg_secret *key);
 
-/* The tool definitions the model gets (Anthropic shape); a new reference. */
+/* The tool definitions the model is given, in the Anthropic shape; a new reference. */
 json_object *bg_agent_tool_defs(void);
 
 /* Rebuild the conversation (Anthropic messages) from a session's events:

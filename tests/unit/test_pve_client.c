@@ -62,23 +62,7 @@ void bg_ssh_result_clear(bg_ssh_result *r)
 
 static char *read_fixture(const char *name)
 {
-	char path[1024];
-	const char *dir = getenv("BG_FIXTURES");
-	FILE *f;
-	long n;
-	char *s;
-
-	snprintf(path, sizeof(path), "%s/pve/%s", dir ? dir : "tests/fixtures", name);
-	f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open fixture %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	s = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return s;
+	return bg_test_read_fixture("pve", name);
 }
 
 static void setup_fake(int rc, int exit_code, const char *fixture, const char *err)
