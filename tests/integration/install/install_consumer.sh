@@ -8,6 +8,12 @@ work=$(mktemp -d /tmp/bg-install-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 
+# A sanitized library needs the sanitizer runtime linked into the program
+# that loads it, so the consumers are built with the library's flags.
+sanitize=$(sed -n 's/^BG_SANITIZE:STRING=//p' "$build/CMakeCache.txt")
+san_flags=()
+[[ -n "$sanitize" ]] && san_flags=(-fsanitize="$sanitize" -fno-omit-frame-pointer)
+
 cmake --install "$build" --prefix "$prefix" >"$work/install.log"
 test -f "$prefix/include/breakglass.h"
 libdir=$(find "$prefix" -name 'libbreakglass.so' -printf '%h\n' | head -n1)
@@ -19,11 +25,12 @@ readelf -d "$libdir/libbreakglass.so" | grep -q 'SONAME.*libbreakglass.so.0' || 
 # at the temporary one)
 sed -i "s|^prefix=.*|prefix=$prefix|" "$pc"
 export PKG_CONFIG_PATH=$(dirname "$pc")
-cc -Wall -Wextra -Werror -o "$work/consumer-pc" "$src/examples/consumer/consumer.c" $(pkg-config --cflags --libs breakglass)
+cc -Wall -Wextra -Werror "${san_flags[@]}" -o "$work/consumer-pc" "$src/examples/consumer/consumer.c" $(pkg-config --cflags --libs breakglass)
 LD_LIBRARY_PATH=$libdir "$work/consumer-pc" | grep -q '^libbreakglass [0-9]'
 
 # find_package
-cmake -S "$src/examples/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log"
+cmake -S "$src/examples/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_C_FLAGS="${san_flags[*]}" >"$work/cmake.log"
 cmake --build "$work/consumer-build" >"$work/build.log"
 LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" | grep -q '^libbreakglass [0-9]'
 
