@@ -52,6 +52,7 @@ struct bg_forensics {
 	char qmp_status[32];
 	int blockstats_sampled, block_io_moved, block_io_pending;
 	int agent_answered;
+	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
 	char io_status[160];
 	const char *qmp_skip; /* why later QMP sections are skipped, or NULL */
 };
@@ -591,7 +592,32 @@ static void collect_agent(bg_forensics *f)
 
 /* --- qm, gdb --------------------------------------------------------------- */
 
-static void collect_qm(bg_forensics *f, const char *name, const char *file, const char *const *args)
+/* Whether a VM config enables the guest agent: a line `agent: 1` or
+ * `agent: enabled=1,…` / `agent: 1,…` (Proxmox's property string). */
+static int config_enables_agent(const char *config)
+{
+	const char *line = config;
+
+	while (line && *line) {
+		if (strncmp(line, "agent:", 6) == 0) {
+			const char *v = line + 6;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			return (v[0] == '1' && (v[1] == '\0' || v[1] == '\n' || v[1] == ',')) ||
+			       strncmp(v, "enabled=1", 9) == 0;
+		}
+		if (strncmp(line, "[", 1) == 0)
+			break; /* [PENDING] or a snapshot: not the running config */
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return 0;
+}
+
+/* Run one qm command as a section; `keep` (may be NULL) receives its
+ * output when it succeeded. */
+static void collect_qm(bg_forensics *f, const char *name, const char *file, const char *const *args, bg_buf *keep)
 {
 	bg_run_result r;
 	section s;
@@ -605,6 +631,8 @@ static void collect_qm(bg_forensics *f, const char *name, const char *file, cons
 		bg_buf_printf(&s.out, "\n[%zu bytes of output dropped]\n", r.out_dropped);
 	if (rc == BG_OK && r.exit_code != 0)
 		rc = bg_error_set(BG_EFAILED, "qm %s exited with status %d", args[0], r.exit_code);
+	if (rc == BG_OK && keep && r.out)
+		bg_buf_append(keep, r.out, r.out_len);
 	bg_run_result_clear(&r);
 	section_end(f, &s, rc, NULL);
 }
@@ -883,6 +911,7 @@ static void conclude(bg_forensics *f)
 	facts.block_io_moved = f->block_io_moved;
 	facts.block_io_pending = f->block_io_pending;
 	facts.agent_answered = f->agent_answered;
+	facts.agent_unconfigured = f->agent_unconfigured;
 	facts.io_status = f->io_status[0] ? f->io_status : NULL;
 	f->verdict = bg_forensics_rules(&facts, ev, sizeof(ev));
 	/* The rules' reasons first, then the supporting observations. */
@@ -980,6 +1009,7 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
 	static const char *const qm_config[] = {"config", "{vmid}", NULL};
 	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
+	bg_buf config = BG_BUF_INIT;
 	bg_forensics *f;
 	char *summary;
 	int rc;
@@ -1009,9 +1039,13 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	collect_qmp_blockstats(f);
 	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
 	collect_agent(f);
-	collect_qm(f, "qm-status", "qm-status.txt", qm_status);
-	collect_qm(f, "qm-config", "qm-config.txt", qm_config);
-	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending);
+	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
+	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
+	/* A silent agent is evidence only where one is configured; an unread
+	 * config keeps the stricter reading. */
+	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
+	bg_buf_free(&config);
+	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
 	collect_gdb(f);
 	collect_host(f);
 	collect_kernel_log(f);

@@ -58,6 +58,7 @@ typedef struct bg_forensics_facts {
 	int block_io_moved;     /* any rd/wr counter changed between the samples */
 	int block_io_pending;   /* evidence that I/O is wanted (e.g. guest CPU busy) — optional */
 	int agent_answered;     /* guest agent ping answered */
+	int agent_unconfigured; /* the VM config has no guest agent: its silence says nothing */
 	const char *io_status;  /* query-block io-status of any device not "ok", or NULL */
 } bg_forensics_facts;
 

@@ -32,12 +32,25 @@ static bg_verdict running_rules(const bg_forensics_facts *f, bg_buf *b)
 					 : "block counters did not move between the two samples (an idle guest)");
 		return BG_VERDICT_HEALTHY;
 	}
-	say(b, "guest agent did not answer guest-ping");
-	if (f->block_io_moved) {
-		say(b, "block counters moved between the two samples: QEMU's disk path works");
-		return BG_VERDICT_GUEST_UNRESPONSIVE;
+	if (f->agent_unconfigured) {
+		/* No agent to ask: a quiet guest and a hung one look alike from
+		 * here, so never call the guest unresponsive on this alone. */
+		say(b, "no guest agent is configured for this VM: the guest's own state is not visible from the host");
+		if (f->block_io_moved) {
+			say(b, "block counters moved between the two samples: QEMU's disk path works");
+			return BG_VERDICT_HEALTHY;
+		}
+	} else {
+		say(b, "guest agent did not answer guest-ping");
+		if (f->block_io_moved) {
+			say(b, "block counters moved between the two samples: QEMU's disk path works");
+			return BG_VERDICT_GUEST_UNRESPONSIVE;
+		}
 	}
 	say(b, "block counters (rd/wr bytes and operations) frozen between the two samples");
+	if (f->agent_unconfigured)
+		say(b, "an idle guest without an agent looks the same: make sure the guest does not answer (SSH) "
+		       "before cycling");
 	if (f->block_io_pending)
 		say(b, "the QEMU process is busy on CPU meanwhile: the guest wants I/O it does not get");
 	say(b, "this is the 2026-06-11 signature: QEMU alive, its block path dead");

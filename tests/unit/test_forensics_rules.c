@@ -98,6 +98,22 @@ static void test_guest_unresponsive(void **state)
 	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_GUEST_UNRESPONSIVE), "reset");
 }
 
+/* Without a configured agent, silence is no evidence: a quiet guest with a
+ * working disk path is healthy, not unresponsive (no `reset` advised), and
+ * frozen counters still read as a stall but say what to check first. */
+static void test_no_agent_configured(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.agent_answered = 0;
+	f.agent_unconfigured = 1;
+	expect(&f, BG_VERDICT_HEALTHY, "no guest agent is configured");
+	assert_null(strstr(ev, "did not answer guest-ping"));
+	f.block_io_moved = 0;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "before cycling");
+}
+
 static void test_qemu_uninterruptible(void **state)
 {
 	bg_forensics_facts f = healthy();
@@ -242,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_qmp_unresponsive),
 		cmocka_unit_test(test_block_io_stalled),
 		cmocka_unit_test(test_guest_unresponsive),
+		cmocka_unit_test(test_no_agent_configured),
 		cmocka_unit_test(test_qemu_uninterruptible),
 		cmocka_unit_test(test_paused),
 		cmocka_unit_test(test_io_error),
