@@ -302,7 +302,7 @@ static int run_tool(turn *t, json_object *use, bg_tool_out *o)
 	const char *cmd = bg_json_str(in, "command", NULL);
 	const char *verb = bg_json_str(in, "verb", "");
 
-	if (strcmp(name, "devvm_exec") == 0) {
+	if (strcmp(name, BG_AGENT_TOOL_DEVVM_EXEC) == 0) {
 		if (!cmd || !*cmd) {
 			refuse(o, "refused: devvm_exec needs a non-empty \"command\"");
 			return BG_OK;
@@ -310,9 +310,9 @@ static int run_tool(turn *t, json_object *use, bg_tool_out *o)
 		return a->tools->exec(a->impl, cmd,
 				      clip_timeout(t, bg_json_int(in, "timeout_s", a->set.devvm_timeout_s)), o);
 	}
-	if (strcmp(name, "devvm_triage") == 0)
+	if (strcmp(name, BG_AGENT_TOOL_DEVVM_TRIAGE) == 0)
 		return a->tools->triage(a->impl, clip_timeout(t, a->set.devvm_timeout_s), o);
-	if (strcmp(name, "pve") == 0) {
+	if (strcmp(name, BG_AGENT_TOOL_PVE) == 0) {
 		if (!pve_allowed(t, use, verb, o))
 			return BG_OK;
 		if (cancelled(a))
@@ -328,9 +328,9 @@ static const char *audit_target(json_object *use)
 	json_object *in = bg_json_obj(use, "input");
 	const char *name = bg_json_str(use, "name", "");
 
-	if (strcmp(name, "devvm_exec") == 0)
+	if (strcmp(name, BG_AGENT_TOOL_DEVVM_EXEC) == 0)
 		return bg_json_str(in, "command", "");
-	if (strcmp(name, "pve") == 0)
+	if (strcmp(name, BG_AGENT_TOOL_PVE) == 0)
 		return bg_json_str(in, "verb", "");
 	return "devvm";
 }

@@ -9,7 +9,7 @@
 #include "breakglass/pve.h"
 #include "core/json.h"
 
-static const char *const tool_names[] = {"devvm_exec", "devvm_triage", "pve"};
+static const char *const tool_names[] = {BG_AGENT_TOOL_DEVVM_EXEC, BG_AGENT_TOOL_DEVVM_TRIAGE, BG_AGENT_TOOL_PVE};
 
 const char *const *bg_agent_tool_names(size_t *count)
 {
@@ -111,17 +111,17 @@ json_object *bg_agent_tool_defs(void)
 			       prop("integer", "seconds before the command is killed (default: the configured one)"));
 	json_object_object_add(pve_props, "verb", verb_prop());
 	json_object_array_add(tools,
-			      tool("devvm_exec",
+			      tool(BG_AGENT_TOOL_DEVVM_EXEC,
 				   "Run a shell command on the devvm over SSH as the breakglass user (full "
 				   "sudo). Returns the exit status, stdout and stderr (long output is cut in the "
 				   "middle).",
 				   schema(exec_props, "command")));
-	json_object_array_add(tools, tool("devvm_triage",
+	json_object_array_add(tools, tool(BG_AGENT_TOOL_DEVVM_TRIAGE,
 					  "A bounded health sweep of the devvm with rule-based findings: load, memory, "
 					  "swap, PSI, disk, inodes, failed units, top processes, state D, OOM kills, "
 					  "kernel errors.",
 					  schema(json_object_new_object(), NULL)));
-	json_object_array_add(tools, tool("pve",
+	json_object_array_add(tools, tool(BG_AGENT_TOOL_PVE,
 					  "Run a verb for the devvm on the Proxmox host (forced command, no other "
 					  "access). forensics returns a verdict with the verb it recommends.",
 					  schema(pve_props, "verb")));

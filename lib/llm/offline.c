@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakglass/agent.h"
 #include "breakglass/pve.h"
 
 #include "core/buf.h"
@@ -192,7 +193,7 @@ static const call *find_action(const facts *f)
 	size_t i;
 
 	for (i = 0; i < f->ncalls; i++)
-		if (strcmp(f->calls[i].name, "pve") == 0 && is_mutating_verb(f->calls[i].verb))
+		if (strcmp(f->calls[i].name, BG_AGENT_TOOL_PVE) == 0 && is_mutating_verb(f->calls[i].verb))
 			return &f->calls[i];
 	return NULL;
 }
@@ -242,7 +243,7 @@ static void ask_tool(plan *p, const char *tool, const char *key, const char *val
 	p->input = json_object_new_object();
 	if (key)
 		bg_json_add_str(p->input, key, value);
-	if (strcmp(tool, "devvm_exec") == 0)
+	if (strcmp(tool, BG_AGENT_TOOL_DEVVM_EXEC) == 0)
 		bg_json_add_int(p->input, "timeout_s", 15);
 	bg_buf_printf(&p->text, "%s\n", why);
 }
@@ -295,7 +296,7 @@ static int report_findings(bg_buf *b, const char *triage)
 
 static void final_reachable(plan *p, const facts *f, const char *vm_status)
 {
-	const call *tri = find_call(f, "devvm_triage", NULL);
+	const call *tri = find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL);
 
 	bg_buf_printf(&p->text, "\n**Found:** the VM is %s and the devvm answers over SSH.\n", vm_status);
 	if (!tri || !tri->output) {
@@ -317,7 +318,7 @@ static void final_reachable(plan *p, const facts *f, const char *vm_status)
 static void final_after_action(plan *p, const facts *f, const call *act)
 {
 	char verdict[OFFLINE_FIELD_MAX], status[OFFLINE_FIELD_MAX], line[256];
-	const call *fx = find_call(f, "pve", "forensics");
+	const call *fx = find_call(f, BG_AGENT_TOOL_PVE, "forensics");
 
 	first_line(act->output, line, sizeof(line));
 	bg_buf_puts(&p->text, "\n**Found:** the devvm does not answer over SSH");
@@ -337,11 +338,11 @@ static void final_after_action(plan *p, const facts *f, const call *act)
 
 static void decide_unreachable(plan *p, const facts *f)
 {
-	const call *fx = find_call(f, "pve", "forensics");
+	const call *fx = find_call(f, BG_AGENT_TOOL_PVE, "forensics");
 	char verdict[OFFLINE_FIELD_MAX] = "unknown", verb[OFFLINE_FIELD_MAX] = "";
 
 	if (!fx) {
-		ask_tool(p, "pve", "verb", "forensics",
+		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", "forensics",
 			 "The devvm does not answer over SSH. Taking forensics on the host before any power action.");
 		return;
 	}
@@ -349,7 +350,7 @@ static void decide_unreachable(plan *p, const facts *f)
 		field(fx->output, "verdict", verdict, sizeof(verdict));
 	if (fx->output && field(fx->output, "recommended_verb", verb, sizeof(verb)) && is_mutating_verb(verb)) {
 		bg_buf_printf(&p->text, "Forensics verdict: `%s`; it recommends `%s`.\n", verdict, verb);
-		ask_tool(p, "pve", "verb", verb,
+		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", verb,
 			 strcmp(verb, "cycle") == 0
 				 ? "A fresh QEMU process is what clears a stall inside QEMU: asking for `cycle`."
 				 : "Asking for the recommended verb.");
@@ -365,22 +366,23 @@ static void decide_unreachable(plan *p, const facts *f)
 
 static void decide(plan *p, const facts *f)
 {
-	const call *st = find_call(f, "pve", "status");
-	const call *reach = find_call(f, "devvm_exec", NULL);
+	const call *st = find_call(f, BG_AGENT_TOOL_PVE, "status");
+	const call *reach = find_call(f, BG_AGENT_TOOL_DEVVM_EXEC, NULL);
 	const call *act = find_action(f);
 	char vm_status[OFFLINE_FIELD_MAX] = "in an unknown state";
 
 	if (act && act->output)
 		final_after_action(p, f, act);
 	else if (!st)
-		ask_tool(p, "pve", "verb", "status", "Offline playbook: first, the VM's state on the Proxmox host.");
+		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", "status",
+			 "Offline playbook: first, the VM's state on the Proxmox host.");
 	else if (st->output && field(st->output, "status", vm_status, sizeof(vm_status)) &&
 		 strcmp(vm_status, "stopped") == 0)
-		ask_tool(p, "pve", "verb", "start", "The VM is stopped: starting it is the repair.");
+		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", "start", "The VM is stopped: starting it is the repair.");
 	else if (!reach)
-		ask_tool(p, "devvm_exec", "command", "uptime", "Is the devvm reachable over SSH?");
-	else if (answered(reach) && !find_call(f, "devvm_triage", NULL))
-		ask_tool(p, "devvm_triage", NULL, NULL, "The devvm answers. Running the triage.");
+		ask_tool(p, BG_AGENT_TOOL_DEVVM_EXEC, "command", "uptime", "Is the devvm reachable over SSH?");
+	else if (answered(reach) && !find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL))
+		ask_tool(p, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL, NULL, "The devvm answers. Running the triage.");
 	else if (answered(reach))
 		final_reachable(p, f, vm_status);
 	else
