@@ -331,6 +331,18 @@ static int one_turn(ctl_ctx *ctx, agent_env *e, follow *f, const char *prompt)
 	return follow_turn(f);
 }
 
+/* Follow a new agent's events from the start, as `who`, with Ctrl-C
+ * cancelling the turn. */
+static void follow_start(follow *f, ctl_ctx *ctx, bg_agent *agent, char *who, size_t who_len)
+{
+	memset(f, 0, sizeof(*f));
+	f->ctx = ctx;
+	f->agent = agent;
+	f->who = who_am_i(who, who_len);
+	f->last = -1;
+	catch_sigint();
+}
+
 static int run_ask(ctl_ctx *ctx, int argc, char **argv)
 {
 	agent_env e;
@@ -343,12 +355,7 @@ static int run_ask(ctl_ctx *ctx, int argc, char **argv)
 	rc = env_open(&e, ctx);
 	if (rc != CTL_EXIT_OK)
 		return rc;
-	memset(&f, 0, sizeof(f));
-	f.ctx = ctx;
-	f.agent = e.agent;
-	f.who = who_am_i(who, sizeof(who));
-	f.last = -1;
-	catch_sigint();
+	follow_start(&f, ctx, e.agent, who, sizeof(who));
 	rc = one_turn(ctx, &e, &f, argv[1]);
 	env_free(&e);
 	return rc;
@@ -387,12 +394,7 @@ static int run_chat(ctl_ctx *ctx, int argc, char **argv)
 	rc = env_open(&e, ctx);
 	if (rc != CTL_EXIT_OK)
 		return rc;
-	memset(&f, 0, sizeof(f));
-	f.ctx = ctx;
-	f.agent = e.agent;
-	f.who = who_am_i(who, sizeof(who));
-	f.last = -1;
-	catch_sigint();
+	follow_start(&f, ctx, e.agent, who, sizeof(who));
 	if (isatty(STDIN_FILENO) && !ctx->json)
 		printf("breakglass chat — session %s. Ctrl-C cancels a turn, /quit or Ctrl-D leaves.\n",
 		       bg_session_id(bg_agent_session(e.agent)));
