@@ -3,6 +3,7 @@
  * is parsed tolerantly (an older or newer breakglass-pve may add or lack
  * members): what is missing stays NULL, the raw text is always kept. */
 #include "pve/client.h"
+#include "pve/steps.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -317,15 +318,9 @@ int bg_pve_result_to_json(const bg_pve_result *r, char **json_out)
 
 void bg_pve_result_clear(bg_pve_result *r)
 {
-	size_t i;
-
 	if (!r)
 		return;
-	for (i = 0; i < r->nsteps; i++) {
-		free(r->steps[i].name);
-		free(r->steps[i].detail);
-	}
-	free(r->steps);
+	bg_pve_steps_free(r->steps, r->nsteps);
 	free(r->verb);
 	free(r->status);
 	free(r->vmid);

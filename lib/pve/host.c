@@ -2,6 +2,7 @@
  * against the VM of pve.conf and reports what happened, step by step. */
 #include "breakglass/pve_host.h"
 
+#include "pve/steps.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -33,19 +34,12 @@ struct bg_pve_host {
 	void *payload;
 };
 
-typedef struct host_step {
-	char *name;
-	int ok;
-	long long elapsed_ms;
-	char *detail;
-} host_step;
-
 struct bg_pve_host_report {
 	const char *verb;
 	int vmid;
 	int exit_code;
 	char status[32];
-	host_step *steps;
+	bg_pve_step *steps;
 	size_t nsteps;
 	int have_forensics;
 	char *f_id, *f_verdict, *f_recommended, *f_evidence, *f_path;
@@ -208,7 +202,7 @@ static void progress(run_ctx *c, const char *fmt, ...)
 	(void)c->h->progress(line, c->h->payload);
 }
 
-static void log_step(run_ctx *c, const host_step *st)
+static void log_step(run_ctx *c, const bg_pve_step *st)
 {
 	bg_buf f = BG_BUF_INIT;
 
@@ -223,7 +217,7 @@ static void step_done(run_ctx *c, const char *name, int ok, int64_t t0, const ch
 static void step_done(run_ctx *c, const char *name, int ok, int64_t t0, const char *fmt, ...)
 {
 	bg_pve_host_report *r = c->r;
-	host_step *grown, *st;
+	bg_pve_step *grown, *st;
 	char detail[4096]; /* room for a kernel stack */
 	va_list ap;
 
@@ -934,15 +928,9 @@ const char *bg_pve_host_report_error(const bg_pve_host_report *r)
 
 void bg_pve_host_report_free(bg_pve_host_report *r)
 {
-	size_t i;
-
 	if (!r)
 		return;
-	for (i = 0; i < r->nsteps; i++) {
-		free(r->steps[i].name);
-		free(r->steps[i].detail);
-	}
-	free(r->steps);
+	bg_pve_steps_free(r->steps, r->nsteps);
 	free(r->f_id);
 	free(r->f_verdict);
 	free(r->f_recommended);

@@ -3,8 +3,10 @@
  * web UI all read it. */
 #include "breakglass/pve.h"
 #include "core/error.h"
+#include "pve/steps.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const bg_pve_verb verb_table[] = {
@@ -118,4 +120,15 @@ int bg_pve_check_allow(const char *allow)
 	if (count == 0)
 		return bg_error_set(BG_ECONFIG, "[verbs] allow: no verb allowed");
 	return BG_OK;
+}
+
+void bg_pve_steps_free(bg_pve_step *steps, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(steps[i].name);
+		free(steps[i].detail);
+	}
+	free(steps);
 }
