@@ -351,28 +351,15 @@ int bg_llm_anthropic_replay(const char *stream, size_t len, size_t chunk, const 
 	return rc;
 }
 
-static void destroy(bg_llm *llm)
-{
-	bg_llm_remote *r = (bg_llm_remote *)llm;
-
-	bg_llm_remote_cleanup(r);
-	free(r);
-}
-
-static const bg_llm_vtable vtable = {"anthropic", complete, destroy};
+static const bg_llm_vtable vtable = {"anthropic", complete, bg_llm_remote_destroy};
 
 int bg_llm_anthropic_new(bg_llm **out, const bg_llm_settings *s)
 {
-	bg_llm_remote *r = calloc(1, sizeof(*r));
-	int rc;
+	bg_llm_remote *r;
+	int rc = bg_llm_remote_new(&r, "anthropic", &vtable, s, BG_ANTHROPIC_DEFAULT_BASE);
 
-	if (!r)
-		return bg_error_oom();
-	rc = bg_llm_remote_init(r, "anthropic", &vtable, s, BG_ANTHROPIC_DEFAULT_BASE);
-	if (rc != BG_OK) {
-		destroy(&r->base);
+	if (rc != BG_OK)
 		return rc;
-	}
 	/* Claude OAuth access tokens are recognisable: never send one as x-api-key */
 	if (r->key && strncmp(bg_secret_data(r->key), "sk-ant-oat", 10) == 0)
 		r->oauth = 1;

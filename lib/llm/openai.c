@@ -437,28 +437,15 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	return rc;
 }
 
-static void destroy(bg_llm *llm)
-{
-	bg_llm_remote *r = (bg_llm_remote *)llm;
-
-	bg_llm_remote_cleanup(r);
-	free(r);
-}
-
-static const bg_llm_vtable vtable = {"openai", complete, destroy};
+static const bg_llm_vtable vtable = {"openai", complete, bg_llm_remote_destroy};
 
 int bg_llm_openai_new(bg_llm **out, const bg_llm_settings *s)
 {
-	bg_llm_remote *r = calloc(1, sizeof(*r));
-	int rc;
+	bg_llm_remote *r;
+	int rc = bg_llm_remote_new(&r, "openai", &vtable, s, BG_OPENAI_DEFAULT_BASE);
 
-	if (!r)
-		return bg_error_oom();
-	rc = bg_llm_remote_init(r, "openai", &vtable, s, BG_OPENAI_DEFAULT_BASE);
-	if (rc != BG_OK) {
-		destroy(&r->base);
+	if (rc != BG_OK)
 		return rc;
-	}
 	*out = &r->base;
 	return BG_OK;
 }

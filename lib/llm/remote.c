@@ -30,7 +30,7 @@ static int global_init(void)
 	return BG_OK;
 }
 
-int bg_llm_remote_init(bg_llm_remote *r, const char *name, const bg_llm_vtable *vt, const bg_llm_settings *s,
+static int remote_init(bg_llm_remote *r, const char *name, const bg_llm_vtable *vt, const bg_llm_settings *s,
 		       const char *default_base)
 {
 	const char *base = s->base_url && *s->base_url ? s->base_url : default_base;
@@ -63,14 +63,35 @@ int bg_llm_remote_init(bg_llm_remote *r, const char *name, const bg_llm_vtable *
 	return BG_OK;
 }
 
-void bg_llm_remote_cleanup(bg_llm_remote *r)
+void bg_llm_remote_destroy(bg_llm *llm)
 {
+	bg_llm_remote *r = (bg_llm_remote *)llm;
+
 	if (r->multi)
 		curl_multi_cleanup(r->multi);
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
 	bg_secret_free(r->key);
 	free(r->base_url);
+	free(r);
+}
+
+int bg_llm_remote_new(bg_llm_remote **out, const char *name, const bg_llm_vtable *vt, const bg_llm_settings *s,
+		      const char *default_base)
+{
+	bg_llm_remote *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return bg_error_oom();
+	rc = remote_init(r, name, vt, s, default_base);
+	if (rc != BG_OK) {
+		bg_llm_remote_destroy(&r->base);
+		return rc;
+	}
+	*out = r;
+	return BG_OK;
 }
 
 int bg_llm_url(bg_buf *out, const char *base, const char *path)

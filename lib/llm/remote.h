@@ -54,9 +54,11 @@ typedef struct bg_llm_hooks {
 	void *ctx;
 } bg_llm_hooks;
 
-int bg_llm_remote_init(bg_llm_remote *r, const char *name, const bg_llm_vtable *vt, const bg_llm_settings *s,
-		       const char *default_base);
-void bg_llm_remote_cleanup(bg_llm_remote *r);
+/* A remote provider (anthropic, openai) on its own allocation: `vt`'s
+ * destroy must be bg_llm_remote_destroy. */
+int bg_llm_remote_new(bg_llm_remote **out, const char *name, const bg_llm_vtable *vt, const bg_llm_settings *s,
+		      const char *default_base);
+void bg_llm_remote_destroy(bg_llm *llm);
 
 /* "{base}{path}", where a base ending in /v1 does not get a second one. */
 int bg_llm_url(bg_buf *out, const char *base, const char *path);
