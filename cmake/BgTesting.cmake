@@ -22,12 +22,19 @@ function(bg_add_test)
 endfunction()
 
 # bg_add_unit_test(name source...): a cmocka test linked with the static
-# library, with the internal headers of lib/ reachable.
+# library, with the internal headers of lib/ reachable. The tests of the
+# host side (BG_HOST_UNIT_TESTS) link bg_host, the forced command's own
+# library; no other test does.
+set(BG_HOST_UNIT_TESTS test_pve_host test_pve_host_lock test_qm test_qmp test_proc test_forensics_rules)
 function(bg_add_unit_test name)
   add_executable(${name} ${ARGN})
   bg_target_defaults(${name})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR}/tests/unit)
-  target_link_libraries(${name} PRIVATE breakglass_static PkgConfig::CMOCKA)
+  if(name IN_LIST BG_HOST_UNIT_TESTS)
+    target_link_libraries(${name} PRIVATE bg_host PkgConfig::CMOCKA)
+  else()
+    target_link_libraries(${name} PRIVATE breakglass_static PkgConfig::CMOCKA)
+  endif()
   bg_add_test(NAME ${name} COMMAND ${name} LABELS unit
     ENVIRONMENT "BG_FIXTURES=${PROJECT_SOURCE_DIR}/tests/fixtures")
 endfunction()

@@ -15,7 +15,6 @@
 #include "breakglass/secret.h"
 #include "breakglass/ssh.h"
 #include "breakglass/pve.h"
-#include "breakglass/pve_host.h"
 #include "breakglass/forensics.h"
 #include "breakglass/triage.h"
 #include "breakglass/llm.h"

@@ -8,6 +8,8 @@
  */
 #include <breakglass.h>
 
+#include "host/pve_host.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

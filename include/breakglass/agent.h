@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "common.h"
 #include "config.h"
+#include "llm.h"
 #include "secret.h"
 #include "session.h"
 
@@ -25,11 +26,8 @@
 extern "C" {
 #endif
 
-/** The names of the tools the model sees: spelled here once, used by the
- *  tool table, the loop, the offline playbook and the front ends. */
-#define BG_AGENT_TOOL_DEVVM_EXEC   "devvm_exec"
-#define BG_AGENT_TOOL_DEVVM_TRIAGE "devvm_triage"
-#define BG_AGENT_TOOL_PVE          "pve"
+/* The tool names (BG_AGENT_TOOL_*) are spelled once, in llm.h: the offline
+ * playbook, a provider of the llm room, drives the same tools. */
 
 /** The tools the model sees, in the one table of tool names. */
 BG_EXTERN const char *const *bg_agent_tool_names(size_t *count);

@@ -3,8 +3,8 @@
  *
  * The verdict names are shared by the host bundle (breakglass-pve), the
  * client (which reads them back from --json), the offline playbook and
- * the UI. The bundle itself (collection, storage, rules) is declared in
- * breakglass/pve_host.h with the rest of the host side.
+ * the UI. The bundle itself (collection, storage, rules) belongs to the
+ * host side, which is not part of this library (breakglass-pve's own).
  */
 #ifndef BREAKGLASS_FORENSICS_H
 #define BREAKGLASS_FORENSICS_H

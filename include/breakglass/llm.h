@@ -15,6 +15,13 @@
 extern "C" {
 #endif
 
+/** The names of the tools the model sees: spelled here once, used by the
+ *  agent's tool table and loop, the offline playbook (which drives the same
+ *  tools as a model would) and the front ends. */
+#define BG_AGENT_TOOL_DEVVM_EXEC   "devvm_exec"
+#define BG_AGENT_TOOL_DEVVM_TRIAGE "devvm_triage"
+#define BG_AGENT_TOOL_PVE          "pve"
+
 /**
  * Check that the configured provider's endpoint answers (for `doctor`):
  * resolve, connect and a cheap authenticated request where the provider

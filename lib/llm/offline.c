@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "breakglass/agent.h"
+#include "breakglass/llm.h"
 #include "breakglass/pve.h"
 
 #include "core/buf.h"

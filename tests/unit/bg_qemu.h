@@ -5,8 +5,8 @@
 #define BG_TEST_QEMU_H
 
 #include "core/clock.h"
-#include "pve/proc.h"
-#include "pve/qm.h"
+#include "host/proc.h"
+#include "host/qm.h"
 
 #include <signal.h>
 #include <stdio.h>

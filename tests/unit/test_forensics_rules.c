@@ -3,7 +3,7 @@
  * `query-block` really return them). */
 #include "bg_test.h"
 
-#include "forensics/bundle.h"
+#include "host/bundle.h"
 
 #include <json-c/json.h>
 

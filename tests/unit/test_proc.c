@@ -4,7 +4,7 @@
 
 #include "bg_qemu.h"
 #include "core/clock.h"
-#include "pve/proc.h"
+#include "host/proc.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,8 @@
  * verbs against a real QEMU are in tests/integration/pve. */
 #include "bg_test.h"
 
-#include "pve/lock.h"
+#include "host/lock.h"
+#include "host/pve_host.h"
 
 #include <json-c/json.h>
 #include <regex.h>

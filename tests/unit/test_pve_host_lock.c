@@ -1,7 +1,7 @@
 /* The per-VMID lock: bounded wait, and a "busy" that names the holder. */
 #include "bg_test.h"
 
-#include "pve/lock.h"
+#include "host/lock.h"
 
 #include <fcntl.h>
 #include <signal.h>

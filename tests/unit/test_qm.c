@@ -3,7 +3,7 @@
 #include "bg_test.h"
 
 #include "core/clock.h"
-#include "pve/qm.h"
+#include "host/qm.h"
 
 #include <errno.h>
 #include <fcntl.h>

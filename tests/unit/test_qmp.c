@@ -4,8 +4,8 @@
 
 #include "bg_qemu.h"
 #include "core/clock.h"
-#include "pve/proc.h"
-#include "pve/qmp.h"
+#include "host/proc.h"
+#include "host/qmp.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,9 +6,9 @@
 
 #include "core/clock.h"
 #include "core/json.h"
-#include "forensics/bundle.h"
-#include "pve/proc.h"
-#include "pve/qm.h"
+#include "host/bundle.h"
+#include "host/proc.h"
+#include "host/qm.h"
 
 #include <dirent.h>
 #include <errno.h>

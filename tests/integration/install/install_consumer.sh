@@ -19,7 +19,7 @@ test -f "$prefix/include/breakglass.h"
 libdir=$(find "$prefix" -name 'libbreakglass.so' -printf '%h\n' | head -n1)
 pc=$(find "$prefix" -name breakglass.pc | head -n1)
 test -n "$libdir" -a -n "$pc"
-readelf -d "$libdir/libbreakglass.so" | grep -q 'SONAME.*libbreakglass.so.0' || { echo "soname is not libbreakglass.so.0"; exit 1; }
+readelf -d "$libdir/libbreakglass.so" | grep -q 'SONAME.*libbreakglass.so.1' || { echo "soname is not libbreakglass.so.1"; exit 1; }
 
 # pkg-config (the .pc file was generated with the build's prefix: point it
 # at the temporary one)

@@ -4,15 +4,15 @@
  * process, QMP, the block counters) comes first, the slow or intrusive
  * (qm, gdb) after it. Files are written as each section ends, so whatever
  * was collected survives if the verb is interrupted. */
-#include "forensics/bundle.h"
+#include "host/bundle.h"
 
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
-#include "pve/proc.h"
-#include "pve/qm.h"
-#include "pve/qmp.h"
+#include "host/proc.h"
+#include "host/qm.h"
+#include "host/qmp.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* The per-VMID lock of the forced command (see lock.h). */
-#include "pve/lock.h"
+#include "host/lock.h"
 
 #include "core/buf.h"
 #include "core/clock.h"

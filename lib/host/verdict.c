@@ -2,7 +2,7 @@
  * LLM. The order is the order of certainty: a process that is gone or in
  * state D tells more than any answer QMP could give, and a QMP that does
  * not answer makes every later fact unknowable. */
-#include "forensics/bundle.h"
+#include "host/bundle.h"
 
 #include "core/buf.h"
 

@@ -2,7 +2,7 @@
  * The forced command runs as root on the Proxmox host: nothing of the
  * caller's environment, file descriptors or signal dispositions may leak
  * into the child, and nothing the child leaves behind may outlive us. */
-#include "pve/qm.h"
+#include "host/qm.h"
 
 #include "core/buf.h"
 #include "core/clock.h"

@@ -1,16 +1,16 @@
 /* The verb engine of the forced command (SPEC §4): runs one parsed request
  * against the VM of pve.conf and reports what happened, step by step. */
-#include "breakglass/pve_host.h"
+#include "host/pve_host.h"
 
 #include "pve/steps.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "forensics/bundle.h"
-#include "pve/lock.h"
-#include "pve/proc.h"
-#include "pve/qm.h"
-#include "pve/qmp.h"
+#include "host/bundle.h"
+#include "host/lock.h"
+#include "host/proc.h"
+#include "host/qm.h"
+#include "host/qmp.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -12,9 +12,9 @@
 #ifndef BREAKGLASS_PVE_HOST_H
 #define BREAKGLASS_PVE_HOST_H
 
-#include "common.h"
-#include "config.h"
-#include "pve.h"
+#include "breakglass/common.h"
+#include "breakglass/config.h"
+#include "breakglass/pve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,24 +54,24 @@ typedef struct bg_pve_host_options {
 
 /** Fill `opts` with the defaults of `version` (for bindings that cannot
  *  use the macro). */
-BG_EXTERN int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version);
+int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version);
 
 /**
  * A host engine for the VM of `opts->config`. Opens nothing yet: a
  * rejected request must leave no trace but its log line. The caller frees
  * it with bg_pve_host_free(); `opts->config` must outlive it.
  */
-BG_EXTERN int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts);
+int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts);
 
 /** Free the engine. NULL is a no-op. */
-BG_EXTERN void bg_pve_host_free(bg_pve_host *h);
+void bg_pve_host_free(bg_pve_host *h);
 
 /**
  * Record a rejected request: exactly one log line (`event=rejected`) with
  * the input escaped (no raw control byte reaches the log), the reason and
  * the client address. Nothing else happens. `input` may hold NUL bytes.
  */
-BG_EXTERN void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason);
+void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason);
 
 /**
  * Append one event line to the log (and syslog):
@@ -79,7 +79,7 @@ BG_EXTERN void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_
  * `fields` (may be NULL) is appended as given: the caller escapes it.
  * Logging never fails the caller: errors are swallowed.
  */
-BG_EXTERN void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields);
+void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields);
 
 /**
  * Run a parsed request. Always fills `*out` with a report (free with
@@ -87,14 +87,14 @@ BG_EXTERN void bg_pve_host_log(bg_pve_host *h, const char *event, const char *ve
  * status as a bg_status: BG_OK (exit 0), BG_EBUSY (3), BG_EFAILED (4),
  * BG_ERROR or another code (1).
  */
-BG_EXTERN int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_request *req);
+int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_request *req);
 
 /** The exit status for breakglass-pve: one of BG_PVE_EXIT_*. */
-BG_EXTERN int bg_pve_host_report_exit_code(const bg_pve_host_report *r);
+int bg_pve_host_report_exit_code(const bg_pve_host_report *r);
 
 /** The text output (what the verb prints without --json). Owned by the
  *  report. Never NULL. */
-BG_EXTERN const char *bg_pve_host_report_text(const bg_pve_host_report *r);
+const char *bg_pve_host_report_text(const bg_pve_host_report *r);
 
 /**
  * The --json document: one object with `verb`, `vmid` (a string), `ok`,
@@ -104,14 +104,14 @@ BG_EXTERN const char *bg_pve_host_report_text(const bg_pve_host_report *r);
  * `elapsed_ms`, `exit_code` and `error` (null when none). Owned by the
  * report; never NULL.
  */
-BG_EXTERN const char *bg_pve_host_report_json(const bg_pve_host_report *r);
+const char *bg_pve_host_report_json(const bg_pve_host_report *r);
 
 /** Why the verb did not succeed, one line, or NULL when it did. Owned by
  *  the report. */
-BG_EXTERN const char *bg_pve_host_report_error(const bg_pve_host_report *r);
+const char *bg_pve_host_report_error(const bg_pve_host_report *r);
 
 /** Free a report. NULL is a no-op. */
-BG_EXTERN void bg_pve_host_report_free(bg_pve_host_report *r);
+void bg_pve_host_report_free(bg_pve_host_report *r);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,7 @@
  * non-blocking and every read and write waits in poll(). A QEMU whose main
  * loop is hung still accepts connections (the kernel's backlog does) but
  * never greets: that must come back as BG_ETIMEOUT, quickly. */
-#include "pve/qmp.h"
+#include "host/qmp.h"
 
 #include "core/buf.h"
 #include "core/clock.h"

@@ -2,7 +2,7 @@
  * reused by anything: before the verb engine signals a pid it asks
  * bg_proc_is_qemu_for_vm, which checks both the program and its
  * command line. */
-#include "pve/proc.h"
+#include "host/proc.h"
 
 #include "core/buf.h"
 #include "core/error.h"
