@@ -1,4 +1,4 @@
-/* The devvm triage (SPEC §6, guest side): one shell script, sent in one
+/* The devvm triage (docs/forensics.md, guest side): one shell script, sent in one
  * exec, prints every section between markers, each section under its own
  * `timeout`. The script is lib/forensics/triage.sh (embedded at build time
  * as bg_triage_sh); it sticks to what both Debian (coreutils, procps) and
