@@ -1,6 +1,7 @@
-/* The devvm triage (SPEC §6, guest side): one shell script, sent in one
+/* The devvm triage (docs/forensics.md, guest side): one shell script, sent in one
  * exec, prints every section between markers, each section under its own
- * `timeout`. The script sticks to what both Debian (coreutils, procps) and
+ * `timeout`. The script is lib/forensics/triage.sh (embedded at build time
+ * as bg_triage_sh); it sticks to what both Debian (coreutils, procps) and
  * busybox (the lab guest: no `ps --sort`, no systemd) provide. */
 #include "forensics/triage_int.h"
 #include "core/buf.h"
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "triage_sh.h" /* bg_triage_sh[]: lib/forensics/triage.sh, embedded by the build */
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,80 +21,6 @@
 
 const char *const bg_triage_section_names[] = {"uptime",  "memory",  "psi",    "disk",       "inodes", "failed_units",
 					       "top_mem", "top_cpu", "dstate", "kernel_log", NULL};
-
-/* `sec NAME SECONDS` runs its here-document under timeout(1) when there is
- * one and frames the output with the markers; the newline before the end
- * marker guarantees it starts a line (parse_output drops it again). */
-static const char script_body[] =
-	"T=; command -v timeout >/dev/null 2>&1 && T=timeout\n"
-	"sec() { printf '@@%s begin %s\\n' \"$N\" \"$1\"; if [ -n \"$T\" ]; then timeout \"$2\" sh -s 2>&1; else sh -s "
-	"2>&1; fi; r=$?; printf '\\n@@%s end %s %s\\n' \"$N\" \"$1\" \"$r\"; }\n"
-	"sec uptime 5 <<'S'\n"
-	"uptime\n"
-	"printf 'loadavg: '; cat /proc/loadavg\n"
-	"printf 'cpus: '; grep -c '^processor' /proc/cpuinfo\n"
-	"S\n"
-	"sec memory 5 <<'S'\n"
-	"free\n"
-	"grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo\n"
-	"grep -E '^pswp(in|out) ' /proc/vmstat\n"
-	"sleep 1\n"
-	"echo 'after 1 s:'\n"
-	"grep -E '^pswp(in|out) ' /proc/vmstat\n"
-	"S\n"
-	"sec psi 5 <<'S'\n"
-	"[ -d /proc/pressure ] || { echo 'no PSI (/proc/pressure missing: kernel without CONFIG_PSI)'; exit 0; }\n"
-	"for f in cpu memory io; do [ -r /proc/pressure/$f ] && sed \"s/^/$f /\" /proc/pressure/$f; done\n"
-	"exit 0\n"
-	"S\n"
-	"sec disk 10 <<'S'\n"
-	"df -P\n"
-	"S\n"
-	"sec inodes 10 <<'S'\n"
-	"df -P -i\n"
-	"S\n"
-	"sec failed_units 10 <<'S'\n"
-	"if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n"
-	"\tsystemctl --failed --no-legend --plain --no-pager\n"
-	"else\n"
-	"\techo 'no systemd on this host'\n"
-	"fi\n"
-	"S\n"
-	"sec top_mem 10 <<'S'\n"
-	"if ps -eo pid= --sort=-rss >/dev/null 2>&1; then\n"
-	"\tps -eo pid,user,rss,vsz,pmem,pcpu,stat,comm --sort=-rss | head -n 16\n"
-	"else\n"
-	"\techo '  PID   RSS_KB STAT NAME'\n"
-	"\tawk 'FNR==1 { if (n != \"\") print p, r + 0, s, n; n = \"\"; r = 0; p = FILENAME; sub(\"^/proc/\", \"\", "
-	"p); sub(\"/status$\", \"\", p) }\n"
-	"\t/^Name:/ { n = $2 } /^State:/ { s = $2 } /^VmRSS:/ { r = $2 }\n"
-	"\tEND { if (n != \"\") print p, r + 0, s, n }' /proc/[0-9]*/status 2>/dev/null | sort -k2 -n -r | head -n 15\n"
-	"fi\n"
-	"S\n"
-	"sec top_cpu 10 <<'S'\n"
-	"if ps -eo pid= --sort=-pcpu >/dev/null 2>&1; then\n"
-	"\tps -eo pid,user,pcpu,pmem,rss,stat,time,comm --sort=-pcpu | head -n 16\n"
-	"else\n"
-	"\ttop -b -n 1 | head -n 20 | cut -c 1-160\n"
-	"fi\n"
-	"S\n"
-	"sec dstate 10 <<'S'\n"
-	"{ ps -eo pid,stat,wchan:32,comm 2>/dev/null || ps -o pid,stat,comm; } | awk 'NR == 1 || $2 ~ /^D/'\n"
-	"S\n"
-	"sec kernel_log 15 <<'S'\n"
-	"if k=$(dmesg 2>/dev/null) && [ -n \"$k\" ]; then src=dmesg\n"
-	"elif k=$(sudo -n dmesg 2>/dev/null) && [ -n \"$k\" ]; then src='sudo dmesg'\n"
-	"elif k=$(journalctl -k -b -q --no-pager 2>/dev/null) && [ -n \"$k\" ]; then src='journalctl -k'\n"
-	"else echo 'cannot read the kernel log: dmesg is restricted (kernel.dmesg_restrict) and sudo -n dmesg, "
-	"journalctl -k gave nothing'; exit 1\n"
-	"fi\n"
-	"printf 'kernel log from %s: %s lines; the worrying ones follow\\n' \"$src\" \"$(printf '%s\\n' \"$k\" | wc -l "
-	"| tr -d ' ')\"\n"
-	"printf '%s\\n' \"$k\" | grep -iE 'out of memory|oom-kill|oom_reaper|killed process|blocked for more "
-	"than|hung_task|i/o error|buffer i/o|ext4-fs error|xfs.*(error|corrupt)|segfault|general protection|call "
-	"trace|soft lockup|rcu.*stall' | tail -n 60\n"
-	"exit 0\n"
-	"S\n";
 
 const char *bg_severity_name(bg_severity s)
 {
@@ -107,7 +35,7 @@ char *bg_triage_script(const char *nonce)
 {
 	bg_buf b = BG_BUF_INIT;
 
-	if (bg_buf_printf(&b, "N=%s\n", nonce) != BG_OK || bg_buf_puts(&b, script_body) != BG_OK) {
+	if (bg_buf_printf(&b, "N=%s\n", nonce) != BG_OK || bg_buf_puts(&b, bg_triage_sh) != BG_OK) {
 		bg_buf_free(&b);
 		return NULL;
 	}

@@ -12,46 +12,28 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from ctlharness import SOURCE, check, finish, run, tmpdir, write  # noqa: E402
 
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: pve.conf, the qm stand-in)
+
 ctl, pve_bin = sys.argv[1], sys.argv[2]
 VMID = 102
 fixture = os.path.join(SOURCE, "tests", "lab", "sshd-fixture")
-standin = os.path.join(SOURCE, "tests", "lab", "qm-standin")
 base = tmpdir()
 os.chmod(base, 0o755)
 rundir, state, lock = (os.path.join(base, d) for d in ("run", "state", "lock"))
 for d in (rundir, state, lock):
     os.makedirs(d)
 record = os.path.join(rundir, "qm.log")
-qm = os.path.join(base, "qm")
-os.symlink(standin, qm)
-write(qm + ".env", "BG_QM_RUN_DIR=%s\nBG_QM_RECORD=%s\nBG_QM_STATUS_TIMEOUT=1\nBG_QM_TERM_WAIT=0.5\n"
-      % (rundir, record))
+qm = bglab.install_qm(os.path.join(base, "qm"), rundir, record=record, status_timeout=1, term_wait=0.5)
 write(os.path.join(rundir, "%d.conf" % VMID), "name: devvm\n")
-pve_conf = write(os.path.join(base, "pve.conf"), """[vm]
-vmid = %d
-[paths]
-qm = %s
-run_dir = %s
-log = %s
-state_dir = %s
-lock_dir = %s
-[timeouts]
-qm = 20
-stop = 5
-kill = 3
-qmp = 2
-lock_wait = 1
-[forensics]
-blockstats_interval_ms = 100
-keep = 5
-""" % (VMID, qm, rundir, os.path.join(base, "pve.log"), state, lock))
+pve_conf = bglab.write_pve_conf(os.path.join(base, "pve.conf"), vmid=VMID, qm=qm, run_dir=rundir,
+                                log=os.path.join(base, "pve.log"), state_dir=state, lock_dir=lock,
+                                timeouts={"qm": 20, "stop": 5, "kill": 3, "qmp": 2, "lock_wait": 1},
+                                forensics={"blockstats_interval_ms": 100, "keep": 5})
 
 
 def qm_calls():
-    try:
-        return [" ".join(json.loads(line)["argv"]) for line in open(record) if line.strip()]
-    except FileNotFoundError:
-        return []
+    return bglab.invocations(record)
 
 
 def qemu_pid():
@@ -70,7 +52,7 @@ if p.returncode == 77:
 if p.returncode != 0:
     print("sshd-fixture failed:", p.stdout, p.stderr)
     sys.exit(1)
-env = dict(line.split("=", 1) for line in p.stdout.split())
+env = bglab.read_assignments(p.stdout, r"SSHD_[A-Z_]+")
 try:
     pub = open(env["SSHD_CLIENT_KEY"] + ".pub").read().strip()
     write(env["SSHD_AUTHORIZED_KEYS"],

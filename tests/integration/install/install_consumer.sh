@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the built library into a temporary prefix, then build a consumer
-# program outside the tree twice: with pkg-config and with
-# find_package(breakglass). Both programs must run and print the version.
+# program outside the tree twice: with pkg-config (after moving the
+# installed tree elsewhere) and with find_package(breakglass). Both
+# programs must run and print the version.
 set -euo pipefail
 build=$1 src=$2
 work=$(mktemp -d /tmp/bg-install-XXXXXX)
@@ -21,12 +22,20 @@ pc=$(find "$prefix" -name breakglass.pc | head -n1)
 test -n "$libdir" -a -n "$pc"
 readelf -d "$libdir/libbreakglass.so" | grep -q 'SONAME.*libbreakglass.so.1' || { echo "soname is not libbreakglass.so.1"; exit 1; }
 
-# pkg-config (the .pc file was generated with the build's prefix: point it
-# at the temporary one)
-sed -i "s|^prefix=.*|prefix=$prefix|" "$pc"
-export PKG_CONFIG_PATH=$(dirname "$pc")
+# pkg-config: the .pc file locates its prefix from where it lies, so the
+# installed tree still works after it is moved (nothing edited).
+grep -q '^prefix=${pcfiledir}' "$pc" || { echo "breakglass.pc is not relocatable:"; cat "$pc"; exit 1; }
+moved=$work/moved/elsewhere
+mkdir -p "$(dirname "$moved")"
+mv "$prefix" "$moved"
+mpc=$moved${pc#"$prefix"}
+mlibdir=$moved${libdir#"$prefix"}
+export PKG_CONFIG_PATH=$(dirname "$mpc")
+test "$(pkg-config --variable=includedir breakglass)" -ef "$moved/include"
+test "$(pkg-config --variable=libdir breakglass)" -ef "$mlibdir"
 cc -Wall -Wextra -Werror "${san_flags[@]}" -o "$work/consumer-pc" "$src/examples/consumer/consumer.c" $(pkg-config --cflags --libs breakglass)
-LD_LIBRARY_PATH=$libdir "$work/consumer-pc" | grep -q '^libbreakglass [0-9]'
+LD_LIBRARY_PATH=$mlibdir "$work/consumer-pc" | grep -q '^libbreakglass [0-9]'
+mv "$moved" "$prefix"
 
 # find_package
 cmake -S "$src/examples/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" \

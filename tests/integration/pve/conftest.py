@@ -4,11 +4,15 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 SRC = os.environ.get("BG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+sys.path.insert(0, os.path.join(SRC, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: pve.conf, the qm stand-in)
+
 BIN = os.environ.get("BG_PVE_BIN") or os.path.join(os.environ.get("BG_BINARY_DIR", ""), "apps/pve/breakglass-pve")
 VMID = 102
 
@@ -52,12 +56,9 @@ class Lab:
     def write_conf(self, log=None, qm_path=None, **timeouts):
         t = {"qm": 10, "stop": 3, "kill": 3, "qmp": 1, "lock_wait": 1}
         t.update(timeouts)
-        with open(self.conf, "w") as f:
-            f.write("[vm]\nvmid = %d\n" % VMID)
-            f.write("[paths]\nqm = %s\nrun_dir = %s\nlog = %s\nstate_dir = %s\nlock_dir = %s\n"
-                    % (qm_path or self.qm, self.run, log or self.log, self.state, self.lock))
-            f.write("[timeouts]\n" + "".join("%s = %s\n" % kv for kv in t.items()))
-            f.write("[forensics]\nblockstats_interval_ms = 100\nkeep = 5\n")
+        bglab.write_pve_conf(self.conf, vmid=VMID, qm=qm_path or self.qm, run_dir=self.run, log=log or self.log,
+                             state_dir=self.state, lock_dir=self.lock, timeouts=t,
+                             forensics={"blockstats_interval_ms": 100, "keep": 5})
 
     @property
     def pidfile(self):
@@ -75,8 +76,7 @@ class Lab:
         return p is not None and alive(p) and is_qemu(p)
 
     def invocations(self):
-        from standin import invocations
-        return invocations(self.record)
+        return bglab.invocations(self.record)
 
     def log_lines(self):
         try:

@@ -5,7 +5,11 @@ undone. Frozen processes must never outlive a test run: every cgroup is
 named bg-dstate-<pid of its creator>-<random>, thawed and removed by the
 test's teardown, by a detached watchdog if the test process dies first
 (ctest's timeout kills the whole tree, teardown included), and by the next
-run when both of those were killed (creator gone)."""
+run when both of those were killed (creator gone).
+
+The hierarchy is the one with-freezer names in $BG_FREEZER_ROOT: the host's
+own v1 freezer where one is mounted, else one it mounted in a private mount
+namespace (a cgroup v2-only host)."""
 import os
 import re
 import signal
@@ -13,7 +17,7 @@ import subprocess
 import time
 import uuid
 
-ROOT = "/sys/fs/cgroup/freezer"
+ROOT = os.environ.get("BG_FREEZER_ROOT", "/sys/fs/cgroup/freezer")
 PREFIX = "bg-dstate-"
 
 
@@ -22,7 +26,7 @@ def unavailable():
     if os.geteuid() != 0:
         return "needs root to create freezer cgroups"
     if not os.path.isfile(os.path.join(ROOT, "cgroup.procs")):
-        return "the cgroup v1 freezer is not mounted at %s" % ROOT
+        return "no cgroup v1 freezer hierarchy at %s (run the test through with-freezer)" % ROOT
     probe = os.path.join(ROOT, PREFIX + "probe-%d" % os.getpid())
     try:
         os.mkdir(probe)

@@ -1,8 +1,8 @@
 """How this area reaches the qm stand-in (tests/lab/qm-standin, read its
-usage header): one place to adapt."""
-import json
+usage header), through the lab's helpers (tests/lab/bglab.py)."""
 import os
 
+import bglab
 from conftest import SRC
 
 STANDIN = os.environ.get("BG_QM_STANDIN") or os.path.join(SRC, "tests/lab/qm-standin")
@@ -13,21 +13,12 @@ def make_qm(root, run_dir, vmid):
     stand-in with its settings in qm.env beside it (breakglass-pve runs qm
     with a cleaned environment). Every invocation is recorded, as one JSON
     line, in run_dir/qm.log before the stand-in does anything."""
-    path = os.path.join(root, "qm")
-    os.symlink(STANDIN, path)
-    with open(path + ".env", "w") as f:
-        f.write("BG_QM_RUN_DIR=%s\nBG_QM_RECORD=%s\n" % (run_dir, os.path.join(run_dir, "qm.log")))
-        # fast failure paths: the tests freeze QEMU on purpose
-        f.write("BG_QM_STATUS_TIMEOUT=0.5\nBG_QM_QMP_TIMEOUT=1\nBG_QM_TERM_WAIT=0.5\nBG_QM_LOCK_TIMEOUT=3\n")
+    # fast failure paths: the tests freeze QEMU on purpose
+    path = bglab.install_qm(os.path.join(root, "qm"), run_dir, standin=STANDIN, status_timeout=0.5, qmp_timeout=1,
+                            term_wait=0.5, lock_timeout=3)
     with open(os.path.join(run_dir, "%d.conf" % vmid), "w") as f:
         f.write("name: devvm\n")  # the tiny QEMU: QMP and a null block device
     return path
 
 
-def invocations(record):
-    """The recorded qm calls, each as its words ("start 102")."""
-    try:
-        with open(record) as f:
-            return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+invocations = bglab.invocations
