@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/futil.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "session/session_internal.h"
@@ -34,6 +35,8 @@
 #define ID_HEX      32
 #define TITLE_MAX   80
 #define DEFAULT_MAX 64
+/* A session log bigger than this is refused at load rather than read. */
+#define SESSION_FILE_CAP (256u * 1024 * 1024)
 
 static const char *const kind_names[BG_EVENT_KIND_COUNT] = {
 	[BG_EVENT_USER] = "user",
@@ -286,36 +289,13 @@ static ev *ev_new(long long id, bg_event_kind kind, const char *line, size_t len
 	return e;
 }
 
-/* One write(2) per event with O_APPEND: a crash leaves at most a torn last
- * line, which the loader cuts off. */
-static int write_line(int fd, const char *line, size_t len)
-{
-	bg_buf b = BG_BUF_INIT;
-	size_t off = 0;
-	int rc = bg_buf_append(&b, line, len);
-
-	if (rc == BG_OK)
-		rc = bg_buf_putc(&b, '\n');
-	while (rc == BG_OK && off < b.len) {
-		ssize_t w = write(fd, b.data + off, b.len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = bg_error_set(BG_EIO, "cannot write the session log: %s", strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	bg_buf_free(&b);
-	return rc;
-}
-
 /* The file is best effort: a full disk must not stop a recovery, so the
  * event is kept in memory and the failure logged once. */
 static void persist(bg_session *s, const ev *e)
 {
-	if (s->fd < 0 || write_line(s->fd, e->line, e->len) == BG_OK)
+	/* One write(2) per event with O_APPEND: a crash leaves at most a torn
+	 * last line, which the loader cuts off. */
+	if (s->fd < 0 || bg_append_line(s->fd, e->line, e->len) == BG_OK)
 		return;
 	if (!s->write_failed)
 		bg_warn("session", "session %s: %s; events are kept in memory only", s->id, bg_error_last()->message);
@@ -477,24 +457,6 @@ static int load_line(bg_session *s, const char *line, size_t len)
 	return rc;
 }
 
-static int read_all(int fd, bg_buf *b)
-{
-	char chunk[65536];
-
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof(chunk));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return bg_error_set(BG_EIO, "cannot read: %s", strerror(errno));
-		if (r == 0)
-			return BG_OK;
-		if (bg_buf_append(b, chunk, (size_t)r) != BG_OK)
-			return BG_ENOMEM;
-	}
-}
-
 /* Lines up to the last newline are events; bytes after it are what a
  * crash left of a write: cut them off so the next append starts clean. */
 static int load_events(bg_session *s, const bg_buf *b)
@@ -561,7 +523,7 @@ static int session_load(bg_session **out, const char *dir, const char *id)
 		session_destroy(s);
 		return rc;
 	}
-	rc = read_all(s->fd, &b);
+	rc = bg_read_fd(&b, s->fd, SESSION_FILE_CAP, s->path);
 	if (rc == BG_OK)
 		rc = load_events(s, &b);
 	bg_buf_free(&b);
@@ -683,29 +645,6 @@ static int store_scan(bg_session_store *st)
 	return rc;
 }
 
-/* The directory and its missing parents (a fresh volume mounted at
- * /var/lib/breakglass has no sessions/ yet). */
-static int mkdir_p(const char *dir)
-{
-	char path[4096];
-	size_t i, len = strlen(dir);
-
-	if (len >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(path, dir, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return -1;
-		path[i] = i < len ? '/' : '\0';
-	}
-	return 0;
-}
-
 int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessions)
 {
 	bg_session_store *st;
@@ -721,8 +660,8 @@ int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessi
 		st->dir = strdup(dir);
 		if (!st->dir)
 			rc = bg_error_oom();
-		else if (mkdir_p(dir) != 0)
-			rc = bg_error_set(BG_EIO, "cannot create the sessions directory %s: %s", dir, strerror(errno));
+		else if (bg_mkdir_p(dir, 0700) != BG_OK) /* a fresh volume has no sessions/ yet */
+			rc = bg_error_prefix("the sessions directory: ");
 		else
 			rc = store_scan(st);
 	}
