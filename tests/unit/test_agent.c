@@ -11,6 +11,7 @@
 #include "session/session_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@ static int fake_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_ca
 			return -1;
 	}
 	if (r->block) {
-		while (!__atomic_load_n(&llm->cancelled, __ATOMIC_SEQ_CST))
+		while (!bg_llm_cancelled(llm))
 			usleep(2000);
 		return bg_error_set(BG_ECANCELLED, "fake model: cancelled");
 	}
@@ -111,7 +112,7 @@ typedef struct fake_tools {
 	int n;
 	size_t big; /* exec output of this many bytes */
 	int block;  /* exec hangs until cancelled */
-	int cancelled;
+	atomic_int cancelled;
 } fake_tools;
 
 static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
@@ -123,7 +124,7 @@ static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *
 	(void)timeout_s;
 	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "exec:%s", command);
 	if (t->block) {
-		while (!__atomic_load_n(&t->cancelled, __ATOMIC_SEQ_CST))
+		while (!atomic_load(&t->cancelled))
 			usleep(2000);
 		return bg_error_set(BG_ECANCELLED, "exec cancelled");
 	}
@@ -172,7 +173,7 @@ static void ft_cancel(void *impl)
 {
 	fake_tools *t = impl;
 
-	__atomic_store_n(&t->cancelled, 1, __ATOMIC_SEQ_CST);
+	atomic_store(&t->cancelled, 1);
 }
 
 static const bg_agent_tools fake_tools_vt = {ft_exec, ft_triage, ft_pve, ft_cancel, NULL};
