@@ -26,6 +26,16 @@ static void test_errors(void **state)
 	assert_string_equal(bg_error_last()->message, "key x refused");
 	assert_int_equal(bg_error_prefix("devvm: "), BG_EAUTH);
 	assert_string_equal(bg_error_last()->message, "devvm: key x refused");
+	/* wrapping the current message in a new one (agent.c, session.c):
+	 * formatting into the buffer the argument is read from gave
+	 * "the LLM is unreachable (the LLM is unreachable (…" */
+	assert_int_equal(
+		bg_error_set(BG_EUNAVAILABLE, "the LLM is unreachable (%s) and more", bg_error_last()->message),
+		BG_EUNAVAILABLE);
+	assert_string_equal(bg_error_last()->message, "the LLM is unreachable (devvm: key x refused) and more");
+	bg_error_set(BG_EPROTO, "event: invalid JSON");
+	assert_int_equal(bg_error_set(BG_EINVAL, "%s", bg_error_last()->message), BG_EINVAL);
+	assert_string_equal(bg_error_last()->message, "event: invalid JSON");
 	bg_error_clear();
 	assert_int_equal(bg_error_last()->code, BG_OK);
 	assert_string_equal(bg_error_last()->message, "");

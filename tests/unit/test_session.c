@@ -133,6 +133,7 @@ static void test_append_and_reload(void **state)
 	assert_int_equal(bg_session_append(s, "{\"kind\":\"nope\"}", NULL), BG_EINVAL);
 	assert_int_equal(bg_session_append(s, "[1]", NULL), BG_EINVAL);
 	assert_int_equal(bg_session_append(s, "{\"kind\":", NULL), BG_EINVAL);
+	assert_error_contains("event: invalid JSON (unexpected end)");
 	/* On disk: one line per event, each with its id. */
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, sid);
 	f = fopen(path, "r");
