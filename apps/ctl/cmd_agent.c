@@ -58,7 +58,7 @@ static char *field(const char *json, size_t len, const char *path)
 {
 	char *v = NULL;
 
-	if (bg_event_field(json, len, path, &v) != BG_OK)
+	if (bg_event_field(&v, json, len, path) != BG_OK)
 		return NULL;
 	return v;
 }
@@ -78,9 +78,9 @@ static void show_tool(follow *f, const char *json, size_t len)
 
 	end_text(f);
 	printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
-	free(name);
-	free(cmd);
-	free(verb);
+	bg_free(name);
+	bg_free(cmd);
+	bg_free(verb);
 }
 
 /* The status line and the first lines of the output, indented. */
@@ -109,10 +109,10 @@ static void show_result(follow *f, const char *json, size_t len)
 			more += *p == '\n' && p[1];
 		printf("  │ … %d more line%s\n", more, more == 1 ? "" : "s");
 	}
-	free(ok);
-	free(code);
-	free(ms);
-	free(out);
+	bg_free(ok);
+	bg_free(code);
+	bg_free(ms);
+	bg_free(out);
 }
 
 /* Ask on the terminal itself, never on stdin (which may be a pipe). */
@@ -155,8 +155,8 @@ static void approval(follow *f, const char *json, size_t len)
 	}
 	if (id)
 		bg_agent_decide(f->agent, id, yes > 0, by);
-	free(id);
-	free(verb);
+	bg_free(id);
+	bg_free(verb);
 }
 
 static void show_other(follow *f, bg_event_kind kind, const char *json, size_t len)
@@ -171,15 +171,15 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 			char *by = field(json, len, "by");
 
 			printf("  ✗ not approved (%s)\n", by ? by : "?");
-			free(by);
+			bg_free(by);
 		}
-		free(v);
+		bg_free(v);
 		break;
 	case BG_EVENT_ERROR:
 		v = field(json, len, "error");
 		end_text(f);
 		fprintf(stderr, "%s: %s\n", f->ctx->prog, v ? v : "error");
-		free(v);
+		bg_free(v);
 		break;
 	case BG_EVENT_CANCELLED:
 		end_text(f);
@@ -199,7 +199,7 @@ static void turn_end(follow *f, const char *json, size_t len)
 		f->rc = CTL_EXIT_OK;
 	else
 		f->rc = CTL_EXIT_FAILED;
-	free(reason);
+	bg_free(reason);
 }
 
 static int on_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
@@ -223,7 +223,7 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 		f->in_text = 1;
 		if (*text)
 			f->last_char = text[strlen(text) - 1];
-		free(text);
+		bg_free(text);
 	} else if (kind == BG_EVENT_TOOL) {
 		show_tool(f, json, len);
 	} else if (kind == BG_EVENT_TOOL_RESULT) {
@@ -312,7 +312,7 @@ static int env_open(agent_env *e, ctl_ctx *ctx)
 	opts.ssh_key = e->key;
 	rc = bg_session_store_open(&e->store, NULL, 1);
 	if (rc == BG_OK)
-		rc = bg_session_create(e->store, &e->session);
+		rc = bg_session_create(&e->session, e->store);
 	if (rc == BG_OK)
 		rc = bg_agent_new(&e->agent, ctx->cfg, e->session, &opts);
 	if (rc != BG_OK) {

@@ -137,7 +137,7 @@ static void check_devvm(doctor *d)
 	memset(&res, 0, sizeof(res));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "devvm", d->key)) == BG_OK) {
 		opts.timeout_s = CHECK_TIMEOUT_S;
-		rc = bg_ssh_exec(ssh, "true", &opts, &res);
+		rc = bg_ssh_exec(&res, ssh, "true", &opts);
 	}
 	host_key_note(ssh, &cs->devvm, "devvm", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK && res.exit_code == 0) {
@@ -189,14 +189,14 @@ static void check_llm(doctor *d)
 	char *detail = NULL;
 	int rc;
 
-	rc = bg_llm_check(d->ctx->cfg, CHECK_TIMEOUT_S, &detail);
+	rc = bg_llm_check(&detail, d->ctx->cfg, CHECK_TIMEOUT_S);
 
 	if (rc == BG_OK)
 		report(d, "llm", 1, detail ? detail : "the endpoint answers", NULL);
 	else
 		report(d, "llm", 0, detail ? detail : bg_error_last()->message,
 		       "check [agent] provider, base_url and the API key; the buttons work without it");
-	free(detail);
+	bg_free(detail);
 }
 
 static int run_doctor(ctl_ctx *ctx, int argc, char **argv)

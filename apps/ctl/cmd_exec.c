@@ -156,7 +156,7 @@ static int run_exec(ctl_ctx *ctx, int argc, char **argv)
 	opts.on_output = ctx->json ? NULL : stream_out;
 	memset(&res, 0, sizeof(res));
 	signal(SIGINT, on_interrupt);
-	rc = bg_ssh_exec(ssh, a.command, &opts, &res);
+	rc = bg_ssh_exec(&res, ssh, a.command, &opts);
 	if (ctx->json)
 		print_json(&res, a.command, rc);
 	if (rc == BG_OK && res.exit_code >= 0)

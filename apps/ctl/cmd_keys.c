@@ -92,7 +92,7 @@ static int read_public(const ctl_ctx *ctx, const char *key_file, pubkey *pk)
 			"%s: authorized-keys: the key (%s) is %s: libssh2 1.10 cannot sign with it against "
 			"OpenSSH >= 8.8; make an ed25519 key (ssh-keygen -t ed25519)\n",
 			ctx->prog, source, pk->desc.type);
-		free(pk->line);
+		bg_free(pk->line);
 		pk->line = NULL;
 		return CTL_EXIT_USAGE;
 	}
@@ -159,7 +159,7 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		print_line(stdout, pve_opts, &pk);
 		fputc('\n', stdout);
 	}
-	free(pk.line);
+	bg_free(pk.line);
 	return CTL_EXIT_OK;
 }
 

@@ -61,7 +61,7 @@ static void print_json(const bg_pve_result *r, const char *verb, int rc)
 {
 	char *result = NULL;
 
-	if (bg_pve_result_to_json(r, &result) != BG_OK)
+	if (bg_pve_result_to_json(&result, r) != BG_OK)
 		result = NULL;
 	fputs("{\"verb\":", stdout);
 	ctl_json_str(stdout, verb);
@@ -75,7 +75,7 @@ static void print_json(const bg_pve_result *r, const char *verb, int rc)
 		ctl_json_str(stdout, bg_error_last()->message);
 	}
 	fputs("}\n", stdout);
-	free(result);
+	bg_free(result);
 }
 
 static int run_pve(ctl_ctx *ctx, int argc, char **argv)

@@ -149,13 +149,15 @@ BG_EXTERN const bg_pve_settings *bg_config_pve(const bg_config *cfg);
 
 /**
  * A key's value as text ("" for an empty string); NULL with BG_ENOTFOUND
- * for an unknown key. For bindings and diagnostics.
+ * for an unknown key. Owned by the config: valid until the key is set
+ * again or the config is freed.
  */
 BG_EXTERN const char *bg_config_get(const bg_config *cfg, const char *section, const char *key);
 
 /**
  * Where a key's value came from: "default", "FILE:LINE", "environment
- * BREAKGLASS_…", or the flag's origin. NULL for an unknown key.
+ * BREAKGLASS_…", or the flag's origin. NULL for an unknown key. Owned by
+ * the config, like bg_config_get()'s value.
  */
 BG_EXTERN const char *bg_config_origin(const bg_config *cfg, const char *section, const char *key);
 

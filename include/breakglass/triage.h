@@ -58,11 +58,12 @@ BG_EXTERN size_t bg_triage_finding_count(const bg_triage *t);
 BG_EXTERN const bg_triage_finding *bg_triage_finding_at(const bg_triage *t, size_t i);
 
 /** The whole triage as JSON {"sections":[…],"findings":[…],"elapsed_ms"};
- *  a string the caller frees. */
-BG_EXTERN int bg_triage_to_json(const bg_triage *t, char **json_out);
+ *  a string the caller frees with bg_free(). */
+BG_EXTERN int bg_triage_to_json(char **json_out, const bg_triage *t);
 
-/** A compact text rendering (findings first, then sections). */
-BG_EXTERN int bg_triage_to_text(const bg_triage *t, char **text_out);
+/** A compact text rendering (findings first, then sections); a string
+ *  the caller frees with bg_free(). */
+BG_EXTERN int bg_triage_to_text(char **text_out, const bg_triage *t);
 
 BG_EXTERN void bg_triage_free(bg_triage *t);
 

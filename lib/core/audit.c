@@ -133,7 +133,7 @@ int bg_audit_record(bg_audit *a, const char *who, const char *action, const char
 	return rc;
 }
 
-int bg_audit_recent(bg_audit *a, size_t max, char **json_out)
+int bg_audit_recent(char **json_out, bg_audit *a, size_t max)
 {
 	json_object *arr;
 	size_t i;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BG_ERROR_MESSAGE_MAX 1024
@@ -37,6 +38,11 @@ const char *bg_strerror(int code)
 	case BG_ESTATE: return "wrong state";
 	default: return "unknown error";
 	}
+}
+
+void bg_free(void *p)
+{
+	free(p);
 }
 
 const bg_error *bg_error_last(void)

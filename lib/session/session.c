@@ -107,7 +107,7 @@ json_object *bg_event_new(bg_event_kind kind)
 	return o;
 }
 
-int bg_event_field(const char *json, size_t len, const char *path, char **out)
+int bg_event_field(char **out, const char *json, size_t len, const char *path)
 {
 	json_object *root, *o;
 	char key[128];
@@ -714,7 +714,7 @@ static int session_create_file(bg_session *s, const char *dir)
 	return BG_OK;
 }
 
-int bg_session_create(bg_session_store *st, bg_session **out)
+int bg_session_create(bg_session **out, bg_session_store *st)
 {
 	char id[ID_HEX + 1];
 	bg_session *s;
@@ -763,7 +763,7 @@ static bg_session *store_find(bg_session_store *st, const char *id, size_t *inde
 	return NULL;
 }
 
-int bg_session_open(bg_session_store *st, const char *id, bg_session **out)
+int bg_session_open(bg_session **out, bg_session_store *st, const char *id)
 {
 	bg_session *s;
 
@@ -817,7 +817,7 @@ static int list_one(json_object *arr, bg_session *s)
 	return BG_OK;
 }
 
-int bg_session_list(bg_session_store *st, char **json_out)
+int bg_session_list(char **json_out, bg_session_store *st)
 {
 	json_object *arr = json_object_new_array();
 	size_t i;

@@ -1042,7 +1042,7 @@ static int finish_result(exec_state *st)
 	return r->out && r->err ? BG_OK : bg_error_oom();
 }
 
-int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts)
 {
 	static const bg_ssh_exec_options def = BG_SSH_EXEC_OPTIONS_INIT;
 	exec_state st;

@@ -141,7 +141,7 @@ static void test_audit(void **state)
 	assert_int_equal(bg_audit_record(a, "bob\n\"x", "agent.prompt", "session 1", "ok", NULL), BG_OK);
 	assert_int_equal(bg_audit_record(a, "carol", "pve.stop", "vm 102", "error", "exit 4"), BG_OK);
 	assert_int_equal(bg_audit_record(a, "dave", "auth.failure", "/api/pve/cycle", "denied", NULL), BG_OK);
-	assert_int_equal(bg_audit_recent(a, 10, &json), BG_OK);
+	assert_int_equal(bg_audit_recent(&json, a, 10), BG_OK);
 	arr = json_tokener_parse(json);
 	assert_non_null(arr);
 	assert_int_equal(json_object_array_length(arr), 3);                                     /* keep = 3 */
@@ -149,7 +149,8 @@ static void test_audit(void **state)
 	assert_string_equal(bg_json_str(json_object_array_get_idx(arr, 2), "who", ""), "bob\n\"x");
 	assert_non_null(bg_json_str(json_object_array_get_idx(arr, 0), "time", NULL));
 	json_object_put(arr);
-	free(json);
+	bg_free(json);
+	bg_free(NULL);
 	bg_audit_free(a);
 
 	/* the file has one parseable JSON object per line */
@@ -169,9 +170,9 @@ static void test_audit(void **state)
 	fputs("{\"who\":\"torn", f);
 	fclose(f);
 	assert_int_equal(bg_audit_open(&a, path, 10), BG_OK);
-	assert_int_equal(bg_audit_recent(a, 1, &json), BG_OK);
+	assert_int_equal(bg_audit_recent(&json, a, 1), BG_OK);
 	assert_non_null(strstr(json, "dave"));
-	free(json);
+	bg_free(json);
 	bg_audit_free(a);
 	bg_audit_free(NULL);
 	unlink(path);

@@ -26,7 +26,7 @@ static struct {
 	int handshake_done;
 } fake;
 
-int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts)
 {
 	(void)s;
 	fake.calls++;
@@ -139,7 +139,7 @@ static void test_cycle_ok(void **state)
 	assert_non_null(strstr(r.stdout_text, "\"verb\":\"cycle\""));
 	assert_non_null(r.json);
 
-	assert_int_equal(bg_pve_result_to_json(&r, &json), BG_OK);
+	assert_int_equal(bg_pve_result_to_json(&json, &r), BG_OK);
 	assert_non_null(strstr(json, "\"verdict\":\"block-io-stalled\""));
 	assert_non_null(strstr(json, "wr_bytes unchanged")); /* evidence kept as sent */
 	assert_non_null(strstr(json, "\"exit_code\":0"));
@@ -256,7 +256,7 @@ static void test_tolerant_parsing(void **state)
 	assert_null(r.status);
 	assert_null(r.vmid);
 	assert_int_equal(r.nsteps, 0);
-	assert_int_equal(bg_pve_result_to_json(&r, &json), BG_OK);
+	assert_int_equal(bg_pve_result_to_json(&json, &r), BG_OK);
 	assert_non_null(strstr(json, "\"forensics\":null"));
 	free(json);
 	bg_pve_result_clear(&r);

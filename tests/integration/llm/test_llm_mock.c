@@ -833,7 +833,7 @@ static int check(const char *provider, const char *url, const char *key, char **
 		assert_int_equal(bg_config_set(cfg, "agent", "base_url", url, "test"), BG_OK);
 	if (key)
 		setenv(strcmp(provider, "openai") == 0 ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY", key, 1);
-	rc = bg_llm_check(cfg, 5, detail);
+	rc = bg_llm_check(detail, cfg, 5);
 	unsetenv("ANTHROPIC_API_KEY");
 	unsetenv("OPENAI_API_KEY");
 	bg_config_free(cfg);
