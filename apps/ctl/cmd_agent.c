@@ -286,16 +286,17 @@ static void env_free(agent_env *e)
 
 /* The audit log goes where the web's goes when that is writable here,
  * else it stays in memory (a workstation has no /var/log/breakglass). */
-static void open_audit(agent_env *e, const bg_client_settings *cs)
+static void open_audit(agent_env *e, const bg_config *cfg)
 {
-	if (cs->web.audit_log && *cs->web.audit_log && bg_audit_open(&e->audit, cs->web.audit_log, 0) == BG_OK)
+	const char *path = ctl_conf(cfg, "web", "audit_log");
+
+	if (*path && bg_audit_open(&e->audit, path, 0) == BG_OK)
 		return;
 	bg_audit_open(&e->audit, NULL, 0);
 }
 
 static int env_open(agent_env *e, ctl_ctx *ctx)
 {
-	const bg_client_settings *cs;
 	bg_agent_options opts = BG_AGENT_OPTIONS_INIT;
 	char source[512];
 	int rc;
@@ -303,11 +304,10 @@ static int env_open(agent_env *e, ctl_ctx *ctx)
 	memset(e, 0, sizeof(*e));
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
-	cs = bg_config_client(ctx->cfg);
 	rc = ctl_load_key(&e->key, ctx->cfg, NULL, source, sizeof(source));
 	if (rc != BG_OK && rc != BG_ENOTFOUND)
 		return ctl_fail(ctx, rc, "reading the SSH key");
-	open_audit(e, cs);
+	open_audit(e, ctx->cfg);
 	opts.audit = e->audit;
 	opts.ssh_key = e->key;
 	rc = bg_session_store_open(&e->store, NULL, 1);

@@ -106,7 +106,7 @@ static void print_line(FILE *f, const char *options, const pubkey *pk)
 
 static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 {
-	const bg_client_settings *cs = bg_config_client(ctx->cfg);
+	const char *source_address = ctl_conf(ctx->cfg, "ssh", "source_address");
 	keys_args a = {NULL, NULL, NULL};
 	pubkey pk = {.line = NULL};
 	char devvm_opts[1024], pve_opts[1024];
@@ -114,9 +114,9 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 
 	if ((rc = parse_args(ctx, &a, argc, argv)) != 0)
 		return rc;
-	if (cs->ssh.source_address[0] && valid_from(cs->ssh.source_address)) {
-		a.devvm_from = a.devvm_from ? a.devvm_from : cs->ssh.source_address;
-		a.pve_from = a.pve_from ? a.pve_from : cs->ssh.source_address;
+	if (source_address[0] && valid_from(source_address)) {
+		a.devvm_from = a.devvm_from ? a.devvm_from : source_address;
+		a.pve_from = a.pve_from ? a.pve_from : source_address;
 	}
 	if (!a.devvm_from || !a.pve_from)
 		return ctl_usage_error(
@@ -153,7 +153,7 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		if (isatty(STDERR_FILENO))
 			fprintf(stderr,
 				"# devvm: ~%s/.ssh/authorized_keys, then the Proxmox host: ~%s/.ssh/authorized_keys\n",
-				cs->devvm.user, cs->pve.user);
+				ctl_conf(ctx->cfg, "devvm", "user"), ctl_conf(ctx->cfg, "pve", "user"));
 		print_line(stdout, devvm_opts, &pk);
 		fputc('\n', stdout);
 		print_line(stdout, pve_opts, &pk);

@@ -4,6 +4,7 @@
 
 #include "pve/steps.h"
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/futil.h"

@@ -4,6 +4,7 @@
 
 #include "breakglass/config.h"
 #include "breakglass/llm.h"
+#include "core/config_settings.h"
 #include "core/json.h"
 #include "llm/remote.h"
 

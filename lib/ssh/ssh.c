@@ -2,6 +2,7 @@
 #include "breakglass/ssh.h"
 
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
