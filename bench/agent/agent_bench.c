@@ -107,7 +107,7 @@ static void emit_stamp(bg_session *s)
 
 	snprintf(t, sizeof(t), "%" PRId64, now_ns());
 	bg_json_add_str(ev, "text", t);
-	bg_session_emit(s, ev, NULL);
+	bg_session_emit(NULL, s, ev);
 	json_object_put(ev);
 }
 
@@ -261,7 +261,7 @@ static void emit_mixed(bg_session *s, int i, const char *output)
 		bg_json_add_bool(ev, "truncated", 0);
 		bg_json_add_int(ev, "elapsed_ms", 42);
 	}
-	bg_session_emit(s, ev, NULL);
+	bg_session_emit(NULL, s, ev);
 	json_object_put(ev);
 }
 

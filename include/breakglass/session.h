@@ -112,7 +112,7 @@ BG_EXTERN int bg_session_busy(bg_session *s);
  * `*id_out` (may be NULL) receives the id. Written to the file and
  * flushed before readers see it. BG_EINVAL for bad JSON or kind.
  */
-BG_EXTERN int bg_session_append(bg_session *s, const char *event_json, long long *id_out);
+BG_EXTERN int bg_session_append(long long *id_out, bg_session *s, const char *event_json);
 
 /**
  * One event as delivered to a reader: its id, kind and the whole event as

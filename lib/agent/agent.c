@@ -81,7 +81,7 @@ static void audit(bg_agent *a, const char *by, const char *action, const char *t
 
 static int emit(bg_agent *a, json_object *ev)
 {
-	int rc = bg_session_emit(a->session, ev, NULL);
+	int rc = bg_session_emit(NULL, a->session, ev);
 
 	json_object_put(ev);
 	return rc;

@@ -302,7 +302,7 @@ static void persist(bg_session *s, const ev *e)
 	s->write_failed = 1;
 }
 
-int bg_session_emit(bg_session *s, json_object *o, long long *id_out)
+int bg_session_emit(long long *id_out, bg_session *s, json_object *o)
 {
 	const char *kname = bg_json_str(o, "kind", "");
 	int kind = bg_event_kind_from_name(kname);
@@ -337,7 +337,7 @@ int bg_session_emit(bg_session *s, json_object *o, long long *id_out)
 	return rc;
 }
 
-int bg_session_append(bg_session *s, const char *event_json, long long *id_out)
+int bg_session_append(long long *id_out, bg_session *s, const char *event_json)
 {
 	json_object *o;
 	int rc;
@@ -350,7 +350,7 @@ int bg_session_append(bg_session *s, const char *event_json, long long *id_out)
 	if (!json_object_is_type(o, json_type_object))
 		rc = bg_error_set(BG_EINVAL, "event: a JSON object was expected");
 	else
-		rc = bg_session_emit(s, o, id_out);
+		rc = bg_session_emit(id_out, s, o);
 	json_object_put(o);
 	return rc;
 }
@@ -493,12 +493,12 @@ static void close_interrupted_turn(bg_session *s)
 	bg_warn("session", "session %s: its last turn was interrupted; closing it", s->id);
 	o = bg_event_new(BG_EVENT_ERROR);
 	bg_json_add_str(o, "error", "this turn was interrupted: breakglass stopped while it ran");
-	bg_session_emit(s, o, NULL);
+	bg_session_emit(NULL, s, o);
 	json_object_put(o);
 	o = bg_event_new(BG_EVENT_TURN_END);
 	bg_json_add_str(o, "stop_reason", "interrupted");
 	json_object_object_add(o, "usage", json_object_new_object());
-	bg_session_emit(s, o, NULL);
+	bg_session_emit(NULL, s, o);
 	json_object_put(o);
 	s->updated_ms = active;
 }

@@ -10,7 +10,7 @@
  * Append `ev` (an object whose "kind" is set; the session adds "id" and
  * "ts"). The object is borrowed and gets the two fields added.
  */
-int bg_session_emit(bg_session *s, json_object *ev, long long *id_out);
+int bg_session_emit(long long *id_out, bg_session *s, json_object *ev);
 
 /* An event object of `kind` with no other field yet (caller puts it). */
 json_object *bg_event_new(bg_event_kind kind);

@@ -788,7 +788,7 @@ static void test_messages_of_closed_session(void **state)
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, NULL, 4), BG_OK);
 	assert_int_equal(bg_session_create(&s, st), BG_OK);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"user\",\"text\":\"hi\"}", NULL), BG_OK);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"user\",\"text\":\"hi\"}"), BG_OK);
 	assert_int_equal(bg_agent_messages_from_session(&m, s, 0), BG_OK);
 	assert_int_equal(json_object_array_length(m), 1);
 	json_object_put(m);

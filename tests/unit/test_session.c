@@ -44,7 +44,7 @@ static void append_text(bg_session *s, const char *text, long long *id)
 	json_object *ev = bg_event_new(BG_EVENT_TEXT);
 
 	bg_json_add_str(ev, "text", text);
-	assert_int_equal(bg_session_emit(s, ev, id), BG_OK);
+	assert_int_equal(bg_session_emit(id, s, ev), BG_OK);
 	json_object_put(ev);
 }
 
@@ -123,16 +123,16 @@ static void test_append_and_reload(void **state)
 	assert_int_equal(strlen(bg_session_id(s)), 32);
 	snprintf(sid, sizeof(sid), "%s", bg_session_id(s));
 	assert_int_equal(bg_session_last_id(s), -1);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"user\",\"text\":\"disk full?\",\"by\":\"alice\"}", &id),
+	assert_int_equal(bg_session_append(&id, s, "{\"kind\":\"user\",\"text\":\"disk full?\",\"by\":\"alice\"}"),
 			 BG_OK);
 	assert_int_equal(id, 0);
 	append_text(s, "Checking", &id);
 	assert_int_equal(id, 1);
 	append_text(s, " df -h", &id);
 	assert_int_equal(id, 2);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"nope\"}", NULL), BG_EINVAL);
-	assert_int_equal(bg_session_append(s, "[1]", NULL), BG_EINVAL);
-	assert_int_equal(bg_session_append(s, "{\"kind\":", NULL), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"nope\"}"), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "[1]"), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":"), BG_EINVAL);
 	assert_error_contains("event: invalid JSON (unexpected end)");
 	/* On disk: one line per event, each with its id. */
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, sid);
@@ -196,7 +196,7 @@ static void test_torn_line(void **state)
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
 	assert_int_equal(bg_session_open(&s, st, sid), BG_OK);
 	assert_int_equal(bg_session_last_id(s), 3); /* one, two, + the interrupted turn closed */
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"turn_end\",\"stop_reason\":\"end_turn\"}", &id), BG_OK);
+	assert_int_equal(bg_session_append(&id, s, "{\"kind\":\"turn_end\",\"stop_reason\":\"end_turn\"}"), BG_OK);
 	assert_int_equal(id, 4);
 	bg_session_release(s);
 	bg_session_store_free(st);
@@ -331,7 +331,7 @@ static void test_reader_wakes_on_close(void **state)
 	assert_int_equal(pthread_create(&t, NULL, close_later, st), 0);
 	assert_int_equal(bg_session_read(s, -1, -1, collect, c), BG_ECANCELLED);
 	pthread_join(t, NULL);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"cancelled\"}", NULL), BG_ECANCELLED);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"cancelled\"}"), BG_ECANCELLED);
 	bg_session_release(s);
 	free(c);
 }
@@ -347,10 +347,10 @@ static void test_cap_and_list(void **state)
 	assert_int_equal(bg_session_store_open(&st, dir, 2), BG_OK);
 	assert_int_equal(bg_session_create(&a, st), BG_OK);
 	snprintf(ida, sizeof(ida), "%s", bg_session_id(a));
-	assert_int_equal(bg_session_append(a, "{\"kind\":\"user\",\"text\":\"first\",\"by\":\"x\"}", NULL), BG_OK);
+	assert_int_equal(bg_session_append(NULL, a, "{\"kind\":\"user\",\"text\":\"first\",\"by\":\"x\"}"), BG_OK);
 	usleep(2000);
 	assert_int_equal(bg_session_create(&b, st), BG_OK);
-	assert_int_equal(bg_session_append(b, "{\"kind\":\"user\",\"text\":\"second\",\"by\":\"x\"}", NULL), BG_OK);
+	assert_int_equal(bg_session_append(NULL, b, "{\"kind\":\"user\",\"text\":\"second\",\"by\":\"x\"}"), BG_OK);
 	assert_int_equal(bg_session_list(&json, st), BG_OK);
 	assert_true(strstr(json, "second") < strstr(json, "first")); /* newest first */
 	assert_non_null(strstr(json, "\"title\":\"first\""));
