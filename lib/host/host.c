@@ -89,7 +89,13 @@ static void log_write_line(bg_pve_host *h, const char *msg)
 	}
 }
 
-void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields)
+/* Append one event line to the log (and syslog):
+ * `TIME breakglass-pve[PID]: event=EVENT verb=VERB from=CLIENT FIELDS`.
+ * `fields` (may be NULL) is appended as given: the caller escapes it.
+ * Logging never fails the caller: errors are swallowed. Only the verb
+ * engine logs events; the forced command logs rejections through
+ * bg_pve_host_log_rejected. */
+static void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields)
 {
 	bg_buf msg = BG_BUF_INIT;
 
