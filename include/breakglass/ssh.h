@@ -104,11 +104,13 @@ BG_EXTERN int bg_ssh_connect(bg_ssh *s);
 
 /**
  * The server's host key fingerprint, "SHA256:…" as ssh-keygen prints it,
- * once known (after a connect, even a refused one); else NULL.
+ * once known (after a connect, even a refused one); else NULL. Owned by
+ * the handle: valid until bg_ssh_free().
  */
 BG_EXTERN const char *bg_ssh_host_key_fingerprint(const bg_ssh *s);
 
-/** The server's host key type ("ssh-ed25519", …) once known, else NULL. */
+/** The server's host key type ("ssh-ed25519", …) once known, else NULL;
+ *  owned by the handle like the fingerprint. */
 BG_EXTERN const char *bg_ssh_host_key_type(const bg_ssh *s);
 
 typedef enum bg_ssh_stream { BG_SSH_STDOUT = 1, BG_SSH_STDERR = 2 } bg_ssh_stream;
