@@ -637,19 +637,16 @@ static void collect_gdb(bg_forensics *f)
 
 static void append_file(bg_buf *b, const char *path)
 {
-	char chunk[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	ssize_t n;
+	char *text;
+	size_t len;
 
 	bg_buf_printf(b, "--- %s\n", path);
-	if (fd < 0) {
-		bg_buf_printf(b, "(unreadable: %s)\n", strerror(errno));
+	if (bg_read_file(&text, &len, path, 1024 * 1024) != BG_OK) {
+		bg_buf_printf(b, "(unreadable: %s)\n", bg_error_last()->message);
 		return;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			bg_buf_append(b, chunk, (size_t)n);
-	close(fd);
+	bg_buf_append(b, text, len);
+	free(text);
 }
 
 static void collect_host(bg_forensics *f)
