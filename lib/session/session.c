@@ -298,7 +298,8 @@ static void persist(bg_session *s, const ev *e)
 	if (s->fd < 0 || bg_append_line(s->fd, e->line, e->len) == BG_OK)
 		return;
 	if (!s->write_failed)
-		bg_warn("session", "session %s: %s; events are kept in memory only", s->id, bg_error_last()->message);
+		bg_warn("session", "session %s: %s: %s; events are kept in memory only", s->id, s->path,
+			bg_error_last()->message);
 	s->write_failed = 1;
 }
 
