@@ -304,7 +304,7 @@ static void test_tool_loop(void **state)
 	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "tool.devvm_exec"));
 	assert_non_null(strstr(audit, "agent.prompt"));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 
@@ -439,7 +439,7 @@ static void test_approval_granted(void **state)
 	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "\"action\":\"approval\""));
 	assert_non_null(strstr(audit, "\"who\":\"carol\""));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 
@@ -519,7 +519,7 @@ static void test_mutations_deny(void **state)
 	free(events);
 	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "\"target\":\"reset\",\"result\":\"denied\""));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 

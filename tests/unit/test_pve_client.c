@@ -144,7 +144,7 @@ static void test_cycle_ok(void **state)
 	assert_non_null(strstr(json, "wr_bytes unchanged")); /* evidence kept as sent */
 	assert_non_null(strstr(json, "\"exit_code\":0"));
 	assert_non_null(strstr(json, "\"steps\":[{\"name\":\"forensics\""));
-	free(json);
+	bg_free(json);
 	bg_pve_result_clear(&r);
 	assert_null(r.verb);
 	assert_null(r.steps);
@@ -258,7 +258,7 @@ static void test_tolerant_parsing(void **state)
 	assert_int_equal(r.nsteps, 0);
 	assert_int_equal(bg_pve_result_to_json(&json, &r), BG_OK);
 	assert_non_null(strstr(json, "\"forensics\":null"));
-	free(json);
+	bg_free(json);
 	bg_pve_result_clear(&r);
 
 	assert_int_equal(bg_pve_result_fill(&r, "status", 0, noisy, strlen(noisy), NULL, 0), BG_OK);

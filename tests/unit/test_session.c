@@ -91,16 +91,16 @@ static void test_event_field(void **state)
 	(void)state;
 	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input.command"), BG_OK);
 	assert_string_equal(v, "df \"-h\"");
-	free(v);
+	bg_free(v);
 	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "id"), BG_OK);
 	assert_string_equal(v, "3");
-	free(v);
+	bg_free(v);
 	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "ok"), BG_OK);
 	assert_string_equal(v, "true");
-	free(v);
+	bg_free(v);
 	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input"), BG_OK);
 	assert_non_null(strstr(v, "command"));
-	free(v);
+	bg_free(v);
 	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input.nope"), BG_ENOTFOUND);
 	assert_null(v);
 	assert_int_equal(bg_event_field(&v, "[1]", 3, "id"), BG_EINVAL);
@@ -354,7 +354,7 @@ static void test_cap_and_list(void **state)
 	assert_int_equal(bg_session_list(&json, st), BG_OK);
 	assert_true(strstr(json, "second") < strstr(json, "first")); /* newest first */
 	assert_non_null(strstr(json, "\"title\":\"first\""));
-	free(json);
+	bg_free(json);
 	/* Both busy: no room. */
 	assert_int_equal(bg_session_turn_begin(a), BG_OK);
 	assert_int_equal(bg_session_turn_begin(b), BG_OK);
@@ -377,7 +377,7 @@ static void test_cap_and_list(void **state)
 	assert_int_equal(bg_session_store_open(&st, dir, 1), BG_OK);
 	assert_int_equal(bg_session_list(&json, st), BG_OK);
 	assert_null(strstr(json, "second"));
-	free(json);
+	bg_free(json);
 	bg_session_store_free(st);
 
 	/* Missing parents are created. */

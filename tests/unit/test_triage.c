@@ -162,11 +162,11 @@ static void test_healthy_debian(void **state)
 	assert_int_equal(bg_triage_to_json(&json, t), BG_OK);
 	assert_non_null(strstr(json, "\"findings\":[]"));
 	assert_non_null(strstr(json, "{\"name\":\"dstate\",\"ok\":true,"));
-	free(json);
+	bg_free(json);
 	assert_int_equal(bg_triage_to_text(&text, t), BG_OK);
 	assert_non_null(strstr(text, "findings: none"));
 	assert_non_null(strstr(text, "== kernel_log\n"));
-	free(text);
+	bg_free(text);
 	bg_triage_free(t);
 }
 

@@ -203,7 +203,7 @@ static int follow_one(long long id, bg_event_kind kind, const char *json, size_t
 			CHECK(bg_event_field(&tid, json, len, "tool_use_id") == BG_OK);
 			CHECK(bg_agent_decide(f->w->a, tid, f->action, f->action ? "e2e-approver" : "e2e-denier") ==
 			      BG_OK);
-			free(tid);
+			bg_free(tid);
 		}
 		f->acted_at = bg_now_ms();
 	}
@@ -280,7 +280,7 @@ static void case_cycle(const char *mutations, int action, int approval_timeout_s
 	free(ev);
 	CHECK(bg_audit_recent(&audit, w.audit, 20) == BG_OK);
 	CHECK(strstr(audit, "tool.pve") != NULL);
-	free(audit);
+	bg_free(audit);
 	teardown(&w);
 }
 

@@ -851,19 +851,19 @@ static void test_check(void **state)
 	mock_start(&m, "check.json");
 	assert_int_equal(check("anthropic", m.url, "sk-test-key", &detail), BG_OK);
 	assert_non_null(strstr(detail, "HTTP 200, 2 models, the configured model is listed"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("anthropic", m.url, "sk-wrong", &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "HTTP 401 authentication_error: invalid x-api-key"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("anthropic", m.url, NULL, &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "no API key"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("openai", m.url, "sk-local", &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "openai: GET http://127.0.0.1:"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("offline", NULL, NULL, &detail), BG_OK);
 	assert_non_null(strstr(detail, "offline"));
-	free(detail);
+	bg_free(detail);
 	recs = mock_records(&m);
 	assert_int_equal(json_object_array_length(recs), 3);
 	for (i = 0; i < 3; i++) /* never a prompt */
@@ -874,7 +874,7 @@ static void test_check(void **state)
 	/* nothing listening */
 	assert_int_equal(check("openai", "http://127.0.0.1:1", NULL, &detail), BG_ECONNECT);
 	assert_non_null(strstr(detail, "connect"));
-	free(detail);
+	bg_free(detail);
 }
 
 int main(int argc, char **argv)
