@@ -58,7 +58,7 @@ static char *field(const char *json, size_t len, const char *path)
 {
 	char *v = NULL;
 
-	if (bg_event_field(json, len, path, &v) != BG_OK)
+	if (bg_event_field(&v, json, len, path) != BG_OK)
 		return NULL;
 	return v;
 }
@@ -78,9 +78,9 @@ static void show_tool(follow *f, const char *json, size_t len)
 
 	end_text(f);
 	printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
-	free(name);
-	free(cmd);
-	free(verb);
+	bg_free(name);
+	bg_free(cmd);
+	bg_free(verb);
 }
 
 /* The status line and the first lines of the output, indented. */
@@ -109,10 +109,10 @@ static void show_result(follow *f, const char *json, size_t len)
 			more += *p == '\n' && p[1];
 		printf("  │ … %d more line%s\n", more, more == 1 ? "" : "s");
 	}
-	free(ok);
-	free(code);
-	free(ms);
-	free(out);
+	bg_free(ok);
+	bg_free(code);
+	bg_free(ms);
+	bg_free(out);
 }
 
 /* Ask on the terminal itself, never on stdin (which may be a pipe). */
@@ -155,8 +155,8 @@ static void approval(follow *f, const char *json, size_t len)
 	}
 	if (id)
 		bg_agent_decide(f->agent, id, yes > 0, by);
-	free(id);
-	free(verb);
+	bg_free(id);
+	bg_free(verb);
 }
 
 static void show_other(follow *f, bg_event_kind kind, const char *json, size_t len)
@@ -171,15 +171,15 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 			char *by = field(json, len, "by");
 
 			printf("  ✗ not approved (%s)\n", by ? by : "?");
-			free(by);
+			bg_free(by);
 		}
-		free(v);
+		bg_free(v);
 		break;
 	case BG_EVENT_ERROR:
 		v = field(json, len, "error");
 		end_text(f);
 		fprintf(stderr, "%s: %s\n", f->ctx->prog, v ? v : "error");
-		free(v);
+		bg_free(v);
 		break;
 	case BG_EVENT_CANCELLED:
 		end_text(f);
@@ -199,7 +199,7 @@ static void turn_end(follow *f, const char *json, size_t len)
 		f->rc = CTL_EXIT_OK;
 	else
 		f->rc = CTL_EXIT_FAILED;
-	free(reason);
+	bg_free(reason);
 }
 
 static int on_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
@@ -223,7 +223,7 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 		f->in_text = 1;
 		if (*text)
 			f->last_char = text[strlen(text) - 1];
-		free(text);
+		bg_free(text);
 	} else if (kind == BG_EVENT_TOOL) {
 		show_tool(f, json, len);
 	} else if (kind == BG_EVENT_TOOL_RESULT) {
@@ -286,16 +286,17 @@ static void env_free(agent_env *e)
 
 /* The audit log goes where the web's goes when that is writable here,
  * else it stays in memory (a workstation has no /var/log/breakglass). */
-static void open_audit(agent_env *e, const bg_client_settings *cs)
+static void open_audit(agent_env *e, const bg_config *cfg)
 {
-	if (cs->web.audit_log && *cs->web.audit_log && bg_audit_open(&e->audit, cs->web.audit_log, 0) == BG_OK)
+	const char *path = ctl_conf(cfg, "web", "audit_log");
+
+	if (*path && bg_audit_open(&e->audit, path, 0) == BG_OK)
 		return;
 	bg_audit_open(&e->audit, NULL, 0);
 }
 
 static int env_open(agent_env *e, ctl_ctx *ctx)
 {
-	const bg_client_settings *cs;
 	bg_agent_options opts = BG_AGENT_OPTIONS_INIT;
 	char source[512];
 	int rc;
@@ -303,16 +304,15 @@ static int env_open(agent_env *e, ctl_ctx *ctx)
 	memset(e, 0, sizeof(*e));
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
-	cs = bg_config_client(ctx->cfg);
 	rc = ctl_load_key(&e->key, ctx->cfg, NULL, source, sizeof(source));
 	if (rc != BG_OK && rc != BG_ENOTFOUND)
 		return ctl_fail(ctx, rc, "reading the SSH key");
-	open_audit(e, cs);
+	open_audit(e, ctx->cfg);
 	opts.audit = e->audit;
 	opts.ssh_key = e->key;
 	rc = bg_session_store_open(&e->store, NULL, 1);
 	if (rc == BG_OK)
-		rc = bg_session_create(e->store, &e->session);
+		rc = bg_session_create(&e->session, e->store);
 	if (rc == BG_OK)
 		rc = bg_agent_new(&e->agent, ctx->cfg, e->session, &opts);
 	if (rc != BG_OK) {

@@ -52,13 +52,13 @@ static void check_key_file_mode(doctor *d, const char *path, char *detail, size_
 
 static void check_key(doctor *d)
 {
-	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	const char *key_file = ctl_conf(d->ctx->cfg, "ssh", "key_file");
 	char source[512], detail[1024];
 	bg_ssh_key_desc pk;
 	int rc = ctl_load_key(&d->key, d->ctx->cfg, NULL, source, sizeof(source));
 
 	if (rc == BG_ENOTFOUND) {
-		if (cs->ssh.use_agent)
+		if (ctl_conf_int(d->ctx->cfg, "ssh", "use_agent"))
 			report(d, "key", getenv("SSH_AUTH_SOCK") != NULL, "ssh-agent ([ssh] use_agent = true)",
 			       getenv("SSH_AUTH_SOCK") ? NULL
 						       : "SSH_AUTH_SOCK is not set: start an agent or set key_file");
@@ -77,8 +77,8 @@ static void check_key(doctor *d)
 		report(d, "key", 0, detail, "use an OpenSSH-format ed25519 key (ssh-keygen -t ed25519)");
 		return;
 	}
-	if (cs->ssh.key_file[0])
-		check_key_file_mode(d, cs->ssh.key_file, detail, sizeof(detail));
+	if (key_file[0])
+		check_key_file_mode(d, key_file, detail, sizeof(detail));
 	snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
 		 pk.encrypted ? " (passphrase-protected)" : "");
 	if (strcmp(pk.type, "ssh-ed25519") != 0 && strncmp(pk.type, "ecdsa-sha2-", 11) != 0)
@@ -91,8 +91,8 @@ static void check_key(doctor *d)
 }
 
 /* What the host key line says: the fingerprint and whether it is pinned. */
-static void host_key_note(const bg_ssh *ssh, const bg_target_settings *t, const char *target, char *buf, size_t n,
-			  char *hint, size_t hn)
+static void host_key_note(const bg_ssh *ssh, const char *pin, const char *target, char *buf, size_t n, char *hint,
+			  size_t hn)
 {
 	const char *fpr = ssh ? bg_ssh_host_key_fingerprint(ssh) : NULL;
 
@@ -101,7 +101,7 @@ static void host_key_note(const bg_ssh *ssh, const bg_target_settings *t, const 
 		snprintf(buf, n, "host key unknown");
 		return;
 	}
-	if (t->host_key[0]) {
+	if (pin[0]) {
 		snprintf(buf, n, "host key %s %s (pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
 			 fpr);
 		return;
@@ -127,7 +127,9 @@ static const char *transport_hint(int rc)
 
 static void check_devvm(doctor *d)
 {
-	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	const bg_config *cfg = d->ctx->cfg;
+	const char *user = ctl_conf(cfg, "devvm", "user"), *host = ctl_conf(cfg, "devvm", "host");
+	int port = ctl_conf_int(cfg, "devvm", "port");
 	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result res;
 	bg_ssh *ssh = NULL;
@@ -137,20 +139,19 @@ static void check_devvm(doctor *d)
 	memset(&res, 0, sizeof(res));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "devvm", d->key)) == BG_OK) {
 		opts.timeout_s = CHECK_TIMEOUT_S;
-		rc = bg_ssh_exec(ssh, "true", &opts, &res);
+		rc = bg_ssh_exec(&res, ssh, "true", &opts);
 	}
-	host_key_note(ssh, &cs->devvm, "devvm", note, sizeof(note), hint, sizeof(hint));
+	host_key_note(ssh, ctl_conf(cfg, "devvm", "host_key"), "devvm", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK && res.exit_code == 0) {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` ran in %lld ms; %s", cs->devvm.user, cs->devvm.host,
-			 cs->devvm.port, res.elapsed_ms, note);
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` ran in %lld ms; %s", user, host, port,
+			 res.elapsed_ms, note);
 		report(d, "devvm", 1, detail, hint[0] ? hint : NULL);
 	} else if (rc == BG_OK) {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` exited %d: %.200s", cs->devvm.user, cs->devvm.host,
-			 cs->devvm.port, res.exit_code, res.err ? res.err : "");
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` exited %d: %.200s", user, host, port, res.exit_code,
+			 res.err ? res.err : "");
 		report(d, "devvm", 0, detail, "the login works but the shell does not: check the user's shell");
 	} else {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", cs->devvm.user, cs->devvm.host, cs->devvm.port,
-			 bg_error_last()->message);
+		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", user, host, port, bg_error_last()->message);
 		report(d, "devvm", 0, detail, transport_hint(rc));
 	}
 	bg_ssh_result_clear(&res);
@@ -159,7 +160,9 @@ static void check_devvm(doctor *d)
 
 static void check_pve(doctor *d)
 {
-	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
+	const bg_config *cfg = d->ctx->cfg;
+	const char *user = ctl_conf(cfg, "pve", "user"), *host = ctl_conf(cfg, "pve", "host");
+	int port = ctl_conf_int(cfg, "pve", "port");
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
 	char detail[1024], note[256], hint[512];
@@ -168,14 +171,13 @@ static void check_pve(doctor *d)
 	memset(&r, 0, sizeof(r));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "pve", d->key)) == BG_OK)
 		rc = bg_pve_run(&r, ssh, "status", CHECK_TIMEOUT_S, NULL, NULL);
-	host_key_note(ssh, &cs->pve, "pve", note, sizeof(note), hint, sizeof(hint));
+	host_key_note(ssh, ctl_conf(cfg, "pve", "host_key"), "pve", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK) {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", cs->pve.user, cs->pve.host,
-			 cs->pve.port, r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
+		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", user, host, port,
+			 r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
 		report(d, "pve", 1, detail, hint[0] ? hint : NULL);
 	} else {
-		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", cs->pve.user, cs->pve.host, cs->pve.port,
-			 bg_error_last()->message);
+		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", user, host, port, bg_error_last()->message);
 		report(d, "pve", 0, detail,
 		       ctl_is_transport_error(rc) ? transport_hint(rc)
 						  : "is breakglass-pve the forced command of this key on the host?");
@@ -189,14 +191,14 @@ static void check_llm(doctor *d)
 	char *detail = NULL;
 	int rc;
 
-	rc = bg_llm_check(d->ctx->cfg, CHECK_TIMEOUT_S, &detail);
+	rc = bg_llm_check(&detail, d->ctx->cfg, CHECK_TIMEOUT_S);
 
 	if (rc == BG_OK)
 		report(d, "llm", 1, detail ? detail : "the endpoint answers", NULL);
 	else
 		report(d, "llm", 0, detail ? detail : bg_error_last()->message,
 		       "check [agent] provider, base_url and the API key; the buttons work without it");
-	free(detail);
+	bg_free(detail);
 }
 
 static int run_doctor(ctl_ctx *ctx, int argc, char **argv)

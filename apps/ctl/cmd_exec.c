@@ -151,12 +151,12 @@ static int run_exec(ctl_ctx *ctx, int argc, char **argv)
 		free(a.command);
 		return ctl_exit_for(rc);
 	}
-	opts.timeout_s = a.timeout_s ? a.timeout_s : bg_config_client(ctx->cfg)->devvm.timeout;
+	opts.timeout_s = a.timeout_s ? a.timeout_s : ctl_conf_int(ctx->cfg, "devvm", "command_timeout");
 	opts.remote_timeout = 1;
 	opts.on_output = ctx->json ? NULL : stream_out;
 	memset(&res, 0, sizeof(res));
 	signal(SIGINT, on_interrupt);
-	rc = bg_ssh_exec(ssh, a.command, &opts, &res);
+	rc = bg_ssh_exec(&res, ssh, a.command, &opts);
 	if (ctx->json)
 		print_json(&res, a.command, rc);
 	if (rc == BG_OK && res.exit_code >= 0)

@@ -92,7 +92,7 @@ static int read_public(const ctl_ctx *ctx, const char *key_file, pubkey *pk)
 			"%s: authorized-keys: the key (%s) is %s: libssh2 1.10 cannot sign with it against "
 			"OpenSSH >= 8.8; make an ed25519 key (ssh-keygen -t ed25519)\n",
 			ctx->prog, source, pk->desc.type);
-		free(pk->line);
+		bg_free(pk->line);
 		pk->line = NULL;
 		return CTL_EXIT_USAGE;
 	}
@@ -106,7 +106,7 @@ static void print_line(FILE *f, const char *options, const pubkey *pk)
 
 static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 {
-	const bg_client_settings *cs = bg_config_client(ctx->cfg);
+	const char *source_address = ctl_conf(ctx->cfg, "ssh", "source_address");
 	keys_args a = {NULL, NULL, NULL};
 	pubkey pk = {.line = NULL};
 	char devvm_opts[1024], pve_opts[1024];
@@ -114,9 +114,9 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 
 	if ((rc = parse_args(ctx, &a, argc, argv)) != 0)
 		return rc;
-	if (cs->ssh.source_address[0] && valid_from(cs->ssh.source_address)) {
-		a.devvm_from = a.devvm_from ? a.devvm_from : cs->ssh.source_address;
-		a.pve_from = a.pve_from ? a.pve_from : cs->ssh.source_address;
+	if (source_address[0] && valid_from(source_address)) {
+		a.devvm_from = a.devvm_from ? a.devvm_from : source_address;
+		a.pve_from = a.pve_from ? a.pve_from : source_address;
 	}
 	if (!a.devvm_from || !a.pve_from)
 		return ctl_usage_error(
@@ -153,13 +153,13 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		if (isatty(STDERR_FILENO))
 			fprintf(stderr,
 				"# devvm: ~%s/.ssh/authorized_keys, then the Proxmox host: ~%s/.ssh/authorized_keys\n",
-				cs->devvm.user, cs->pve.user);
+				ctl_conf(ctx->cfg, "devvm", "user"), ctl_conf(ctx->cfg, "pve", "user"));
 		print_line(stdout, devvm_opts, &pk);
 		fputc('\n', stdout);
 		print_line(stdout, pve_opts, &pk);
 		fputc('\n', stdout);
 	}
-	free(pk.line);
+	bg_free(pk.line);
 	return CTL_EXIT_OK;
 }
 

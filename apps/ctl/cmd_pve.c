@@ -61,7 +61,7 @@ static void print_json(const bg_pve_result *r, const char *verb, int rc)
 {
 	char *result = NULL;
 
-	if (bg_pve_result_to_json(r, &result) != BG_OK)
+	if (bg_pve_result_to_json(&result, r) != BG_OK)
 		result = NULL;
 	fputs("{\"verb\":", stdout);
 	ctl_json_str(stdout, verb);
@@ -75,12 +75,11 @@ static void print_json(const bg_pve_result *r, const char *verb, int rc)
 		ctl_json_str(stdout, bg_error_last()->message);
 	}
 	fputs("}\n", stdout);
-	free(result);
+	bg_free(result);
 }
 
 static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 {
-	const bg_client_settings *cs;
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
 	bg_secret *key = NULL;
@@ -96,14 +95,13 @@ static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 		return ctl_usage_error(ctx, "pve: '%s' is not a verb; the verbs are: %s", argv[1], verbs);
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
-	cs = bg_config_client(ctx->cfg);
 	if ((rc = ctl_open_target(&ssh, &key, ctx, "pve")) != BG_OK)
 		return ctl_exit_for(rc);
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
 	snprintf(label, sizeof(label), "pve %s", argv[1]);
 	ctl_progress_start(ctx, label);
-	rc = bg_pve_run(&r, ssh, argv[1], cs->pve.timeout, NULL, NULL);
+	rc = bg_pve_run(&r, ssh, argv[1], ctl_conf_int(ctx->cfg, "pve", "verb_timeout"), NULL, NULL);
 	ctl_progress_stop();
 	if (ctx->json)
 		print_json(&r, argv[1], rc);

@@ -17,19 +17,19 @@ static int run_triage(ctl_ctx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, rc, "configuration");
 	if ((rc = ctl_open_target(&ssh, &key, ctx, "devvm")) != BG_OK)
 		return ctl_exit_for(rc);
-	timeout = bg_config_client(ctx->cfg)->devvm.timeout;
+	timeout = ctl_conf_int(ctx->cfg, "devvm", "command_timeout");
 	ctl_progress_start(ctx, "triage of the devvm");
 	rc = bg_triage_run(&t, ssh, timeout > 0 ? timeout : 60);
 	ctl_progress_stop();
 	if (rc == BG_OK)
-		rc = ctx->json ? bg_triage_to_json(t, &out) : bg_triage_to_text(t, &out);
+		rc = ctx->json ? bg_triage_to_json(&out, t) : bg_triage_to_text(&out, t);
 	if (rc == BG_OK) {
 		fputs(out, stdout);
 		if (ctx->json)
 			fputc('\n', stdout);
 	}
 	bg_triage_free(t);
-	free(out);
+	bg_free(out);
 	bg_ssh_free(ssh);
 	bg_secret_free(key);
 	return rc == BG_OK ? CTL_EXIT_OK : ctl_fail(ctx, rc, "triage of the devvm");

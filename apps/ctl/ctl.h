@@ -60,6 +60,12 @@ int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const
 void ctl_progress_start(const ctl_ctx *ctx, const char *label);
 void ctl_progress_stop(void);
 
+/* A key of breakglass.conf by section and name (the apps read the
+ * configuration through the public accessors): its text, "" for an
+ * unknown key; its number or flag, 0 for an unknown key. */
+const char *ctl_conf(const bg_config *cfg, const char *section, const char *key);
+int ctl_conf_int(const bg_config *cfg, const char *section, const char *key);
+
 /* JSON output helpers (the apps use the public API only, so no json-c). */
 void ctl_json_string(FILE *f, const char *s, size_t len); /* NULL prints null */
 void ctl_json_str(FILE *f, const char *s);

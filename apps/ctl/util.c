@@ -35,12 +35,11 @@ int ctl_fail(const ctl_ctx *ctx, int code, const char *what)
 
 int ctl_load_key(bg_secret **out, const bg_config *cfg, const char *path, char *source, size_t n)
 {
-	const bg_client_settings *cs = cfg ? bg_config_client(cfg) : NULL;
 	int rc;
 
 	*out = NULL;
-	if (!path && cs && cs->ssh.key_file[0])
-		path = cs->ssh.key_file;
+	if (!path && ctl_conf(cfg, "ssh", "key_file")[0])
+		path = ctl_conf(cfg, "ssh", "key_file");
 	if (path) {
 		snprintf(source, n, "file %s", path);
 		return bg_secret_from_file(out, path);
@@ -54,14 +53,13 @@ int ctl_load_key(bg_secret **out, const bg_config *cfg, const char *path, char *
 
 int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const char *target)
 {
-	const bg_client_settings *cs = bg_config_client(ctx->cfg);
 	char source[512];
 	int rc;
 
 	*out = NULL;
 	*key_out = NULL;
 	rc = ctl_load_key(key_out, ctx->cfg, NULL, source, sizeof(source));
-	if (rc == BG_ENOTFOUND && !cs->ssh.use_agent) {
+	if (rc == BG_ENOTFOUND && !ctl_conf_int(ctx->cfg, "ssh", "use_agent")) {
 		fprintf(stderr,
 			"%s: no SSH key: set [ssh] key_file, put the key in $BREAKGLASS_SSH_KEY, "
 			"or set [ssh] use_agent = true\n",
@@ -203,4 +201,20 @@ void ctl_json_string(FILE *f, const char *s, size_t len)
 void ctl_json_str(FILE *f, const char *s)
 {
 	ctl_json_string(f, s, s ? strlen(s) : 0);
+}
+
+const char *ctl_conf(const bg_config *cfg, const char *section, const char *key)
+{
+	const char *v = cfg ? bg_config_get(cfg, section, key) : NULL;
+
+	return v ? v : "";
+}
+
+int ctl_conf_int(const bg_config *cfg, const char *section, const char *key)
+{
+	int v = 0;
+
+	if (cfg)
+		bg_config_get_int(&v, cfg, section, key);
+	return v;
 }

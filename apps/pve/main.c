@@ -169,7 +169,7 @@ static int progress_line(const char *line, void *payload)
 static int load_config(bg_config **cfg, const char *path)
 {
 	if (bg_config_load(cfg, BG_CONFIG_PVE, path) != BG_OK ||
-	    bg_pve_check_allow(bg_config_pve(*cfg)->verbs.allow) != BG_OK) {
+	    bg_pve_check_allow(bg_config_get(*cfg, "verbs", "allow")) != BG_OK) {
 		fprintf(stderr, PROGRAM ": %s\n", bg_error_last()->message);
 		return -1;
 	}
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 		return BG_PVE_EXIT_ERROR;
 	/* Parsing has no side effect; only then does anything else happen. */
 	parsed = !inv.truncated &&
-		 bg_pve_parse_request(&req, inv.input, inv.input_len, bg_config_pve(cfg)->verbs.allow) == BG_OK;
+		 bg_pve_parse_request(&req, inv.input, inv.input_len, bg_config_get(cfg, "verbs", "allow")) == BG_OK;
 	opts.config = cfg;
 	opts.client = inv.client[0] ? inv.client : NULL;
 	opts.use_syslog = 1;
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 		return BG_PVE_EXIT_ERROR;
 	}
 	if (!parsed) {
-		code = reject(h, &inv, bg_config_pve(cfg)->verbs.allow);
+		code = reject(h, &inv, bg_config_get(cfg, "verbs", "allow"));
 	} else {
 		if (req.verb->mutating)
 			survive_hangup();

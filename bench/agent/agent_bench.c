@@ -107,7 +107,7 @@ static void emit_stamp(bg_session *s)
 
 	snprintf(t, sizeof(t), "%" PRId64, now_ns());
 	bg_json_add_str(ev, "text", t);
-	bg_session_emit(s, ev, NULL);
+	bg_session_emit(NULL, s, ev);
 	json_object_put(ev);
 }
 
@@ -121,7 +121,7 @@ static void run_session(int n, int rate, lat *all)
 	int64_t t0;
 	int i;
 
-	if (!mkdtemp(dir) || bg_session_store_open(&st, dir, 4) != BG_OK || bg_session_create(st, &s) != BG_OK) {
+	if (!mkdtemp(dir) || bg_session_store_open(&st, dir, 4) != BG_OK || bg_session_create(&s, st) != BG_OK) {
 		fprintf(stderr, "agent_bench: %s\n", bg_error_last()->message);
 		exit(1);
 	}
@@ -261,7 +261,7 @@ static void emit_mixed(bg_session *s, int i, const char *output)
 		bg_json_add_bool(ev, "truncated", 0);
 		bg_json_add_int(ev, "elapsed_ms", 42);
 	}
-	bg_session_emit(s, ev, NULL);
+	bg_session_emit(NULL, s, ev);
 	json_object_put(ev);
 }
 
@@ -281,7 +281,7 @@ static void memory(void)
 	bg_session_store_open(&st, NULL, 4);
 	malloc_trim(0);
 	before = mallinfo2();
-	bg_session_create(st, &s);
+	bg_session_create(&s, st);
 	for (i = 0; i < 10000; i++)
 		emit_mixed(s, i, output);
 	after = mallinfo2();
@@ -350,7 +350,7 @@ static int agent_path(const char *port, int n, int us, lat *out)
 	if (!mkdtemp(dir) || bg_config_new(&cfg, BG_CONFIG_CLIENT) != BG_OK ||
 	    bg_config_load_string(cfg, "bench.conf", ini.data, ini.len) != BG_OK || bg_config_validate(cfg) != BG_OK ||
 	    bg_secret_new(&key, "sk-bench", 8) != BG_OK || bg_session_store_open(&st, dir, 4) != BG_OK ||
-	    bg_session_create(st, &s) != BG_OK)
+	    bg_session_create(&s, st) != BG_OK)
 		return -1;
 	o.api_key = key;
 	if (bg_agent_new(&a, cfg, s, &o) != BG_OK)

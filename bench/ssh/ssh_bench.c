@@ -93,7 +93,7 @@ static double bench_lib(int n, double *t, double *connect_ms, int remote_timeout
 	*connect_ms = now_ms() - t0;
 	for (i = 0; i < n; i++) {
 		t0 = now_ms();
-		if (bg_ssh_exec(s, "true", &eo, &r) != BG_OK || r.exit_code != 0) {
+		if (bg_ssh_exec(&r, s, "true", &eo) != BG_OK || r.exit_code != 0) {
 			fprintf(stderr, "exec: %s\n", bg_error_last()->message);
 			exit(1);
 		}

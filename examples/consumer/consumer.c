@@ -16,8 +16,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", argv[1], bg_error_last()->message);
 		return 2;
 	}
-	printf("devvm %s:%d as %s\n", bg_config_client(cfg)->devvm.host, bg_config_client(cfg)->devvm.port,
-	       bg_config_client(cfg)->devvm.user);
+	printf("devvm %s:%s as %s\n", bg_config_get(cfg, "devvm", "host"), bg_config_get(cfg, "devvm", "port"),
+	       bg_config_get(cfg, "devvm", "user"));
 	bg_config_free(cfg);
 	return 0;
 }

@@ -29,10 +29,11 @@ extern "C" {
 /* The tool names (BG_AGENT_TOOL_*) are spelled once, in llm.h: the offline
  * playbook, a provider of the llm room, drives the same tools. */
 
-/** The tools the model sees, in the one table of tool names. */
+/** The tools the model sees, in the one table of tool names (static
+ *  strings; `*count` receives how many). */
 BG_EXTERN const char *const *bg_agent_tool_names(size_t *count);
 
-/** The system prompt shipped with the library (never NULL). */
+/** The system prompt shipped with the library (never NULL; static). */
 BG_EXTERN const char *bg_agent_default_system_prompt(void);
 
 /**

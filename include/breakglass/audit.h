@@ -39,9 +39,9 @@ BG_EXTERN int bg_audit_record(bg_audit *a, const char *who, const char *action, 
 
 /**
  * The newest `max` records (newest first) as a JSON array, in a string the
- * caller frees with free().
+ * caller frees with bg_free().
  */
-BG_EXTERN int bg_audit_recent(bg_audit *a, size_t max, char **json_out);
+BG_EXTERN int bg_audit_recent(char **json_out, bg_audit *a, size_t max);
 
 /** Close the file and free. NULL is a no-op. */
 BG_EXTERN void bg_audit_free(bg_audit *a);

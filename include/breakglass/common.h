@@ -5,10 +5,14 @@
  * Conventions used by every module (see docs/architecture.md):
  *  - Functions return an int status: BG_OK (0) or a negative BG_E* code.
  *  - On failure, bg_error_last() describes what went wrong, in words an
- *    operator can act on. The message is per thread and stays valid until
- *    the next failing call on the same thread.
+ *    operator can act on. The record is per thread and stays valid until
+ *    the next library call on the same thread (a call that succeeds may
+ *    clear it): copy the message before calling the library again.
  *  - Handles are opaque; the output parameter comes first; every *_free()
  *    accepts NULL.
+ *  - A string the library hands to the caller (a `char **…_out`) is freed
+ *    with bg_free(); `const char *` results are owned by the library, for
+ *    as long as each function's comment says.
  *  - Options structs start with a `version` field; initialise them with the
  *    module's *_INIT macro or *_init() function.
  *  - Callbacks take `void *payload` last. Unless documented otherwise they
@@ -75,6 +79,15 @@ BG_EXTERN const bg_error *bg_error_last(void);
 
 /** Forget the last failure of this thread. */
 BG_EXTERN void bg_error_clear(void);
+
+/**
+ * Free a string the library returned to the caller (bg_session_list,
+ * bg_event_field, bg_audit_recent, bg_llm_check, bg_ssh_key_public, every
+ * *_to_json and *_to_text). Use this rather than free(): the library and
+ * the program may not share an allocator (a static C runtime, a binding).
+ * NULL is a no-op.
+ */
+BG_EXTERN void bg_free(void *p);
 
 /** The library's version, "MAJOR.MINOR.PATCH". Never NULL. */
 BG_EXTERN const char *bg_version(void);

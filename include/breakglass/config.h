@@ -30,75 +30,6 @@ typedef enum bg_config_kind {
 #define BG_CONFIG_CLIENT_DEFAULT_PATH "/etc/breakglass/breakglass.conf"
 #define BG_CONFIG_PVE_DEFAULT_PATH    "/etc/breakglass/pve.conf"
 
-/** An SSH target: [devvm] or [pve]. Strings may be empty, never NULL. */
-typedef struct bg_target_settings {
-	const char *host;
-	int port;
-	const char *user;
-	const char *host_key; /**< "SHA256:…" pin, or "" */
-	int timeout;          /**< devvm: command_timeout; pve: verb_timeout (s) */
-	const char *vmid;     /**< pve only, shown in the UI; "" if unset */
-} bg_target_settings;
-
-/** breakglass.conf, after loading. Owned by the bg_config. */
-typedef struct bg_client_settings {
-	bg_target_settings devvm;
-	bg_target_settings pve;
-	struct {
-		const char *key_file;
-		int use_agent;
-		int connect_timeout;
-		const char *source_address;
-	} ssh;
-	struct {
-		const char *provider; /**< anthropic | openai | offline */
-		const char *model;
-		const char *base_url; /**< "" = the provider's own */
-		const char *api_key_file;
-		int max_steps;
-		int max_tokens;
-		int turn_timeout;
-		const char *pve_mutations; /**< auto | confirm | deny */
-		const char *fallback;      /**< offline | none */
-		const char *system_prompt_file;
-	} agent;
-	struct {
-		const char *listen;
-		const char *auth; /**< list of proxy bearer basic none */
-		const char *proxy_header;
-		const char *trusted_proxies;
-		const char *bearer_token_file;
-		const char *htpasswd_file;
-		const char *sessions_dir;
-		const char *audit_log;
-		int max_sessions;
-		int threads;
-	} web;
-} bg_client_settings;
-
-/** pve.conf, after loading. Owned by the bg_config. */
-typedef struct bg_pve_settings {
-	int vmid;
-	struct {
-		const char *qm;
-		const char *run_dir;
-		const char *log;
-		const char *state_dir;
-		const char *lock_dir;
-	} paths;
-	struct {
-		int qm, stop, kill, qmp, lock_wait; /**< seconds */
-	} timeouts;
-	struct {
-		int keep;
-		int blockstats_interval_ms;
-		int gdb;
-	} forensics;
-	struct {
-		const char *allow; /**< space-separated verb names */
-	} verbs;
-} bg_pve_settings;
-
 typedef struct bg_config bg_config;
 
 /** A configuration of `kind` holding the built-in defaults. */
@@ -143,19 +74,31 @@ BG_EXTERN int bg_config_load(bg_config **out, bg_config_kind kind, const char *p
 
 BG_EXTERN bg_config_kind bg_config_get_kind(const bg_config *cfg);
 
-/** Typed views; NULL when the config is of the other kind. */
-BG_EXTERN const bg_client_settings *bg_config_client(const bg_config *cfg);
-BG_EXTERN const bg_pve_settings *bg_config_pve(const bg_config *cfg);
+/*
+ * Reading values. A configuration is opaque: its keys are read by section
+ * and name (the tables in docs/configuration.md and the man pages), so a
+ * key added in a later version changes no struct layout that a program
+ * compiled against this one depends on.
+ */
 
 /**
- * A key's value as text ("" for an empty string); NULL with BG_ENOTFOUND
- * for an unknown key. For bindings and diagnostics.
+ * A key's value as text, whatever its type ("" for an empty string,
+ * "true"/"false" for a flag, digits for a number); NULL with BG_ENOTFOUND
+ * for an unknown key. Owned by the config: valid until the key is set
+ * again or the config is freed.
  */
 BG_EXTERN const char *bg_config_get(const bg_config *cfg, const char *section, const char *key);
 
 /**
+ * A number or a flag (1 or 0) into `*out`. BG_ENOTFOUND for an unknown
+ * key, BG_EINVAL for a key that holds text (read it with bg_config_get).
+ */
+BG_EXTERN int bg_config_get_int(int *out, const bg_config *cfg, const char *section, const char *key);
+
+/**
  * Where a key's value came from: "default", "FILE:LINE", "environment
- * BREAKGLASS_…", or the flag's origin. NULL for an unknown key.
+ * BREAKGLASS_…", or the flag's origin. NULL for an unknown key. Owned by
+ * the config, like bg_config_get()'s value.
  */
 BG_EXTERN const char *bg_config_origin(const bg_config *cfg, const char *section, const char *key);
 

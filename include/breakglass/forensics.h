@@ -29,14 +29,14 @@ typedef enum bg_verdict {
 
 /** "stopped", "healthy", "qmp-unresponsive", "block-io-stalled",
  *  "guest-unresponsive", "qemu-uninterruptible", "paused", "io-error",
- *  "unknown". Never NULL. */
+ *  "unknown". Never NULL; static. */
 BG_EXTERN const char *bg_verdict_name(bg_verdict v);
 
 /** The verdict called `name`, or BG_VERDICT_UNKNOWN. */
 BG_EXTERN bg_verdict bg_verdict_from_name(const char *name);
 
 /** The verb each verdict recommends ("cycle", "start", …), or NULL when
- *  none applies (healthy: diagnose inside the guest instead). */
+ *  none applies (healthy: diagnose inside the guest instead). Static. */
 BG_EXTERN const char *bg_verdict_recommended_verb(bg_verdict v);
 
 #ifdef __cplusplus

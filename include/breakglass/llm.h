@@ -25,11 +25,11 @@ extern "C" {
 /**
  * Check that the configured provider's endpoint answers (for `doctor`):
  * resolve, connect and a cheap authenticated request where the provider
- * has one, within `timeout_s`. `*detail_out` (caller frees) receives one
+ * has one, within `timeout_s`. `*detail_out` (freed with bg_free()) receives one
  * line that says what was checked and what came back. The offline
  * provider always passes. Never sends a prompt.
  */
-BG_EXTERN int bg_llm_check(const bg_config *cfg, int timeout_s, char **detail_out);
+BG_EXTERN int bg_llm_check(char **detail_out, const bg_config *cfg, int timeout_s);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,7 @@ typedef void (*bg_log_fn)(bg_log_level level, const char *module, const char *me
 /** Install the handler (NULL: drop everything) and the minimum level. */
 BG_EXTERN void bg_log_set_handler(bg_log_fn fn, bg_log_level min_level, void *payload);
 
-/** "debug", "info", "warn", "error". Never NULL. */
+/** "debug", "info", "warn", "error". Never NULL; static. */
 BG_EXTERN const char *bg_log_level_name(bg_log_level level);
 
 /** Parse a level name; BG_EINVAL when unknown. */

@@ -98,8 +98,8 @@ BG_EXTERN int bg_pve_run(bg_pve_result *out, bg_ssh *ssh, const char *verb, int 
 			 void *payload);
 
 /** The result as one JSON object (the shape of POST /api/pve/{verb}'s
- *  `result`); a string the caller frees. */
-BG_EXTERN int bg_pve_result_to_json(const bg_pve_result *r, char **json_out);
+ *  `result`); a string the caller frees with bg_free(). */
+BG_EXTERN int bg_pve_result_to_json(char **json_out, const bg_pve_result *r);
 
 /** Free what a result holds and zero it. */
 BG_EXTERN void bg_pve_result_clear(bg_pve_result *r);

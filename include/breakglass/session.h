@@ -47,11 +47,11 @@ BG_EXTERN int bg_event_kind_from_name(const char *name);
  * One field of an event as delivered (`json`, `len`): `path` is a key or
  * a dotted path ("input.command"). Strings come unescaped, numbers and
  * booleans as their JSON text, objects and arrays as compact JSON. A
- * string the caller frees; BG_ENOTFOUND when the field is absent,
+ * string the caller frees with bg_free(); BG_ENOTFOUND when the field is absent,
  * BG_EINVAL when `json` is not an object. For programs that render
  * events without a JSON library of their own.
  */
-BG_EXTERN int bg_event_field(const char *json, size_t len, const char *path, char **out);
+BG_EXTERN int bg_event_field(char **out, const char *json, size_t len, const char *path);
 
 typedef struct bg_session_store bg_session_store;
 typedef struct bg_session bg_session;
@@ -77,10 +77,10 @@ BG_EXTERN void bg_session_store_free(bg_session_store *st);
  * make room; BG_EBUSY when every session has a turn running. `*out` is a
  * reference the caller releases with bg_session_release().
  */
-BG_EXTERN int bg_session_create(bg_session_store *st, bg_session **out);
+BG_EXTERN int bg_session_create(bg_session **out, bg_session_store *st);
 
 /** The session called `id`: a reference to release, or BG_ENOTFOUND. */
-BG_EXTERN int bg_session_open(bg_session_store *st, const char *id, bg_session **out);
+BG_EXTERN int bg_session_open(bg_session **out, bg_session_store *st, const char *id);
 
 /** Delete a session and its file (BG_ESTATE while a turn runs). */
 BG_EXTERN int bg_session_delete(bg_session_store *st, const char *id);
@@ -88,9 +88,10 @@ BG_EXTERN int bg_session_delete(bg_session_store *st, const char *id);
 /**
  * The sessions, most recently active first, as a JSON array of
  * {"id","created","updated","events","busy","title"} (times in ISO 8601
- * UTC, title from the first prompt). A string the caller frees.
+ * UTC, title from the first prompt). A string the caller frees with
+ * bg_free().
  */
-BG_EXTERN int bg_session_list(bg_session_store *st, char **json_out);
+BG_EXTERN int bg_session_list(char **json_out, bg_session_store *st);
 
 /** Take another reference / drop one. NULL is a no-op for release. */
 BG_EXTERN bg_session *bg_session_ref(bg_session *s);
@@ -102,12 +103,7 @@ BG_EXTERN const char *bg_session_id(const bg_session *s);
 /** The id of the newest event, -1 when the log is empty. */
 BG_EXTERN long long bg_session_last_id(bg_session *s);
 
-/**
- * Mark a turn as running: BG_ESTATE when one already runs (one turn at a
- * time per session). bg_session_turn_end() clears the mark.
- */
-BG_EXTERN int bg_session_turn_begin(bg_session *s);
-BG_EXTERN void bg_session_turn_end(bg_session *s);
+/** 1 while a turn runs in the session (an agent started one), else 0. */
 BG_EXTERN int bg_session_busy(bg_session *s);
 
 /**
@@ -116,7 +112,7 @@ BG_EXTERN int bg_session_busy(bg_session *s);
  * `*id_out` (may be NULL) receives the id. Written to the file and
  * flushed before readers see it. BG_EINVAL for bad JSON or kind.
  */
-BG_EXTERN int bg_session_append(bg_session *s, const char *event_json, long long *id_out);
+BG_EXTERN int bg_session_append(long long *id_out, bg_session *s, const char *event_json);
 
 /**
  * One event as delivered to a reader: its id, kind and the whole event as

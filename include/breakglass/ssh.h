@@ -87,7 +87,7 @@ BG_EXTERN int bg_ssh_key_describe(bg_ssh_key_desc *out, const bg_secret *key);
  * stored in clear. `comment` replaces the key's own ("" for none); NULL
  * keeps the key's own, which is readable only when the key has no
  * passphrase (otherwise the line has none). `*line_out` is a string the
- * caller frees with free(). Errors as bg_ssh_key_describe(); BG_EINVAL
+ * caller frees with bg_free(). Errors as bg_ssh_key_describe(); BG_EINVAL
  * also for a comment with a line break.
  */
 BG_EXTERN int bg_ssh_key_public(char **line_out, const bg_secret *key, const char *comment);
@@ -104,11 +104,13 @@ BG_EXTERN int bg_ssh_connect(bg_ssh *s);
 
 /**
  * The server's host key fingerprint, "SHA256:…" as ssh-keygen prints it,
- * once known (after a connect, even a refused one); else NULL.
+ * once known (after a connect, even a refused one); else NULL. Owned by
+ * the handle: valid until bg_ssh_free().
  */
 BG_EXTERN const char *bg_ssh_host_key_fingerprint(const bg_ssh *s);
 
-/** The server's host key type ("ssh-ed25519", …) once known, else NULL. */
+/** The server's host key type ("ssh-ed25519", …) once known, else NULL;
+ *  owned by the handle like the fingerprint. */
 BG_EXTERN const char *bg_ssh_host_key_type(const bg_ssh *s);
 
 typedef enum bg_ssh_stream { BG_SSH_STDOUT = 1, BG_SSH_STDERR = 2 } bg_ssh_stream;
@@ -159,7 +161,7 @@ typedef struct bg_ssh_result {
  * after bg_ssh_cancel(), or a transport error: BG_ECONNECT, BG_EAUTH,
  * BG_EHOSTKEY, BG_EPROTO. `opts` may be NULL for the defaults.
  */
-BG_EXTERN int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result);
+BG_EXTERN int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts);
 
 /** Free the result's strings and zero it. */
 BG_EXTERN void bg_ssh_result_clear(bg_ssh_result *r);

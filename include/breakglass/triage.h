@@ -16,7 +16,7 @@ extern "C" {
 
 typedef enum bg_severity { BG_SEVERITY_INFO = 0, BG_SEVERITY_WARN = 1, BG_SEVERITY_CRITICAL = 2 } bg_severity;
 
-/** "info", "warn", "critical". */
+/** "info", "warn", "critical" (static strings). */
 BG_EXTERN const char *bg_severity_name(bg_severity s);
 
 typedef struct bg_triage_section {
@@ -52,17 +52,20 @@ BG_EXTERN int bg_triage_run(bg_triage **out, bg_ssh *ssh, int timeout_s);
 BG_EXTERN int bg_triage_from_sections(bg_triage **out, const char *const *names, const char *const *outputs,
 				      size_t count);
 
+/* The sections and findings, by index; owned by the triage (valid until
+ * bg_triage_free()); NULL past the end. */
 BG_EXTERN size_t bg_triage_section_count(const bg_triage *t);
 BG_EXTERN const bg_triage_section *bg_triage_section_at(const bg_triage *t, size_t i);
 BG_EXTERN size_t bg_triage_finding_count(const bg_triage *t);
 BG_EXTERN const bg_triage_finding *bg_triage_finding_at(const bg_triage *t, size_t i);
 
 /** The whole triage as JSON {"sections":[…],"findings":[…],"elapsed_ms"};
- *  a string the caller frees. */
-BG_EXTERN int bg_triage_to_json(const bg_triage *t, char **json_out);
+ *  a string the caller frees with bg_free(). */
+BG_EXTERN int bg_triage_to_json(char **json_out, const bg_triage *t);
 
-/** A compact text rendering (findings first, then sections). */
-BG_EXTERN int bg_triage_to_text(const bg_triage *t, char **text_out);
+/** A compact text rendering (findings first, then sections); a string
+ *  the caller frees with bg_free(). */
+BG_EXTERN int bg_triage_to_text(char **text_out, const bg_triage *t);
 
 BG_EXTERN void bg_triage_free(bg_triage *t);
 

@@ -81,7 +81,7 @@ static void audit(bg_agent *a, const char *by, const char *action, const char *t
 
 static int emit(bg_agent *a, json_object *ev)
 {
-	int rc = bg_session_emit(a->session, ev, NULL);
+	int rc = bg_session_emit(NULL, a->session, ev);
 
 	json_object_put(ev);
 	return rc;
@@ -403,13 +403,13 @@ static json_object *tool_uses(json_object *message)
 static int ask_model(turn *t, bg_llm_response *resp)
 {
 	bg_agent *a = t->a;
-	json_object *messages = bg_agent_messages_from_session(a->session, a->set.model_output_cap);
+	json_object *messages;
+	int rc = bg_agent_messages_from_session(&messages, a->session, a->set.model_output_cap);
 	bg_llm_request req = {a->set.model, a->set.max_tokens, a->system_prompt, a->tool_defs, messages, t->deadline};
 	bg_llm_callbacks cb = {on_text, NULL, on_retry, a};
-	int rc;
 
-	if (!messages)
-		return bg_error_last()->code;
+	if (rc != BG_OK)
+		return rc;
 	memset(resp, 0, sizeof(*resp));
 	rc = bg_llm_complete(t->llm, &req, &cb, resp);
 	json_object_put(messages);

@@ -5,6 +5,7 @@
 #include "agent/agent_internal.h"
 #include "breakglass/secret.h"
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/error.h"
 
 int bg_agent_options_init(bg_agent_options *opts, unsigned int version)

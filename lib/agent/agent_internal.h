@@ -62,8 +62,10 @@ int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_conf
 json_object *bg_agent_tool_defs(void);
 
 /* Rebuild the conversation (Anthropic messages) from a session's events:
- * the agent keeps no other copy, so a reloaded session continues. */
-json_object *bg_agent_messages_from_session(bg_session *s, size_t model_output_cap);
+ * the agent keeps no other copy, so a reloaded session continues. *out is
+ * a new array; on failure it is NULL and the error is recorded
+ * (BG_ENOMEM, or BG_ECANCELLED when the store closed). */
+int bg_agent_messages_from_session(json_object **out, bg_session *s, size_t model_output_cap);
 
 /* Keep the head and the tail of `text` within `cap` bytes, saying how much
  * of the middle was elided. A new string; `*elided` gets the byte count. */

@@ -201,26 +201,32 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 	return 0;
 }
 
-json_object *bg_agent_messages_from_session(bg_session *s, size_t model_output_cap)
+int bg_agent_messages_from_session(json_object **out, bg_session *s, size_t model_output_cap)
 {
 	rebuild r = {0};
 	int rc;
 
+	*out = NULL;
 	r.messages = json_object_new_array();
 	r.asst = json_object_new_array();
 	r.ids = json_object_new_array();
 	r.results = json_object_new_object();
 	r.cap = model_output_cap ? model_output_cap : 16384;
-	rc = bg_session_read(s, -1, 0, on_event, &r);
-	close_assistant(&r);
-	flush_user(&r);
+	if (r.messages && r.asst && r.ids && r.results) {
+		rc = bg_session_read(s, -1, 0, on_event, &r);
+		close_assistant(&r);
+		flush_user(&r);
+	} else {
+		rc = bg_error_oom();
+	}
 	json_object_put(r.asst);
 	json_object_put(r.ids);
 	json_object_put(r.results);
 	bg_buf_free(&r.text);
 	if (rc < 0) {
 		json_object_put(r.messages);
-		return NULL;
+		return rc;
 	}
-	return r.messages;
+	*out = r.messages;
+	return BG_OK;
 }

@@ -49,7 +49,7 @@ static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out
 
 	memset(&r, 0, sizeof(r));
 	opts.timeout_s = timeout_s;
-	rc = bg_ssh_exec(rt->devvm, command, &opts, &r);
+	rc = bg_ssh_exec(&r, rt->devvm, command, &opts);
 	/* A timeout before the command started (no SSH banner from a frozen
 	 * guest) is a transport failure, not a command that ran: it must not
 	 * read as "exit status: -1", which would say the devvm answered. */
@@ -84,7 +84,7 @@ static int real_triage(void *impl, int timeout_s, bg_tool_out *o)
 		bg_buf_printf(&b, "- %s %s: %s\n", bg_severity_name(f->severity), f->rule, f->summary);
 	}
 	bg_buf_putc(&b, '\n');
-	if (bg_triage_to_text(t, &text) == BG_OK)
+	if (bg_triage_to_text(&text, t) == BG_OK)
 		bg_buf_puts(&b, text);
 	free(text);
 	bg_triage_free(t);

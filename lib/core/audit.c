@@ -1,6 +1,7 @@
 #include "breakglass/audit.h"
 #include "clock.h"
 #include "error.h"
+#include "futil.h"
 #include "json.h"
 #include "log.h"
 
@@ -109,27 +110,6 @@ static char *format_record(const char *who, const char *action, const char *targ
 	return line;
 }
 
-static int write_line(int fd, const char *line)
-{
-	size_t len = strlen(line);
-	char *withnl = malloc(len + 1);
-	ssize_t n;
-
-	if (!withnl)
-		return bg_error_oom();
-	memcpy(withnl, line, len);
-	withnl[len] = '\n';
-	/* One write(2) per record with O_APPEND: lines from several processes
-	 * never interleave. */
-	do
-		n = write(fd, withnl, len + 1);
-	while (n < 0 && errno == EINTR);
-	free(withnl);
-	if (n != (ssize_t)(len + 1))
-		return bg_error_set(BG_EIO, "writing the audit log: %s", n < 0 ? strerror(errno) : "short write");
-	return BG_OK;
-}
-
 int bg_audit_record(bg_audit *a, const char *who, const char *action, const char *target, const char *result,
 		    const char *detail)
 {
@@ -142,8 +122,10 @@ int bg_audit_record(bg_audit *a, const char *who, const char *action, const char
 	if (!line)
 		return BG_ENOMEM;
 	pthread_mutex_lock(&a->lock);
-	if (a->fd >= 0)
-		rc = write_line(a->fd, line);
+	/* One write(2) per record with O_APPEND: lines from several processes
+	 * never interleave. */
+	if (a->fd >= 0 && bg_append_line(a->fd, line, strlen(line)) != BG_OK)
+		rc = bg_error_prefix("writing the audit log: ");
 	ring_push(a, line);
 	pthread_mutex_unlock(&a->lock);
 	if (rc < 0)
@@ -151,7 +133,7 @@ int bg_audit_record(bg_audit *a, const char *who, const char *action, const char
 	return rc;
 }
 
-int bg_audit_recent(bg_audit *a, size_t max, char **json_out)
+int bg_audit_recent(char **json_out, bg_audit *a, size_t max)
 {
 	json_object *arr;
 	size_t i;

@@ -1,4 +1,3 @@
-#include "breakglass/config.h"
 #include "config_keys.h"
 #include "error.h"
 
@@ -536,6 +535,21 @@ const char *bg_config_get(const bg_config *cfg, const char *section, const char 
 		return NULL;
 	}
 	return value_text(cfg, idx);
+}
+
+int bg_config_get_int(int *out, const bg_config *cfg, const char *section, const char *key)
+{
+	const bg_config_key *k;
+	size_t idx;
+
+	*out = 0;
+	if (!cfg || !section || !key || !(k = find_key(cfg, section, key, &idx)))
+		return bg_error_set(BG_ENOTFOUND, "unknown key [%s] %s", section ? section : "", key ? key : "");
+	if (k->type == BG_CONF_STRING)
+		return bg_error_set(BG_EINVAL, "[%s] %s is text, not a number: read it with bg_config_get", section,
+				    key);
+	memcpy(out, (const char *)field((bg_config *)cfg, k), sizeof(*out));
+	return BG_OK;
 }
 
 const char *bg_config_origin(const bg_config *cfg, const char *section, const char *key)

@@ -3,7 +3,7 @@
 #ifndef BG_CORE_CONFIG_KEYS_H
 #define BG_CORE_CONFIG_KEYS_H
 
-#include "breakglass/config.h"
+#include "config_settings.h"
 #include "buf.h"
 
 typedef enum bg_config_type { BG_CONF_STRING, BG_CONF_INT, BG_CONF_BOOL } bg_config_type;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BG_ERROR_MESSAGE_MAX 1024
@@ -39,6 +40,11 @@ const char *bg_strerror(int code)
 	}
 }
 
+void bg_free(void *p)
+{
+	free(p);
+}
+
 const bg_error *bg_error_last(void)
 {
 	error_last.message = error_message;
@@ -53,11 +59,17 @@ void bg_error_clear(void)
 
 int bg_error_set(int code, const char *fmt, ...)
 {
+	char msg[BG_ERROR_MESSAGE_MAX];
 	va_list ap;
 
+	/* Formatted aside, then copied: the arguments may hold the current
+	 * message ("… (%s)", bg_error_last()->message), and vsnprintf into the
+	 * buffer it reads from is undefined (it overwrote the message with
+	 * its own prefix). */
 	va_start(ap, fmt);
-	vsnprintf(error_message, sizeof(error_message), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(error_message, msg, sizeof(error_message));
 	error_last.code = code;
 	return code;
 }

@@ -13,6 +13,8 @@
 /*
  * Record `code` and a formatted message as this thread's last failure and
  * return `code`, so that failures read `return bg_error_set(BG_EINVAL, …);`.
+ * The arguments may include bg_error_last()->message itself, to wrap the
+ * current message: it is read before it is replaced.
  */
 int bg_error_set(int code, const char *fmt, ...) BG_PRINTF(2, 3);
 

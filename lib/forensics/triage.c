@@ -290,7 +290,7 @@ int bg_triage_run(bg_triage **out, bg_ssh *ssh, int timeout_s)
 	opts.timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
 	opts.remote_timeout = 1;
 	memset(&res, 0, sizeof(res));
-	rc = bg_ssh_exec(ssh, script, &opts, &res);
+	rc = bg_ssh_exec(&res, ssh, script, &opts);
 	free(script);
 	if (rc != BG_OK && rc != BG_ETIMEOUT) {
 		bg_ssh_result_clear(&res);
@@ -366,7 +366,7 @@ static json_object *sections_json(const bg_triage *t)
 	return arr;
 }
 
-int bg_triage_to_json(const bg_triage *t, char **json_out)
+int bg_triage_to_json(char **json_out, const bg_triage *t)
 {
 	json_object *o;
 
@@ -396,7 +396,7 @@ static void indent_into(bg_buf *b, const char *text)
 	}
 }
 
-int bg_triage_to_text(const bg_triage *t, char **text_out)
+int bg_triage_to_text(char **text_out, const bg_triage *t)
 {
 	bg_buf b = BG_BUF_INIT;
 	size_t i;

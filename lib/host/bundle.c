@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/futil.h"
 #include "core/json.h"
 #include "host/proc.h"
 #include "host/qm.h"
@@ -77,27 +78,9 @@ static void section_begin(section *s, const char *name, const char *file)
 static int write_file(const char *dir, const char *name, const char *data, size_t len)
 {
 	char path[1024];
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(errno));
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(e));
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	if (close(fd) != 0)
-		return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(errno));
-	return BG_OK;
+	return bg_write_file(path, data, len, 0600);
 }
 
 /* End a section: rc is BG_OK or its failure; skipped is a reason or NULL. */
@@ -146,27 +129,11 @@ static void put_json(bg_buf *b, json_object *o)
 /* utime+stime of a process in clock ticks, or -1. */
 static long long cpu_ticks(int pid)
 {
-	char path[64], buf[1024], *p;
-	long long ut = -1, st = -1;
-	int fd, field;
-	ssize_t n;
+	bg_proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (bg_proc_stat_read(&st, pid, 0) != BG_OK)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	for (field = 2; p && field < 14; field++) {
-		p = strchr(p + 1, ' ');
-	}
-	if (p && sscanf(p + 1, "%lld %lld", &ut, &st) == 2)
-		return ut + st;
-	return -1;
+	return (long long)(st.utime + st.stime);
 }
 
 static void put_proc(bg_buf *b, const bg_proc_info *p)
@@ -670,19 +637,16 @@ static void collect_gdb(bg_forensics *f)
 
 static void append_file(bg_buf *b, const char *path)
 {
-	char chunk[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	ssize_t n;
+	char *text;
+	size_t len;
 
 	bg_buf_printf(b, "--- %s\n", path);
-	if (fd < 0) {
-		bg_buf_printf(b, "(unreadable: %s)\n", strerror(errno));
+	if (bg_read_file(&text, &len, path, 1024 * 1024) != BG_OK) {
+		bg_buf_printf(b, "(unreadable: %s)\n", bg_error_last()->message);
 		return;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0)
-			bg_buf_append(b, chunk, (size_t)n);
-	close(fd);
+	bg_buf_append(b, text, len);
+	free(text);
 }
 
 static void collect_host(bg_forensics *f)
@@ -768,24 +732,6 @@ static void collect_kernel_log(bg_forensics *f)
 
 /* --- storage and pruning --------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[1024], *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return bg_error_set(BG_EINVAL, "path too long: %s", path);
-	for (p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-				return bg_error_set(BG_EIO, "cannot create %s: %s", tmp, strerror(errno));
-			*p = '/';
-		}
-	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
-		return bg_error_set(BG_EIO, "cannot create %s: %s", tmp, strerror(errno));
-	return BG_OK;
-}
-
 static void make_id(bg_forensics *f)
 {
 	char verb[32];
@@ -812,7 +758,7 @@ static void open_store(bg_forensics *f)
 		return;
 	}
 	snprintf(base, sizeof(base), "%s/forensics", f->o.state_dir);
-	rc = mkdir_p(base, 0700);
+	rc = bg_mkdir_p(base, 0700);
 	if (rc != BG_OK) {
 		f->store_error = strdup(bg_error_last()->message);
 		return;

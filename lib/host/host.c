@@ -4,8 +4,10 @@
 
 #include "pve/steps.h"
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/futil.h"
 #include "host/bundle.h"
 #include "host/lock.h"
 #include "host/proc.h"
@@ -87,7 +89,13 @@ static void log_write_line(bg_pve_host *h, const char *msg)
 	}
 }
 
-void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields)
+/* Append one event line to the log (and syslog):
+ * `TIME breakglass-pve[PID]: event=EVENT verb=VERB from=CLIENT FIELDS`.
+ * `fields` (may be NULL) is appended as given: the caller escapes it.
+ * Logging never fails the caller: errors are swallowed. Only the verb
+ * engine logs events; the forced command logs rejections through
+ * bg_pve_host_log_rejected. */
+static void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields)
 {
 	bg_buf msg = BG_BUF_INIT;
 
@@ -389,25 +397,11 @@ static int take_forensics(run_ctx *c, int print_all)
 /* Seconds the process has run, from /proc/PID/stat's start time. */
 static long long process_uptime_s(int pid)
 {
-	char path[64], buf[1024];
-	const char *p;
+	bg_proc_stat st;
 	double up = 0;
-	unsigned long long start = 0;
 	FILE *f;
-	int field;
-	size_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	for (field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+	if (bg_proc_stat_read(&st, pid, 0) != BG_OK)
 		return -1;
 	f = fopen("/proc/uptime", "re");
 	if (!f)
@@ -415,7 +409,7 @@ static long long process_uptime_s(int pid)
 	if (fscanf(f, "%lf", &up) != 1)
 		up = 0;
 	fclose(f);
-	return (long long)(up - (double)start / (double)sysconf(_SC_CLK_TCK));
+	return (long long)(up - (double)st.starttime / (double)sysconf(_SC_CLK_TCK));
 }
 
 /* The QEMU pid of this VM, checked: > 0 the pid; 0 when there is no QEMU

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/futil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -20,58 +21,13 @@
 /* /proc files are small; a kernel stack or status is a few KiB. */
 #define PROC_FILE_CAP (1024 * 1024)
 
-/* Read a whole file (st_size is 0 in /proc); NUL-terminated, length in
- * *len when len is not NULL. Returns BG_OK, BG_ENOTFOUND or BG_EIO with
- * errno preserved for the caller's message. */
-static int slurp(const char *path, char **out, size_t *len)
-{
-	bg_buf b = BG_BUF_INIT;
-	char chunk[4096];
-	int fd, e;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		bg_error_set(e == ENOENT || e == ESRCH ? BG_ENOTFOUND : BG_EIO, "cannot read %s: %s", path,
-			     strerror(e));
-		errno = e;
-		return bg_error_last()->code;
-	}
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			close(fd);
-			bg_buf_free(&b);
-			bg_error_set(e == ESRCH ? BG_ENOTFOUND : BG_EIO, "cannot read %s: %s", path, strerror(e));
-			errno = e;
-			return bg_error_last()->code;
-		}
-		if (n == 0 || b.len + (size_t)n > PROC_FILE_CAP)
-			break;
-		if (bg_buf_append(&b, chunk, (size_t)n) != BG_OK) {
-			close(fd);
-			bg_buf_free(&b);
-			return BG_ENOMEM;
-		}
-	}
-	close(fd);
-	if (len)
-		*len = b.len;
-	*out = bg_buf_detach(&b);
-	return *out ? BG_OK : bg_error_oom();
-}
-
 int bg_pidfile_read(const char *path, int *pid)
 {
 	char *text, *end;
 	long v;
 	int rc;
 
-	rc = slurp(path, &text, NULL);
+	rc = bg_read_file(&text, NULL, path, PROC_FILE_CAP);
 	if (rc != BG_OK)
 		return rc == BG_ENOTFOUND ? bg_error_set(BG_ENOTFOUND, "no pidfile %s: the VM is not running", path)
 					  : rc;
@@ -88,51 +44,12 @@ int bg_pidfile_read(const char *path, int *pid)
 	return rc;
 }
 
-/* Parse "pid (comm) S …": comm may hold spaces and parentheses, so it ends
- * at the LAST ')'. Fills state, comm and, when wanted, starttime (field 22). */
-static int parse_stat(const char *path, char *state, char *comm, size_t comm_len, long long *start)
-{
-	char *text, *open_p, *close_p, *p;
-	int rc, field;
-
-	rc = slurp(path, &text, NULL);
-	if (rc != BG_OK)
-		return rc;
-	open_p = strchr(text, '(');
-	close_p = strrchr(text, ')');
-	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2]) {
-		free(text);
-		return bg_error_set(BG_EPROTO, "%s: unexpected format", path);
-	}
-	if (comm && comm_len) {
-		size_t n = (size_t)(close_p - open_p - 1);
-		if (n >= comm_len)
-			n = comm_len - 1;
-		memcpy(comm, open_p + 1, n);
-		comm[n] = '\0';
-	}
-	*state = close_p[2];
-	if (start) {
-		/* field 3 is the state; count on to 22 */
-		p = close_p + 2;
-		for (field = 3; field < 22 && p; field++) {
-			p = strchr(p, ' ');
-			if (p)
-				p++;
-		}
-		*start = p ? strtoll(p, NULL, 10) : 0;
-	}
-	free(text);
-	return BG_OK;
-}
-
 int bg_proc_state(int pid, char *state)
 {
-	char path[64];
-	int rc;
+	bg_proc_stat st;
+	int rc = bg_proc_stat_read(&st, pid, 0);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	rc = parse_stat(path, state, NULL, 0, NULL);
+	*state = rc == BG_OK ? st.state : '?';
 	if (rc == BG_ENOTFOUND)
 		return bg_error_set(BG_ENOTFOUND, "process %d does not exist", pid);
 	return rc;
@@ -143,7 +60,7 @@ static int read_cmdline(int pid, char **args, size_t *len)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	return slurp(path, args, len);
+	return bg_read_file(args, len, path, PROC_FILE_CAP);
 }
 
 static int exe_is_qemu(const char *exe)
@@ -250,19 +167,23 @@ static void strip_newline(char *s)
 static void read_thread(bg_proc_thread *t, int pid, int tid)
 {
 	char path[96], *text = NULL;
+	bg_proc_stat st;
 
 	t->tid = tid;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	if (parse_stat(path, &t->state, t->comm, sizeof(t->comm), NULL) != BG_OK)
+	if (bg_proc_stat_read(&st, pid, tid) == BG_OK) {
+		t->state = st.state;
+		memcpy(t->comm, st.comm, sizeof(t->comm));
+	} else {
 		t->state = '?';
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
-	if (slurp(path, &text, NULL) == BG_OK) {
+	if (bg_read_file(&text, NULL, path, PROC_FILE_CAP) == BG_OK) {
 		snprintf(t->wchan, sizeof(t->wchan), "%s", text);
 		strip_newline(t->wchan);
 		free(text);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
-	if (slurp(path, &t->stack, NULL) != BG_OK)
+	if (bg_read_file(&t->stack, NULL, path, PROC_FILE_CAP) != BG_OK)
 		t->stack = NULL; /* needs root (CAP_SYS_ADMIN) */
 }
 
@@ -323,6 +244,7 @@ static int join_args(char **out, int pid)
 
 int bg_proc_read(bg_proc_info *out, int pid)
 {
+	bg_proc_stat st;
 	char path[64];
 	int rc, err = 0;
 
@@ -330,12 +252,14 @@ int bg_proc_read(bg_proc_info *out, int pid)
 		return bg_error_set(BG_EINVAL, "bg_proc_read: no output");
 	memset(out, 0, sizeof(*out));
 	out->pid = pid;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	rc = parse_stat(path, &out->state, out->comm, sizeof(out->comm), &out->start_time_ticks);
+	rc = bg_proc_stat_read(&st, pid, 0);
 	if (rc != BG_OK)
 		return rc == BG_ENOTFOUND ? bg_error_set(BG_ENOTFOUND, "process %d does not exist", pid) : rc;
+	out->state = st.state;
+	memcpy(out->comm, st.comm, sizeof(out->comm));
+	out->start_time_ticks = (long long)st.starttime;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	rc = slurp(path, &out->status, NULL);
+	rc = bg_read_file(&out->status, NULL, path, PROC_FILE_CAP);
 	if (rc == BG_OK)
 		rc = join_args(&out->cmdline, pid);
 	if (rc == BG_OK)
@@ -346,7 +270,7 @@ int bg_proc_read(bg_proc_info *out, int pid)
 	}
 	out->exe = read_exe(pid, &err); /* NULL for a zombie or kernel thread */
 	snprintf(path, sizeof(path), "/proc/%d/io", pid);
-	if (slurp(path, &out->io, NULL) != BG_OK)
+	if (bg_read_file(&out->io, NULL, path, PROC_FILE_CAP) != BG_OK)
 		out->io = NULL;
 	bg_error_clear();
 	return BG_OK;

@@ -74,14 +74,6 @@ void bg_pve_host_free(bg_pve_host *h);
 void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason);
 
 /**
- * Append one event line to the log (and syslog):
- * `TIME breakglass-pve[PID]: event=EVENT verb=VERB from=CLIENT FIELDS`.
- * `fields` (may be NULL) is appended as given: the caller escapes it.
- * Logging never fails the caller: errors are swallowed.
- */
-void bg_pve_host_log(bg_pve_host *h, const char *event, const char *verb, const char *fields);
-
-/**
  * Run a parsed request. Always fills `*out` with a report (free with
  * bg_pve_host_report_free()) unless out of memory, and returns its exit
  * status as a bg_status: BG_OK (exit 0), BG_EBUSY (3), BG_EFAILED (4),

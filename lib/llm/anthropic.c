@@ -310,7 +310,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	char *body = bg_llm_anthropic_body(req);
 	int rc;
 
-	if (__atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQ_REL)) {
+	if (atomic_exchange(&r->busy, 1)) {
 		free(a);
 		free(body);
 		return bg_error_set(BG_ESTATE, "anthropic: a request is already running on this handle");
@@ -329,7 +329,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	free(body);
 	bg_buf_free(&url);
 	bg_llm_headers_free(h);
-	__atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+	atomic_store(&r->busy, 0);
 	return rc;
 }
 

@@ -4,6 +4,7 @@
 
 #include "breakglass/config.h"
 #include "breakglass/llm.h"
+#include "core/config_settings.h"
 #include "core/json.h"
 #include "llm/remote.h"
 
@@ -127,7 +128,7 @@ static int check(const bg_client_settings *cs, int timeout_s, bg_buf *d)
 	return rc;
 }
 
-int bg_llm_check(const bg_config *cfg, int timeout_s, char **detail_out)
+int bg_llm_check(char **detail_out, const bg_config *cfg, int timeout_s)
 {
 	const bg_client_settings *cs = cfg ? bg_config_client(cfg) : NULL;
 	bg_buf d = BG_BUF_INIT;

@@ -41,19 +41,19 @@ int bg_llm_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 
 int bg_llm_cancelled(const bg_llm *llm)
 {
-	return llm && __atomic_load_n(&llm->cancelled, __ATOMIC_ACQUIRE);
+	return llm && atomic_load(&llm->cancelled);
 }
 
 void bg_llm_cancel(bg_llm *llm)
 {
 	if (llm)
-		__atomic_store_n(&llm->cancelled, 1, __ATOMIC_RELEASE);
+		atomic_store(&llm->cancelled, 1);
 }
 
 void bg_llm_reset_cancel(bg_llm *llm)
 {
 	if (llm)
-		__atomic_store_n(&llm->cancelled, 0, __ATOMIC_RELEASE);
+		atomic_store(&llm->cancelled, 0);
 }
 
 void bg_llm_response_clear(bg_llm_response *resp)

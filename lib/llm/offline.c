@@ -431,7 +431,7 @@ static int offline_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
-	if (__atomic_load_n(&llm->cancelled, __ATOMIC_SEQ_CST))
+	if (bg_llm_cancelled(llm))
 		return bg_error_set(BG_ECANCELLED, "offline playbook: cancelled");
 	f = calloc(1, sizeof(*f));
 	if (!f)

@@ -413,7 +413,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	char *body = bg_llm_openai_body(req);
 	int rc;
 
-	if (__atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQ_REL)) {
+	if (atomic_exchange(&r->busy, 1)) {
 		free(st);
 		free(body);
 		return bg_error_set(BG_ESTATE, "openai: a request is already running on this handle");
@@ -433,7 +433,7 @@ static int complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbac
 	free(body);
 	bg_buf_free(&url);
 	bg_llm_headers_free(h);
-	__atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+	atomic_store(&r->busy, 0);
 	return rc;
 }
 

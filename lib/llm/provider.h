@@ -12,6 +12,7 @@
 #define BG_LLM_PROVIDER_H
 
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "breakglass/common.h"
@@ -79,7 +80,7 @@ typedef struct bg_llm_vtable {
  */
 struct bg_llm {
 	const bg_llm_vtable *vt;
-	volatile int cancelled; /* read and written with __atomic builtins */
+	atomic_int cancelled;
 };
 
 /* Whether bg_llm_cancel() was called (and not reset since). */

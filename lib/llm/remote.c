@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +18,23 @@
 #define POLL_SLICE_MS  50
 #define RETRY_HINT_MAX 60000
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* curl_global_init is not thread-safe before 7.84 and must run once:
+ * pthread_once makes the second of two threads creating a provider at
+ * the same moment wait for the first (the web server creates one per
+ * turn). */
 static int global_init(void)
 {
-	static int done;
-	/* curl_global_init is not thread-safe before 7.84; the library calls it
-	 * from bg_llm_new, which the apps call before starting threads. */
-	if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return bg_error_set(BG_ERROR, "libcurl could not initialise (out of memory or TLS library)");
-		__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
-	}
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK)
+		return bg_error_set(BG_ERROR, "libcurl could not initialise (out of memory or TLS library)");
 	return BG_OK;
 }
 

@@ -29,7 +29,7 @@ typedef struct bg_llm_remote {
 	int idle_timeout_ms;
 	CURL *easy; /* kept between requests: its connection is reused */
 	CURLM *multi;
-	int busy;
+	atomic_int busy;
 } bg_llm_remote;
 
 /* A failure found while reading a stream (an `error` event, a stream that

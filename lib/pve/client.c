@@ -229,7 +229,7 @@ int bg_pve_run(bg_pve_result *out, bg_ssh *ssh, const char *verb, int timeout_s,
 	opts.payload = payload;
 	memset(&res, 0, sizeof(res));
 	bg_info("pve", "running verb %s on the Proxmox host", verb);
-	rc = bg_ssh_exec(ssh, command, &opts, &res);
+	rc = bg_ssh_exec(&res, ssh, command, &opts);
 	/* a timeout before the handshake finished is a transport failure:
 	 * nothing reached the host */
 	if (rc != BG_OK && (rc != BG_ETIMEOUT || !bg_ssh_host_key_fingerprint(ssh))) {
@@ -292,7 +292,7 @@ static json_object *forensics_json(const bg_pve_result *r)
 	return copy;
 }
 
-int bg_pve_result_to_json(const bg_pve_result *r, char **json_out)
+int bg_pve_result_to_json(char **json_out, const bg_pve_result *r)
 {
 	json_object *o;
 

@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/futil.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "session/session_internal.h"
@@ -34,6 +35,8 @@
 #define ID_HEX      32
 #define TITLE_MAX   80
 #define DEFAULT_MAX 64
+/* A session log bigger than this is refused at load rather than read. */
+#define SESSION_FILE_CAP (256u * 1024 * 1024)
 
 static const char *const kind_names[BG_EVENT_KIND_COUNT] = {
 	[BG_EVENT_USER] = "user",
@@ -104,7 +107,7 @@ json_object *bg_event_new(bg_event_kind kind)
 	return o;
 }
 
-int bg_event_field(const char *json, size_t len, const char *path, char **out)
+int bg_event_field(char **out, const char *json, size_t len, const char *path)
 {
 	json_object *root, *o;
 	char key[128];
@@ -286,43 +289,21 @@ static ev *ev_new(long long id, bg_event_kind kind, const char *line, size_t len
 	return e;
 }
 
-/* One write(2) per event with O_APPEND: a crash leaves at most a torn last
- * line, which the loader cuts off. */
-static int write_line(int fd, const char *line, size_t len)
-{
-	bg_buf b = BG_BUF_INIT;
-	size_t off = 0;
-	int rc = bg_buf_append(&b, line, len);
-
-	if (rc == BG_OK)
-		rc = bg_buf_putc(&b, '\n');
-	while (rc == BG_OK && off < b.len) {
-		ssize_t w = write(fd, b.data + off, b.len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = bg_error_set(BG_EIO, "cannot write the session log: %s", strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-	}
-	bg_buf_free(&b);
-	return rc;
-}
-
 /* The file is best effort: a full disk must not stop a recovery, so the
  * event is kept in memory and the failure logged once. */
 static void persist(bg_session *s, const ev *e)
 {
-	if (s->fd < 0 || write_line(s->fd, e->line, e->len) == BG_OK)
+	/* One write(2) per event with O_APPEND: a crash leaves at most a torn
+	 * last line, which the loader cuts off. */
+	if (s->fd < 0 || bg_append_line(s->fd, e->line, e->len) == BG_OK)
 		return;
 	if (!s->write_failed)
-		bg_warn("session", "session %s: %s; events are kept in memory only", s->id, bg_error_last()->message);
+		bg_warn("session", "session %s: %s: %s; events are kept in memory only", s->id, s->path,
+			bg_error_last()->message);
 	s->write_failed = 1;
 }
 
-int bg_session_emit(bg_session *s, json_object *o, long long *id_out)
+int bg_session_emit(long long *id_out, bg_session *s, json_object *o)
 {
 	const char *kname = bg_json_str(o, "kind", "");
 	int kind = bg_event_kind_from_name(kname);
@@ -357,7 +338,7 @@ int bg_session_emit(bg_session *s, json_object *o, long long *id_out)
 	return rc;
 }
 
-int bg_session_append(bg_session *s, const char *event_json, long long *id_out)
+int bg_session_append(long long *id_out, bg_session *s, const char *event_json)
 {
 	json_object *o;
 	int rc;
@@ -370,7 +351,7 @@ int bg_session_append(bg_session *s, const char *event_json, long long *id_out)
 	if (!json_object_is_type(o, json_type_object))
 		rc = bg_error_set(BG_EINVAL, "event: a JSON object was expected");
 	else
-		rc = bg_session_emit(s, o, id_out);
+		rc = bg_session_emit(id_out, s, o);
 	json_object_put(o);
 	return rc;
 }
@@ -477,24 +458,6 @@ static int load_line(bg_session *s, const char *line, size_t len)
 	return rc;
 }
 
-static int read_all(int fd, bg_buf *b)
-{
-	char chunk[65536];
-
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof(chunk));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return bg_error_set(BG_EIO, "cannot read: %s", strerror(errno));
-		if (r == 0)
-			return BG_OK;
-		if (bg_buf_append(b, chunk, (size_t)r) != BG_OK)
-			return BG_ENOMEM;
-	}
-}
-
 /* Lines up to the last newline are events; bytes after it are what a
  * crash left of a write: cut them off so the next append starts clean. */
 static int load_events(bg_session *s, const bg_buf *b)
@@ -531,12 +494,12 @@ static void close_interrupted_turn(bg_session *s)
 	bg_warn("session", "session %s: its last turn was interrupted; closing it", s->id);
 	o = bg_event_new(BG_EVENT_ERROR);
 	bg_json_add_str(o, "error", "this turn was interrupted: breakglass stopped while it ran");
-	bg_session_emit(s, o, NULL);
+	bg_session_emit(NULL, s, o);
 	json_object_put(o);
 	o = bg_event_new(BG_EVENT_TURN_END);
 	bg_json_add_str(o, "stop_reason", "interrupted");
 	json_object_object_add(o, "usage", json_object_new_object());
-	bg_session_emit(s, o, NULL);
+	bg_session_emit(NULL, s, o);
 	json_object_put(o);
 	s->updated_ms = active;
 }
@@ -561,7 +524,7 @@ static int session_load(bg_session **out, const char *dir, const char *id)
 		session_destroy(s);
 		return rc;
 	}
-	rc = read_all(s->fd, &b);
+	rc = bg_read_fd(&b, s->fd, SESSION_FILE_CAP, s->path);
 	if (rc == BG_OK)
 		rc = load_events(s, &b);
 	bg_buf_free(&b);
@@ -683,29 +646,6 @@ static int store_scan(bg_session_store *st)
 	return rc;
 }
 
-/* The directory and its missing parents (a fresh volume mounted at
- * /var/lib/breakglass has no sessions/ yet). */
-static int mkdir_p(const char *dir)
-{
-	char path[4096];
-	size_t i, len = strlen(dir);
-
-	if (len >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(path, dir, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return -1;
-		path[i] = i < len ? '/' : '\0';
-	}
-	return 0;
-}
-
 int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessions)
 {
 	bg_session_store *st;
@@ -721,8 +661,8 @@ int bg_session_store_open(bg_session_store **out, const char *dir, int max_sessi
 		st->dir = strdup(dir);
 		if (!st->dir)
 			rc = bg_error_oom();
-		else if (mkdir_p(dir) != 0)
-			rc = bg_error_set(BG_EIO, "cannot create the sessions directory %s: %s", dir, strerror(errno));
+		else if (bg_mkdir_p(dir, 0700) != BG_OK) /* a fresh volume has no sessions/ yet */
+			rc = bg_error_prefix("the sessions directory: ");
 		else
 			rc = store_scan(st);
 	}
@@ -775,7 +715,7 @@ static int session_create_file(bg_session *s, const char *dir)
 	return BG_OK;
 }
 
-int bg_session_create(bg_session_store *st, bg_session **out)
+int bg_session_create(bg_session **out, bg_session_store *st)
 {
 	char id[ID_HEX + 1];
 	bg_session *s;
@@ -824,7 +764,7 @@ static bg_session *store_find(bg_session_store *st, const char *id, size_t *inde
 	return NULL;
 }
 
-int bg_session_open(bg_session_store *st, const char *id, bg_session **out)
+int bg_session_open(bg_session **out, bg_session_store *st, const char *id)
 {
 	bg_session *s;
 
@@ -878,7 +818,7 @@ static int list_one(json_object *arr, bg_session *s)
 	return BG_OK;
 }
 
-int bg_session_list(bg_session_store *st, char **json_out)
+int bg_session_list(char **json_out, bg_session_store *st)
 {
 	json_object *arr = json_object_new_array();
 	size_t i;

@@ -2,6 +2,7 @@
 #include "breakglass/ssh.h"
 
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -1042,7 +1043,7 @@ static int finish_result(exec_state *st)
 	return r->out && r->err ? BG_OK : bg_error_oom();
 }
 
-int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts)
 {
 	static const bg_ssh_exec_options def = BG_SSH_EXEC_OPTIONS_INIT;
 	exec_state st;

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *json;
 
 	if (bg_pve_result_fill(&r, "cycle", 4, (const char *)data, size, (const char *)data, size) == BG_OK &&
-	    bg_pve_result_to_json(&r, &json) == BG_OK)
+	    bg_pve_result_to_json(&json, &r) == BG_OK)
 		free(json);
 	bg_pve_result_clear(&r);
 	return 0;

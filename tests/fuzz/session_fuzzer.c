@@ -69,11 +69,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, FUZZ_ID);
 	if (write_file(path, data, size) != 0)
 		abort();
-	if (bg_session_store_open(&st, dir, 4) == BG_OK && bg_session_open(st, FUZZ_ID, &s) == BG_OK) {
+	if (bg_session_store_open(&st, dir, 4) == BG_OK && bg_session_open(&s, st, FUZZ_ID) == BG_OK) {
 		if (bg_session_read(s, -1, 0, count, &n) != (int)n || (long long)n != bg_session_last_id(s) + 1)
 			abort();
-		messages = bg_agent_messages_from_session(s, 4096);
-		if (messages)
+		if (bg_agent_messages_from_session(&messages, s, 4096) == BG_OK)
 			decide(messages);
 		json_object_put(messages);
 		bg_session_release(s);

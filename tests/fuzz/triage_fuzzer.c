@@ -18,9 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0'; /* the SSH layer NUL-terminates what it kept */
 	if (bg_triage_parse_output(&t, text, size, "BGTRI-1234") == BG_OK) {
-		if (bg_triage_to_json(t, &s) == BG_OK)
+		if (bg_triage_to_json(&s, t) == BG_OK)
 			free(s);
-		if (bg_triage_to_text(t, &s) == BG_OK)
+		if (bg_triage_to_text(&s, t) == BG_OK)
 			free(s);
 	}
 	bg_triage_free(t);

@@ -7,10 +7,12 @@
 #include "agent/agent_internal.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/error.h"
 #include "core/json.h"
 #include "session/session_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -62,7 +64,7 @@ static int fake_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_ca
 			return -1;
 	}
 	if (r->block) {
-		while (!__atomic_load_n(&llm->cancelled, __ATOMIC_SEQ_CST))
+		while (!bg_llm_cancelled(llm))
 			usleep(2000);
 		return bg_error_set(BG_ECANCELLED, "fake model: cancelled");
 	}
@@ -111,7 +113,7 @@ typedef struct fake_tools {
 	int n;
 	size_t big; /* exec output of this many bytes */
 	int block;  /* exec hangs until cancelled */
-	int cancelled;
+	atomic_int cancelled;
 } fake_tools;
 
 static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
@@ -123,7 +125,7 @@ static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *
 	(void)timeout_s;
 	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "exec:%s", command);
 	if (t->block) {
-		while (!__atomic_load_n(&t->cancelled, __ATOMIC_SEQ_CST))
+		while (!atomic_load(&t->cancelled))
 			usleep(2000);
 		return bg_error_set(BG_ECANCELLED, "exec cancelled");
 	}
@@ -172,7 +174,7 @@ static void ft_cancel(void *impl)
 {
 	fake_tools *t = impl;
 
-	__atomic_store_n(&t->cancelled, 1, __ATOMIC_SEQ_CST);
+	atomic_store(&t->cancelled, 1);
 }
 
 static const bg_agent_tools fake_tools_vt = {ft_exec, ft_triage, ft_pve, ft_cancel, NULL};
@@ -193,7 +195,7 @@ static void fx_init(fx *f, const reply *replies, size_t n, bg_mutations m)
 {
 	memset(f, 0, sizeof(*f));
 	assert_int_equal(bg_session_store_open(&f->store, NULL, 0), BG_OK);
-	assert_int_equal(bg_session_create(f->store, &f->s), BG_OK);
+	assert_int_equal(bg_session_create(&f->s, f->store), BG_OK);
 	assert_int_equal(bg_audit_open(&f->audit, NULL, 0), BG_OK);
 	f->llm = fake_new(replies, n);
 	f->set.model = "claude-test";
@@ -299,10 +301,10 @@ static void test_tool_loop(void **state)
 	assert_non_null(strstr(bg_json_str(first, "content", ""), "ran: df -h /"));
 	assert_false(bg_json_bool(first, "is_error", 1));
 	json_object_put(req);
-	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "tool.devvm_exec"));
 	assert_non_null(strstr(audit, "agent.prompt"));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 
@@ -434,10 +436,10 @@ static void test_approval_granted(void **state)
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "\"approved\":true,\"by\":\"carol\""));
 	free(events);
-	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "\"action\":\"approval\""));
 	assert_non_null(strstr(audit, "\"who\":\"carol\""));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 
@@ -515,9 +517,9 @@ static void test_mutations_deny(void **state)
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "pve_mutations = deny"));
 	free(events);
-	assert_int_equal(bg_audit_recent(f.audit, 10, &audit), BG_OK);
+	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "\"target\":\"reset\",\"result\":\"denied\""));
-	free(audit);
+	bg_free(audit);
 	fx_free(&f);
 }
 
@@ -774,6 +776,33 @@ static void test_model_error_ends_turn(void **state)
 	fx_free(&f);
 }
 
+/* The conversation of a session whose store closed: a failure with its
+ * own code and message, never NULL with a stale error (agent.c's
+ * ask_model returns that code as the turn's). */
+static void test_messages_of_closed_session(void **state)
+{
+	bg_session_store *st;
+	bg_session *s, *empty;
+	json_object *m = (json_object *)1;
+
+	(void)state;
+	assert_int_equal(bg_session_store_open(&st, NULL, 4), BG_OK);
+	assert_int_equal(bg_session_create(&s, st), BG_OK);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"user\",\"text\":\"hi\"}"), BG_OK);
+	assert_int_equal(bg_agent_messages_from_session(&m, s, 0), BG_OK);
+	assert_int_equal(json_object_array_length(m), 1);
+	json_object_put(m);
+	assert_int_equal(bg_session_create(&empty, st), BG_OK);
+	bg_session_store_free(st);
+	bg_error_set(BG_EAUTH, "a stale failure");
+	assert_int_equal(bg_agent_messages_from_session(&m, empty, 0), BG_ECANCELLED);
+	assert_null(m);
+	assert_int_equal(bg_error_last()->code, BG_ECANCELLED);
+	assert_error_contains("closed");
+	bg_session_release(empty);
+	bg_session_release(s);
+}
+
 static void test_cap_output(void **state)
 {
 	char big[10000], *out;
@@ -829,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_fallback_to_offline),
 		cmocka_unit_test(test_unavailable_without_fallback),
 		cmocka_unit_test(test_model_error_ends_turn),
+		cmocka_unit_test(test_messages_of_closed_session),
 		cmocka_unit_test(test_cap_output),
 		cmocka_unit_test(test_tool_table),
 	};

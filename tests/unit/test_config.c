@@ -2,6 +2,8 @@
  * the four sources apply in order defaults < file < environment < flags. */
 #include "bg_test.h"
 
+#include "core/config_settings.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -84,6 +86,22 @@ static void test_defaults(void **state)
 	assert_string_equal(bg_config_get(cfg, "devvm", "port"), "22");
 	assert_string_equal(bg_config_get(cfg, "ssh", "use_agent"), "false");
 	assert_null(bg_config_get(cfg, "devvm", "nope"));
+	/* the typed accessor of the public API, for numbers and flags */
+	{
+		int v = -1;
+
+		assert_int_equal(bg_config_get_int(&v, cfg, "devvm", "port"), BG_OK);
+		assert_int_equal(v, 22);
+		assert_int_equal(bg_config_get_int(&v, cfg, "web", "max_sessions"), BG_OK);
+		assert_int_equal(v, 64);
+		assert_int_equal(bg_config_get_int(&v, cfg, "ssh", "use_agent"), BG_OK);
+		assert_int_equal(v, 0);
+		assert_int_equal(bg_config_get_int(&v, cfg, "devvm", "host"), BG_EINVAL);
+		assert_error_contains("bg_config_get");
+		assert_int_equal(bg_config_get_int(&v, cfg, "devvm", "nope"), BG_ENOTFOUND);
+		assert_int_equal(v, 0);
+		assert_int_equal(bg_config_get_int(&v, cfg, "vm", "vmid"), BG_ENOTFOUND); /* a pve.conf key */
+	}
 	bg_config_free(cfg);
 }
 

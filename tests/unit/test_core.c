@@ -26,6 +26,16 @@ static void test_errors(void **state)
 	assert_string_equal(bg_error_last()->message, "key x refused");
 	assert_int_equal(bg_error_prefix("devvm: "), BG_EAUTH);
 	assert_string_equal(bg_error_last()->message, "devvm: key x refused");
+	/* wrapping the current message in a new one (agent.c, session.c):
+	 * formatting into the buffer the argument is read from gave
+	 * "the LLM is unreachable (the LLM is unreachable (…" */
+	assert_int_equal(
+		bg_error_set(BG_EUNAVAILABLE, "the LLM is unreachable (%s) and more", bg_error_last()->message),
+		BG_EUNAVAILABLE);
+	assert_string_equal(bg_error_last()->message, "the LLM is unreachable (devvm: key x refused) and more");
+	bg_error_set(BG_EPROTO, "event: invalid JSON");
+	assert_int_equal(bg_error_set(BG_EINVAL, "%s", bg_error_last()->message), BG_EINVAL);
+	assert_string_equal(bg_error_last()->message, "event: invalid JSON");
 	bg_error_clear();
 	assert_int_equal(bg_error_last()->code, BG_OK);
 	assert_string_equal(bg_error_last()->message, "");
@@ -131,7 +141,7 @@ static void test_audit(void **state)
 	assert_int_equal(bg_audit_record(a, "bob\n\"x", "agent.prompt", "session 1", "ok", NULL), BG_OK);
 	assert_int_equal(bg_audit_record(a, "carol", "pve.stop", "vm 102", "error", "exit 4"), BG_OK);
 	assert_int_equal(bg_audit_record(a, "dave", "auth.failure", "/api/pve/cycle", "denied", NULL), BG_OK);
-	assert_int_equal(bg_audit_recent(a, 10, &json), BG_OK);
+	assert_int_equal(bg_audit_recent(&json, a, 10), BG_OK);
 	arr = json_tokener_parse(json);
 	assert_non_null(arr);
 	assert_int_equal(json_object_array_length(arr), 3);                                     /* keep = 3 */
@@ -139,7 +149,8 @@ static void test_audit(void **state)
 	assert_string_equal(bg_json_str(json_object_array_get_idx(arr, 2), "who", ""), "bob\n\"x");
 	assert_non_null(bg_json_str(json_object_array_get_idx(arr, 0), "time", NULL));
 	json_object_put(arr);
-	free(json);
+	bg_free(json);
+	bg_free(NULL);
 	bg_audit_free(a);
 
 	/* the file has one parseable JSON object per line */
@@ -159,9 +170,9 @@ static void test_audit(void **state)
 	fputs("{\"who\":\"torn", f);
 	fclose(f);
 	assert_int_equal(bg_audit_open(&a, path, 10), BG_OK);
-	assert_int_equal(bg_audit_recent(a, 1, &json), BG_OK);
+	assert_int_equal(bg_audit_recent(&json, a, 1), BG_OK);
 	assert_non_null(strstr(json, "dave"));
-	free(json);
+	bg_free(json);
 	bg_audit_free(a);
 	bg_audit_free(NULL);
 	unlink(path);

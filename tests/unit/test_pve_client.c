@@ -26,7 +26,7 @@ static struct {
 	int handshake_done;
 } fake;
 
-int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts)
 {
 	(void)s;
 	fake.calls++;
@@ -139,12 +139,12 @@ static void test_cycle_ok(void **state)
 	assert_non_null(strstr(r.stdout_text, "\"verb\":\"cycle\""));
 	assert_non_null(r.json);
 
-	assert_int_equal(bg_pve_result_to_json(&r, &json), BG_OK);
+	assert_int_equal(bg_pve_result_to_json(&json, &r), BG_OK);
 	assert_non_null(strstr(json, "\"verdict\":\"block-io-stalled\""));
 	assert_non_null(strstr(json, "wr_bytes unchanged")); /* evidence kept as sent */
 	assert_non_null(strstr(json, "\"exit_code\":0"));
 	assert_non_null(strstr(json, "\"steps\":[{\"name\":\"forensics\""));
-	free(json);
+	bg_free(json);
 	bg_pve_result_clear(&r);
 	assert_null(r.verb);
 	assert_null(r.steps);
@@ -256,9 +256,9 @@ static void test_tolerant_parsing(void **state)
 	assert_null(r.status);
 	assert_null(r.vmid);
 	assert_int_equal(r.nsteps, 0);
-	assert_int_equal(bg_pve_result_to_json(&r, &json), BG_OK);
+	assert_int_equal(bg_pve_result_to_json(&json, &r), BG_OK);
 	assert_non_null(strstr(json, "\"forensics\":null"));
-	free(json);
+	bg_free(json);
 	bg_pve_result_clear(&r);
 
 	assert_int_equal(bg_pve_result_fill(&r, "status", 0, noisy, strlen(noisy), NULL, 0), BG_OK);

@@ -99,8 +99,8 @@ static void test_stdin_fds_and_group(void **state)
 	assert_true(fd >= 0);
 	assert_true(dup2(fd, 57) == 57);
 	/* cat would hang on an inherited terminal or pipe: stdin is /dev/null.
-	 * No pipeline in the listing: the shell would hold the pipe's ends
-	 * while ls reads its fd directory, a race that shows up as a "3". */
+	 * No pipeline after it: while the shell builds one it holds a pipe
+	 * end of its own, which ls would see as fd 3 (a race, not a leak). */
 	assert_int_equal(sh(&r, "cat; ls /proc/$$/fd", 5000), BG_OK);
 	assert_string_equal(r.out, "0\n1\n2\n");
 	bg_run_result_clear(&r);

@@ -44,7 +44,7 @@ static void append_text(bg_session *s, const char *text, long long *id)
 	json_object *ev = bg_event_new(BG_EVENT_TEXT);
 
 	bg_json_add_str(ev, "text", text);
-	assert_int_equal(bg_session_emit(s, ev, id), BG_OK);
+	assert_int_equal(bg_session_emit(id, s, ev), BG_OK);
 	json_object_put(ev);
 }
 
@@ -89,21 +89,21 @@ static void test_event_field(void **state)
 	char *v = NULL;
 
 	(void)state;
-	assert_int_equal(bg_event_field(ev, strlen(ev), "input.command", &v), BG_OK);
+	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input.command"), BG_OK);
 	assert_string_equal(v, "df \"-h\"");
-	free(v);
-	assert_int_equal(bg_event_field(ev, strlen(ev), "id", &v), BG_OK);
+	bg_free(v);
+	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "id"), BG_OK);
 	assert_string_equal(v, "3");
-	free(v);
-	assert_int_equal(bg_event_field(ev, strlen(ev), "ok", &v), BG_OK);
+	bg_free(v);
+	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "ok"), BG_OK);
 	assert_string_equal(v, "true");
-	free(v);
-	assert_int_equal(bg_event_field(ev, strlen(ev), "input", &v), BG_OK);
+	bg_free(v);
+	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input"), BG_OK);
 	assert_non_null(strstr(v, "command"));
-	free(v);
-	assert_int_equal(bg_event_field(ev, strlen(ev), "input.nope", &v), BG_ENOTFOUND);
+	bg_free(v);
+	assert_int_equal(bg_event_field(&v, ev, strlen(ev), "input.nope"), BG_ENOTFOUND);
 	assert_null(v);
-	assert_int_equal(bg_event_field("[1]", 3, "id", &v), BG_EINVAL);
+	assert_int_equal(bg_event_field(&v, "[1]", 3, "id"), BG_EINVAL);
 }
 
 static void test_append_and_reload(void **state)
@@ -119,20 +119,21 @@ static void test_append_and_reload(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
-	assert_int_equal(bg_session_create(st, &s), BG_OK);
+	assert_int_equal(bg_session_create(&s, st), BG_OK);
 	assert_int_equal(strlen(bg_session_id(s)), 32);
 	snprintf(sid, sizeof(sid), "%s", bg_session_id(s));
 	assert_int_equal(bg_session_last_id(s), -1);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"user\",\"text\":\"disk full?\",\"by\":\"alice\"}", &id),
+	assert_int_equal(bg_session_append(&id, s, "{\"kind\":\"user\",\"text\":\"disk full?\",\"by\":\"alice\"}"),
 			 BG_OK);
 	assert_int_equal(id, 0);
 	append_text(s, "Checking", &id);
 	assert_int_equal(id, 1);
 	append_text(s, " df -h", &id);
 	assert_int_equal(id, 2);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"nope\"}", NULL), BG_EINVAL);
-	assert_int_equal(bg_session_append(s, "[1]", NULL), BG_EINVAL);
-	assert_int_equal(bg_session_append(s, "{\"kind\":", NULL), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"nope\"}"), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "[1]"), BG_EINVAL);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":"), BG_EINVAL);
+	assert_error_contains("event: invalid JSON (unexpected end)");
 	/* On disk: one line per event, each with its id. */
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, sid);
 	f = fopen(path, "r");
@@ -150,7 +151,7 @@ static void test_append_and_reload(void **state)
 
 	/* Reloaded: the same events, and the next id follows on. */
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
-	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
+	assert_int_equal(bg_session_open(&s, st, sid), BG_OK);
 	/* The turn it was in is closed as interrupted. */
 	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 5);
 	assert_int_equal(c->kinds[0], BG_EVENT_USER);
@@ -179,7 +180,7 @@ static void test_torn_line(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
-	assert_int_equal(bg_session_create(st, &s), BG_OK);
+	assert_int_equal(bg_session_create(&s, st), BG_OK);
 	snprintf(sid, sizeof(sid), "%s", bg_session_id(s));
 	append_text(s, "one", NULL);
 	append_text(s, "two", NULL);
@@ -193,16 +194,16 @@ static void test_torn_line(void **state)
 	close(fd);
 
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
-	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
+	assert_int_equal(bg_session_open(&s, st, sid), BG_OK);
 	assert_int_equal(bg_session_last_id(s), 3); /* one, two, + the interrupted turn closed */
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"turn_end\",\"stop_reason\":\"end_turn\"}", &id), BG_OK);
+	assert_int_equal(bg_session_append(&id, s, "{\"kind\":\"turn_end\",\"stop_reason\":\"end_turn\"}"), BG_OK);
 	assert_int_equal(id, 4);
 	bg_session_release(s);
 	bg_session_store_free(st);
 
 	/* The fragment was cut off: the file reloads whole, nothing added. */
 	assert_int_equal(bg_session_store_open(&st, dir, 8), BG_OK);
-	assert_int_equal(bg_session_open(st, sid, &s), BG_OK);
+	assert_int_equal(bg_session_open(&s, st, sid), BG_OK);
 	assert_int_equal(bg_session_read(s, -1, 0, collect, c), 5);
 	assert_non_null(strstr(c->last, "end_turn"));
 	bg_session_release(s);
@@ -218,8 +219,8 @@ static void test_turn_lock_and_ids(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, NULL, 0), BG_OK);
-	assert_int_equal(bg_session_create(st, &a), BG_OK);
-	assert_int_equal(bg_session_create(st, &b), BG_OK);
+	assert_int_equal(bg_session_create(&a, st), BG_OK);
+	assert_int_equal(bg_session_create(&b, st), BG_OK);
 	assert_string_not_equal(bg_session_id(a), bg_session_id(b));
 	assert_int_equal(bg_session_turn_begin(a), BG_OK);
 	assert_int_equal(bg_session_turn_begin(a), BG_ESTATE);
@@ -232,10 +233,10 @@ static void test_turn_lock_and_ids(void **state)
 	assert_int_equal(bg_session_delete(st, bg_session_id(a)), BG_ESTATE);
 	bg_session_turn_end(a);
 	bg_session_turn_end(b);
-	assert_int_equal(bg_session_open(st, "../../etc/passwd", &x), BG_ENOTFOUND);
+	assert_int_equal(bg_session_open(&x, st, "../../etc/passwd"), BG_ENOTFOUND);
 	assert_null(x);
-	assert_int_equal(bg_session_open(st, "0123456789abcdef0123456789ABCDEF", &x), BG_ENOTFOUND);
-	assert_int_equal(bg_session_open(st, bg_session_id(a), &x), BG_OK);
+	assert_int_equal(bg_session_open(&x, st, "0123456789abcdef0123456789ABCDEF"), BG_ENOTFOUND);
+	assert_int_equal(bg_session_open(&x, st, bg_session_id(a)), BG_OK);
 	assert_ptr_equal(a, x);
 	bg_session_release(x);
 	bg_session_release(b);
@@ -289,7 +290,7 @@ static void test_readers_attach_mid_turn(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, NULL, 0), BG_OK);
-	assert_int_equal(bg_session_create(st, &s), BG_OK);
+	assert_int_equal(bg_session_create(&s, st), BG_OK);
 	w.s = s;
 	w.count = 3000;
 	assert_int_equal(pthread_create(&t, NULL, write_events, &w), 0);
@@ -325,12 +326,12 @@ static void test_reader_wakes_on_close(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, NULL, 0), BG_OK);
-	assert_int_equal(bg_session_create(st, &s), BG_OK);
+	assert_int_equal(bg_session_create(&s, st), BG_OK);
 	assert_int_equal(bg_session_read(s, -1, 20, collect, c), 0); /* timeout, nothing */
 	assert_int_equal(pthread_create(&t, NULL, close_later, st), 0);
 	assert_int_equal(bg_session_read(s, -1, -1, collect, c), BG_ECANCELLED);
 	pthread_join(t, NULL);
-	assert_int_equal(bg_session_append(s, "{\"kind\":\"cancelled\"}", NULL), BG_ECANCELLED);
+	assert_int_equal(bg_session_append(NULL, s, "{\"kind\":\"cancelled\"}"), BG_ECANCELLED);
 	bg_session_release(s);
 	free(c);
 }
@@ -344,27 +345,27 @@ static void test_cap_and_list(void **state)
 
 	(void)state;
 	assert_int_equal(bg_session_store_open(&st, dir, 2), BG_OK);
-	assert_int_equal(bg_session_create(st, &a), BG_OK);
+	assert_int_equal(bg_session_create(&a, st), BG_OK);
 	snprintf(ida, sizeof(ida), "%s", bg_session_id(a));
-	assert_int_equal(bg_session_append(a, "{\"kind\":\"user\",\"text\":\"first\",\"by\":\"x\"}", NULL), BG_OK);
+	assert_int_equal(bg_session_append(NULL, a, "{\"kind\":\"user\",\"text\":\"first\",\"by\":\"x\"}"), BG_OK);
 	usleep(2000);
-	assert_int_equal(bg_session_create(st, &b), BG_OK);
-	assert_int_equal(bg_session_append(b, "{\"kind\":\"user\",\"text\":\"second\",\"by\":\"x\"}", NULL), BG_OK);
-	assert_int_equal(bg_session_list(st, &json), BG_OK);
+	assert_int_equal(bg_session_create(&b, st), BG_OK);
+	assert_int_equal(bg_session_append(NULL, b, "{\"kind\":\"user\",\"text\":\"second\",\"by\":\"x\"}"), BG_OK);
+	assert_int_equal(bg_session_list(&json, st), BG_OK);
 	assert_true(strstr(json, "second") < strstr(json, "first")); /* newest first */
 	assert_non_null(strstr(json, "\"title\":\"first\""));
-	free(json);
+	bg_free(json);
 	/* Both busy: no room. */
 	assert_int_equal(bg_session_turn_begin(a), BG_OK);
 	assert_int_equal(bg_session_turn_begin(b), BG_OK);
-	assert_int_equal(bg_session_create(st, &c), BG_EBUSY);
+	assert_int_equal(bg_session_create(&c, st), BG_EBUSY);
 	bg_session_turn_end(a);
 	bg_session_turn_end(b);
 	/* The least recently active one goes, file and all. (The pause is
 	 * for the file's mtime, which the kernel takes from a coarse clock.) */
 	usleep(20000);
-	assert_int_equal(bg_session_create(st, &c), BG_OK);
-	assert_int_equal(bg_session_open(st, ida, &gone), BG_ENOTFOUND);
+	assert_int_equal(bg_session_create(&c, st), BG_OK);
+	assert_int_equal(bg_session_open(&gone, st, ida), BG_ENOTFOUND);
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, ida);
 	assert_int_equal(access(path, F_OK), -1);
 	bg_session_release(a); /* the caller's own reference stays valid */
@@ -374,9 +375,9 @@ static void test_cap_and_list(void **state)
 
 	/* Over the cap at load: only the newest are kept. */
 	assert_int_equal(bg_session_store_open(&st, dir, 1), BG_OK);
-	assert_int_equal(bg_session_list(st, &json), BG_OK);
+	assert_int_equal(bg_session_list(&json, st), BG_OK);
 	assert_null(strstr(json, "second"));
-	free(json);
+	bg_free(json);
 	bg_session_store_free(st);
 
 	/* Missing parents are created. */

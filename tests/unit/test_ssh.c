@@ -292,7 +292,7 @@ static void test_new_checks(void **state)
 	bg_ssh_cancel(NULL);
 	bg_ssh_result_clear(NULL);
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(bg_ssh_exec(NULL, "true", NULL, &r), BG_EINVAL);
+	assert_int_equal(bg_ssh_exec(&r, NULL, "true", NULL), BG_EINVAL);
 	assert_int_equal(r.exit_code, -1);
 }
 

@@ -49,7 +49,7 @@ static char *with_nonce(const char *recorded, const char *command)
 	return out;
 }
 
-int bg_ssh_exec(bg_ssh *s, const char *command, const bg_ssh_exec_options *opts, bg_ssh_result *result)
+int bg_ssh_exec(bg_ssh_result *result, bg_ssh *s, const char *command, const bg_ssh_exec_options *opts)
 {
 	char *rec;
 
@@ -159,14 +159,14 @@ static void test_healthy_debian(void **state)
 	assert_no_findings(t);
 	assert_non_null(strstr(bg_triage_output(t, "uptime"), "cpus: 2"));
 	assert_string_equal(bg_triage_output(t, "failed_units"), "no systemd on this host\n");
-	assert_int_equal(bg_triage_to_json(t, &json), BG_OK);
+	assert_int_equal(bg_triage_to_json(&json, t), BG_OK);
 	assert_non_null(strstr(json, "\"findings\":[]"));
 	assert_non_null(strstr(json, "{\"name\":\"dstate\",\"ok\":true,"));
-	free(json);
-	assert_int_equal(bg_triage_to_text(t, &text), BG_OK);
+	bg_free(json);
+	assert_int_equal(bg_triage_to_text(&text, t), BG_OK);
 	assert_non_null(strstr(text, "findings: none"));
 	assert_non_null(strstr(text, "== kernel_log\n"));
-	free(text);
+	bg_free(text);
 	bg_triage_free(t);
 }
 

@@ -86,7 +86,7 @@ static void setup(world *w, const char *mutations, int max_steps, int approval_t
 	CHECK(bg_secret_new(&w->api_key, "sk-test-key", 11) == BG_OK);
 	CHECK(bg_audit_open(&w->audit, NULL, 0) == BG_OK);
 	CHECK(bg_session_store_open(&w->store, NULL, 0) == BG_OK);
-	CHECK(bg_session_create(w->store, &w->s) == BG_OK);
+	CHECK(bg_session_create(&w->s, w->store) == BG_OK);
 	o.api_key = w->api_key;
 	o.audit = w->audit;
 	o.approval_timeout_s = approval_timeout_s;
@@ -200,10 +200,10 @@ static int follow_one(long long id, bg_event_kind kind, const char *json, size_t
 			usleep(300000);
 			CHECK(bg_agent_cancel(f->w->a) == 1);
 		} else {
-			CHECK(bg_event_field(json, len, "tool_use_id", &tid) == BG_OK);
+			CHECK(bg_event_field(&tid, json, len, "tool_use_id") == BG_OK);
 			CHECK(bg_agent_decide(f->w->a, tid, f->action, f->action ? "e2e-approver" : "e2e-denier") ==
 			      BG_OK);
-			free(tid);
+			bg_free(tid);
 		}
 		f->acted_at = bg_now_ms();
 	}
@@ -278,9 +278,9 @@ static void case_cycle(const char *mutations, int action, int approval_timeout_s
 	ev = events(&w);
 	CHECK((strstr(ev, "approval_required") != NULL) == (strcmp(mutations, "confirm") == 0));
 	free(ev);
-	CHECK(bg_audit_recent(w.audit, 20, &audit) == BG_OK);
+	CHECK(bg_audit_recent(&audit, w.audit, 20) == BG_OK);
 	CHECK(strstr(audit, "tool.pve") != NULL);
-	free(audit);
+	bg_free(audit);
 	teardown(&w);
 }
 

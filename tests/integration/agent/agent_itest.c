@@ -128,7 +128,7 @@ static void setup(fixture *f, const char *command)
 	set.devvm_timeout_s = 20;
 	set.mutations = BG_MUTATIONS_CONFIRM;
 	CHECK(bg_session_store_open(&f->store, NULL, 0) == BG_OK);
-	CHECK(bg_session_create(f->store, &f->s) == BG_OK);
+	CHECK(bg_session_create(&f->s, f->store) == BG_OK);
 	CHECK(bg_agent_tools_real(&tools, &impl, f->cfg, NULL) == BG_OK);
 	CHECK(bg_agent_new_with(&f->a, &set, f->s, &f->llm.base, NULL, tools, impl) == BG_OK);
 }

@@ -833,7 +833,7 @@ static int check(const char *provider, const char *url, const char *key, char **
 		assert_int_equal(bg_config_set(cfg, "agent", "base_url", url, "test"), BG_OK);
 	if (key)
 		setenv(strcmp(provider, "openai") == 0 ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY", key, 1);
-	rc = bg_llm_check(cfg, 5, detail);
+	rc = bg_llm_check(detail, cfg, 5);
 	unsetenv("ANTHROPIC_API_KEY");
 	unsetenv("OPENAI_API_KEY");
 	bg_config_free(cfg);
@@ -851,19 +851,19 @@ static void test_check(void **state)
 	mock_start(&m, "check.json");
 	assert_int_equal(check("anthropic", m.url, "sk-test-key", &detail), BG_OK);
 	assert_non_null(strstr(detail, "HTTP 200, 2 models, the configured model is listed"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("anthropic", m.url, "sk-wrong", &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "HTTP 401 authentication_error: invalid x-api-key"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("anthropic", m.url, NULL, &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "no API key"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("openai", m.url, "sk-local", &detail), BG_EAUTH);
 	assert_non_null(strstr(detail, "openai: GET http://127.0.0.1:"));
-	free(detail);
+	bg_free(detail);
 	assert_int_equal(check("offline", NULL, NULL, &detail), BG_OK);
 	assert_non_null(strstr(detail, "offline"));
-	free(detail);
+	bg_free(detail);
 	recs = mock_records(&m);
 	assert_int_equal(json_object_array_length(recs), 3);
 	for (i = 0; i < 3; i++) /* never a prompt */
@@ -874,7 +874,7 @@ static void test_check(void **state)
 	/* nothing listening */
 	assert_int_equal(check("openai", "http://127.0.0.1:1", NULL, &detail), BG_ECONNECT);
 	assert_non_null(strstr(detail, "connect"));
-	free(detail);
+	bg_free(detail);
 }
 
 int main(int argc, char **argv)

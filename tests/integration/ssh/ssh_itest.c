@@ -111,7 +111,7 @@ static int run(bg_ssh *s, const char *cmd, int timeout_s, bg_ssh_result *r)
 	bg_ssh_exec_options o = BG_SSH_EXEC_OPTIONS_INIT;
 
 	o.timeout_s = timeout_s;
-	return bg_ssh_exec(s, cmd, &o, r);
+	return bg_ssh_exec(r, s, cmd, &o);
 }
 
 /* fork/exec a program and wait for it; its exit status, or -1. */
@@ -172,7 +172,7 @@ static void case_exec(void)
 	{
 		bg_ssh_exec_options o = BG_SSH_EXEC_OPTIONS_INIT;
 		o.remote_timeout = 0;
-		CHECK(bg_ssh_exec(s, "exit 7", &o, &r) == BG_OK);
+		CHECK(bg_ssh_exec(&r, s, "exit 7", &o) == BG_OK);
 		CHECK(r.exit_code == 7);
 		bg_ssh_result_clear(&r);
 	}
@@ -206,7 +206,7 @@ static void case_big_output(void)
 	bg_ssh_result_clear(&r);
 
 	o.output_cap = 1000;
-	CHECK(bg_ssh_exec(s, "seq 1 100000", &o, &r) == BG_OK);
+	CHECK(bg_ssh_exec(&r, s, "seq 1 100000", &o) == BG_OK);
 	CHECK(r.out_len == 1000 && r.out_dropped > 500000);
 	CHECK(r.out && strncmp(r.out, "1\n2\n3\n", 6) == 0);
 	bg_ssh_result_clear(&r);
@@ -253,7 +253,7 @@ static void case_streaming(void)
 	o.payload = &l;
 	o.timeout_s = 10;
 	t0 = now_ms();
-	CHECK(bg_ssh_exec(s, "for i in 1 2 3 4; do echo line$i; sleep 0.3; done", &o, &r) == BG_OK);
+	CHECK(bg_ssh_exec(&r, s, "for i in 1 2 3 4; do echo line$i; sleep 0.3; done", &o) == BG_OK);
 	t1 = now_ms();
 	CHECK(l.calls >= 3);
 	/* The first line came long before the end (~1.2 s). */
@@ -264,7 +264,7 @@ static void case_streaming(void)
 
 	/* A callback's negative value aborts and is returned. */
 	o.on_output = abort_output;
-	CHECK(bg_ssh_exec(s, "echo a; sleep 5", &o, &r) == -42);
+	CHECK(bg_ssh_exec(&r, s, "echo a; sleep 5", &o) == -42);
 	bg_ssh_result_clear(&r);
 	CHECK(run(s, "echo after", 10, &r) == BG_OK && r.out && strcmp(r.out, "after\n") == 0);
 	bg_ssh_result_clear(&r);
@@ -325,7 +325,7 @@ static void case_timeout(void)
 	o.remote_timeout = 0;
 	o.timeout_s = 1;
 	t0 = now_ms();
-	CHECK(bg_ssh_exec(s, "echo early; sleep 4245; echo late", &o, &r) == BG_ETIMEOUT);
+	CHECK(bg_ssh_exec(&r, s, "echo early; sleep 4245; echo late", &o) == BG_ETIMEOUT);
 	CHECK(r.timed_out == 1 && r.exit_code == -1);
 	CHECK(r.out && strcmp(r.out, "early\n") == 0);
 	CHECK(now_ms() - t0 >= 5900 && now_ms() - t0 < 7500);
