@@ -192,7 +192,7 @@ typedef struct follower {
 static int follow_one(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
 {
 	follower *f = payload;
-	char *tid = NULL;
+	char *nonce = NULL, *verb = NULL;
 
 	f->last = id;
 	if (kind == f->on && !f->acted_at) {
@@ -200,10 +200,12 @@ static int follow_one(long long id, bg_event_kind kind, const char *json, size_t
 			usleep(300000);
 			CHECK(bg_agent_cancel(f->w->a) == 1);
 		} else {
-			CHECK(bg_event_field(json, len, "tool_use_id", &tid) == BG_OK);
-			CHECK(bg_agent_decide(f->w->a, tid, f->action, f->action ? "e2e-approver" : "e2e-denier") ==
-			      BG_OK);
-			free(tid);
+			CHECK(bg_event_field(json, len, "nonce", &nonce) == BG_OK);
+			CHECK(bg_event_field(json, len, "verb", &verb) == BG_OK);
+			CHECK(bg_agent_decide(f->w->a, nonce, verb, f->action,
+					      f->action ? "e2e-approver" : "e2e-denier") == BG_OK);
+			free(nonce);
+			free(verb);
 		}
 		f->acted_at = bg_now_ms();
 	}
