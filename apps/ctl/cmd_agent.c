@@ -314,14 +314,13 @@ static int env_open(agent_env *e, ctl_ctx *ctx)
 {
 	const bg_client_settings *cs;
 	bg_agent_options opts = BG_AGENT_OPTIONS_INIT;
-	char source[512];
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
 	cs = bg_config_client(ctx->cfg);
-	rc = ctl_load_key(&e->key, ctx->cfg, NULL, source, sizeof(source));
+	rc = bg_ssh_key_load(&e->key, NULL, ctx->cfg, NULL, 0);
 	if (rc != BG_OK && rc != BG_ENOTFOUND)
 		return ctl_fail(ctx, rc, "reading the SSH key");
 	open_audit(e, cs);

@@ -53,9 +53,9 @@ static void check_key_file_mode(doctor *d, const char *path, char *detail, size_
 static void check_key(doctor *d)
 {
 	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
-	char source[512], detail[1024];
+	char *source = NULL, detail[1024], hint[600];
 	bg_ssh_key_desc pk;
-	int rc = ctl_load_key(&d->key, d->ctx->cfg, NULL, source, sizeof(source));
+	int rc = bg_ssh_key_load(&d->key, &source, d->ctx->cfg, NULL, BG_SSH_KEY_LOAD_ANY);
 
 	if (rc == BG_ENOTFOUND) {
 		if (cs->ssh.use_agent)
@@ -68,26 +68,20 @@ static void check_key(doctor *d)
 		return;
 	}
 	if (rc != BG_OK) {
-		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
-		report(d, "key", 0, detail, "check the path and that this user can read it");
-		return;
-	}
-	if (bg_ssh_key_describe(&pk, d->key) != BG_OK) {
+		report(d, "key", 0, bg_error_last()->message, "check the path and that this user can read it");
+	} else if (bg_ssh_key_describe(&pk, d->key) != BG_OK) {
 		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
 		report(d, "key", 0, detail, "use an OpenSSH-format ed25519 key (ssh-keygen -t ed25519)");
-		return;
+	} else {
+		if (cs->ssh.key_file[0])
+			check_key_file_mode(d, cs->ssh.key_file, detail, sizeof(detail));
+		snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
+			 pk.encrypted ? " (passphrase-protected)" : "");
+		/* The library's one rule says whether and why not. */
+		snprintf(hint, sizeof(hint), "the key %s", pk.reason);
+		report(d, "key", pk.usable, detail, pk.usable ? NULL : hint);
 	}
-	if (cs->ssh.key_file[0])
-		check_key_file_mode(d, cs->ssh.key_file, detail, sizeof(detail));
-	snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
-		 pk.encrypted ? " (passphrase-protected)" : "");
-	if (strcmp(pk.type, "ssh-ed25519") != 0 && strncmp(pk.type, "ecdsa-sha2-", 11) != 0)
-		report(d, "key", 0, detail, "libssh2 1.10 cannot sign with this key type: make an ed25519 key");
-	else if (pk.encrypted)
-		report(d, "key", 0, detail,
-		       "a key with a passphrase cannot be used unattended: remove it (ssh-keygen -p)");
-	else
-		report(d, "key", 1, detail, NULL);
+	free(source);
 }
 
 /* What the host key line says: the fingerprint and whether it is pinned. */

@@ -99,35 +99,15 @@ static int dup_opt(char **dst, const char *src)
 	return *dst ? BG_OK : bg_error_oom();
 }
 
+/* The key rule (ssh_util.c, the one copy) applied to a key about to log in. */
 static int check_key(const char *what, const bg_secret *key, bg_ssh_key_info *info)
 {
+	char reason[512];
+	int rc;
+
 	bg_ssh_key_detect(info, bg_secret_data(key), bg_secret_len(key));
-	switch (info->type) {
-	case BG_SSH_KEY_RSA:
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is an RSA key: libssh2 1.10 can sign only with ssh-rsa (SHA-1), which "
-				    "OpenSSH >= 8.8 refuses, so it cannot log in; use an ed25519 or ECDSA key "
-				    "instead (ssh-keygen -t ed25519) and add its .pub to authorized_keys",
-				    what);
-	case BG_SSH_KEY_DSA:
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is a DSA key, which OpenSSH no longer accepts; use an ed25519 or "
-				    "ECDSA key (ssh-keygen -t ed25519)",
-				    what);
-	case BG_SSH_KEY_NOT_A_KEY:
-		return bg_error_set(BG_EINVAL,
-				    "%s is not a private key (no \"-----BEGIN … PRIVATE KEY-----\" line); "
-				    "give the private key file, not the .pub",
-				    what);
-	default: break;
-	}
-	if (info->encrypted)
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is protected by a passphrase, which breakglass cannot ask for; load it "
-				    "into ssh-agent and set use_agent, or use a key without a passphrase "
-				    "readable only by the service",
-				    what);
-	return BG_OK;
+	rc = bg_ssh_key_judge(info, reason, sizeof(reason));
+	return rc == BG_OK ? BG_OK : bg_error_set(rc, "%s %s", what, reason);
 }
 
 static int make_where(bg_ssh *s)
@@ -245,30 +225,61 @@ int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts)
 	return BG_OK;
 }
 
-int bg_ssh_key_load(bg_secret **out, const bg_config *cfg)
+/* "file PATH" or "environment BREAKGLASS_SSH_KEY", for the caller's messages. */
+static int set_source(char **source_out, const char *kind, const char *what)
+{
+	bg_buf b = BG_BUF_INIT;
+
+	if (!source_out)
+		return BG_OK;
+	if (bg_buf_printf(&b, "%s %s", kind, what) != BG_OK || !(*source_out = bg_buf_detach(&b))) {
+		bg_buf_free(&b);
+		return bg_error_oom();
+	}
+	return BG_OK;
+}
+
+int bg_ssh_key_load(bg_secret **out, char **source_out, const bg_config *cfg, const char *key_file, unsigned int flags)
 {
 	const bg_client_settings *c;
 	bg_ssh_key_info info;
+	char reason[512];
 	int rc;
 
+	if (source_out)
+		*source_out = NULL;
 	if (!out)
 		return bg_error_set(BG_EINVAL, "bg_ssh_key_load: out is NULL");
 	*out = NULL;
 	c = cfg ? bg_config_client(cfg) : NULL;
-	if (c && c->ssh.key_file && *c->ssh.key_file) {
-		rc = bg_secret_from_file(out, c->ssh.key_file);
+	if (!(key_file && *key_file) && c && c->ssh.key_file && *c->ssh.key_file)
+		key_file = c->ssh.key_file;
+	if (key_file && *key_file) {
+		if ((rc = set_source(source_out, "file", key_file)) != BG_OK)
+			return rc;
+		rc = bg_secret_from_file(out, key_file);
 		if (rc != BG_OK)
-			return bg_error_prefix("[ssh] key_file: ");
+			return bg_error_prefix("the SSH key (file %s): ", key_file);
 	} else {
 		rc = bg_secret_from_env(out, "BREAKGLASS_SSH_KEY");
 		if (rc == BG_ENOTFOUND)
 			return bg_error_set(BG_ENOTFOUND,
 					    "no SSH key: set [ssh] key_file or $BREAKGLASS_SSH_KEY (or use_agent)");
-		if (rc != BG_OK)
+		if (rc == BG_OK)
+			rc = set_source(source_out, "environment", "BREAKGLASS_SSH_KEY");
+		if (rc != BG_OK) {
+			bg_secret_free(*out);
+			*out = NULL;
 			return rc;
+		}
 	}
-	rc = check_key(c && c->ssh.key_file && *c->ssh.key_file ? c->ssh.key_file : "$BREAKGLASS_SSH_KEY", *out, &info);
+	if (flags & BG_SSH_KEY_LOAD_ANY)
+		return BG_OK;
+	bg_ssh_key_detect(&info, bg_secret_data(*out), bg_secret_len(*out));
+	rc = bg_ssh_key_judge(&info, reason, sizeof(reason));
 	if (rc != BG_OK) {
+		rc = bg_error_set(rc, "the SSH key (%s %s) %s", key_file && *key_file ? "file" : "environment",
+				  key_file && *key_file ? key_file : "BREAKGLASS_SSH_KEY", reason);
 		bg_secret_free(*out);
 		*out = NULL;
 	}

@@ -636,6 +636,7 @@ static void case_env_key(void)
 {
 	bg_config *cfg = fixture_config("");
 	bg_secret *key = NULL;
+	char *source = NULL;
 	bg_ssh_result r;
 	bg_ssh *s = NULL;
 
@@ -643,9 +644,12 @@ static void case_env_key(void)
 	if (!cfg)
 		return;
 	unsetenv("BREAKGLASS_SSH_KEY");
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_ENOTFOUND);
+	CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_ENOTFOUND && source == NULL);
 	setenv("BREAKGLASS_SSH_KEY", read_file(env("SSHD_CLIENT_KEY")), 1);
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_OK);
+	CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_OK);
+	CHECK(source && strcmp(source, "environment BREAKGLASS_SSH_KEY") == 0);
+	free(source);
+	source = NULL;
 	CHECK(getenv("BREAKGLASS_SSH_KEY") == NULL);
 	CHECK(bg_ssh_new_from_config(&s, cfg, "devvm", key) == BG_OK);
 	if (s) {
@@ -664,8 +668,22 @@ static void case_env_key(void)
 	/* An RSA key in the environment: refused at load. */
 	cfg = fixture_config("");
 	setenv("BREAKGLASS_SSH_KEY", read_file(path_in_dir("id_rsa")), 1);
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_EUNSUPPORTED && key == NULL);
+	CHECK(bg_ssh_key_load(&key, NULL, cfg, NULL, 0) == BG_EUNSUPPORTED && key == NULL);
 	CHECK_CONTAINS(bg_error_last()->message, "RSA");
+	CHECK_CONTAINS(bg_error_last()->message, "environment BREAKGLASS_SSH_KEY");
+	/* ... unless asked for any key (to describe it): then it says why. */
+	CHECK(bg_ssh_key_load(&key, &source, cfg, path_in_dir("id_rsa"), BG_SSH_KEY_LOAD_ANY) == BG_OK && key);
+	CHECK(source && strncmp(source, "file /", 6) == 0 && strstr(source, "id_rsa"));
+	if (key) {
+		bg_ssh_key_desc d;
+
+		CHECK(bg_ssh_key_describe(&d, key) == BG_OK);
+		CHECK(!d.usable && strstr(d.reason, "RSA") && strstr(d.reason, "ed25519"));
+	}
+	free(source);
+	source = NULL;
+	bg_secret_free(key);
+	key = NULL;
 	bg_config_free(cfg);
 
 	/* [ssh] key_file wins. */
@@ -675,9 +693,15 @@ static void case_env_key(void)
 		cfg = fixture_config(extra);
 		CHECK(cfg);
 		if (cfg) {
-			CHECK(bg_ssh_key_load(&key, cfg) == BG_OK);
+			CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_OK);
 			CHECK(key && strstr(bg_secret_data(key), "OPENSSH PRIVATE KEY"));
+			CHECK(source && strstr(source, "id_ecdsa"));
+			free(source);
 			bg_secret_free(key);
+			/* An explicit file (a --key option) wins over [ssh] key_file. */
+			CHECK(bg_ssh_key_load(&key, &source, cfg, path_in_dir("id_rsa"), 0) == BG_EUNSUPPORTED);
+			CHECK(key == NULL && source && strstr(source, "id_rsa"));
+			free(source);
 			bg_config_free(cfg);
 		}
 	}
