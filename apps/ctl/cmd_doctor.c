@@ -84,24 +84,26 @@ static void check_key(doctor *d)
 	free(source);
 }
 
-/* What the host key line says: the fingerprint and whether it is pinned. */
+/* What the host key line says: the fingerprint, whether it is pinned, the
+ * policy and what it made of the key (known, stored, refused). */
 static void host_key_note(const bg_ssh *ssh, const bg_target_settings *t, const char *target, char *buf, size_t n,
 			  char *hint, size_t hn)
 {
 	const char *fpr = ssh ? bg_ssh_host_key_fingerprint(ssh) : NULL;
+	const char *type = ssh && bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "";
+	const char *check = ssh ? bg_ssh_host_key_check(ssh) : NULL;
 
 	hint[0] = '\0';
 	if (!fpr) {
-		snprintf(buf, n, "host key unknown");
+		snprintf(buf, n, "host key unknown (host_key_policy = %s)", t->host_key_policy);
 		return;
 	}
 	if (t->host_key[0]) {
-		snprintf(buf, n, "host key %s %s (pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
-			 fpr);
+		snprintf(buf, n, "host key %s %s (pinned), host_key_policy = %s", type, fpr, t->host_key_policy);
 		return;
 	}
-	snprintf(buf, n, "host key %s %s (NOT pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
-		 fpr);
+	snprintf(buf, n, "host key %s %s (NOT pinned), host_key_policy = %s: %s", type, fpr, t->host_key_policy,
+		 check ? check : "?");
 	snprintf(hint, hn,
 		 "check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set [%s] "
 		 "host_key = %s",
@@ -125,7 +127,7 @@ static void check_devvm(doctor *d)
 	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result res;
 	bg_ssh *ssh = NULL;
-	char detail[1024], note[256], hint[512];
+	char detail[2048], note[1024], hint[512];
 	int rc;
 
 	memset(&res, 0, sizeof(res));
@@ -156,7 +158,7 @@ static void check_pve(doctor *d)
 	const bg_client_settings *cs = bg_config_client(d->ctx->cfg);
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
-	char detail[1024], note[256], hint[512];
+	char detail[2048], note[1024], hint[512];
 	int rc;
 
 	memset(&r, 0, sizeof(r));

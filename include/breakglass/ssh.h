@@ -22,6 +22,14 @@ typedef struct bg_ssh bg_ssh;
 
 #define BG_SSH_OPTIONS_VERSION 1
 
+/** Which host keys are trusted when no host_key pin is set (a pin, when
+ *  set, always decides: its key and no other). OpenSSH's model. */
+typedef enum bg_ssh_host_key_policy {
+	BG_SSH_HOST_KEY_ACCEPT_NEW = 0, /**< known_hosts: store the first key, refuse a changed one */
+	BG_SSH_HOST_KEY_STRICT = 1,     /**< known_hosts: only the keys already there */
+	BG_SSH_HOST_KEY_PIN = 2         /**< host_key only: it must be set (and match) */
+} bg_ssh_host_key_policy;
+
 typedef struct bg_ssh_options {
 	unsigned int version; /**< BG_SSH_OPTIONS_VERSION */
 	const char *name;     /**< "devvm", "pve": used in messages */
@@ -35,11 +43,15 @@ typedef struct bg_ssh_options {
 	int connect_timeout_s;      /**< connect + handshake + auth; 10 when 0 */
 	const char *source_address; /**< local address to bind, or NULL */
 	int keepalive_s;            /**< keepalive interval; 15 when 0 */
+	bg_ssh_host_key_policy host_key_policy;
+	const char *known_hosts; /**< OpenSSH known_hosts file for strict / accept-new; NULL: none
+				      (accept-new then accepts without storing, strict refuses) */
 } bg_ssh_options;
 
-#define BG_SSH_OPTIONS_INIT                                                                     \
-	{                                                                                       \
-		BG_SSH_OPTIONS_VERSION, NULL, NULL, 22, NULL, NULL, NULL, NULL, 0, 10, NULL, 15 \
+#define BG_SSH_OPTIONS_INIT                                                                      \
+	{                                                                                        \
+		BG_SSH_OPTIONS_VERSION, NULL, NULL, 22, NULL, NULL, NULL, NULL, 0, 10, NULL, 15, \
+			BG_SSH_HOST_KEY_ACCEPT_NEW, NULL                                         \
 	}
 
 /** Initialise `opts` with the defaults; BG_EINVAL for an unknown version. */
@@ -142,7 +154,8 @@ BG_EXTERN int bg_ssh_authorized_key_line(char **line_out, const bg_secret *key, 
 
 /**
  * A handle for `target` ("devvm" or "pve") built from the configuration:
- * host, port, user, host_key, connect_timeout, source_address, use_agent,
+ * host, port, user, host_key, host_key_policy, [ssh] known_hosts,
+ * connect_timeout, source_address, use_agent,
  * and `key` (from bg_ssh_key_load, borrowed; may be NULL with use_agent).
  */
 BG_EXTERN int bg_ssh_new_from_config(bg_ssh **out, const bg_config *cfg, const char *target, const bg_secret *key);
@@ -158,6 +171,13 @@ BG_EXTERN const char *bg_ssh_host_key_fingerprint(const bg_ssh *s);
 
 /** The server's host key type ("ssh-ed25519", …) once known, else NULL. */
 BG_EXTERN const char *bg_ssh_host_key_type(const bg_ssh *s);
+
+/**
+ * How the server's host key was judged at the last connect, for messages
+ * and `doctor`: "pinned by host_key", "known (FILE line N)", "new, stored
+ * in FILE line N", "new, not stored (…)", "refused: …"; NULL before.
+ */
+BG_EXTERN const char *bg_ssh_host_key_check(const bg_ssh *s);
 
 typedef enum bg_ssh_stream { BG_SSH_STDOUT = 1, BG_SSH_STDERR = 2 } bg_ssh_stream;
 

@@ -74,11 +74,11 @@ static void setup(world *w, const char *mutations, int max_steps, int approval_t
 	bg_buf_printf(&ini,
 		      "[devvm]\nhost = 127.0.0.1\nport = %s\nuser = %s\ncommand_timeout = 20\n"
 		      "[pve]\nhost = 127.0.0.1\nport = %s\nuser = %s\nverb_timeout = 20\n"
-		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\n"
+		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\nknown_hosts = %s/known_hosts_e2e\n"
 		      "[agent]\nprovider = anthropic\nbase_url = http://127.0.0.1:%s\nmax_steps = %d\n"
 		      "turn_timeout = 90\npve_mutations = %s\nfallback = offline\n",
 		      env("SSHD_PORT"), env("SSHD_USER"), env("PVE_PORT"), env("SSHD_USER"), env("SSHD_CLIENT_KEY"),
-		      env("MOCK_PORT"), max_steps, mutations);
+		      env("SSHD_DIR"), env("MOCK_PORT"), max_steps, mutations);
 	CHECK(bg_config_new(&w->cfg, BG_CONFIG_CLIENT) == BG_OK);
 	CHECK(bg_config_load_string(w->cfg, "e2e.conf", ini.data, ini.len) == BG_OK);
 	CHECK(bg_config_validate(w->cfg) == BG_OK);
