@@ -568,8 +568,8 @@ static void test_decide_wrong_request(void **state)
 	memset(&p, 0, sizeof(p));
 	fx_init(&f, script, 3, BG_MUTATIONS_CONFIRM);
 	/* The first request times out; the prober answers the second at
-	 * once, well within the same 2 s even on a loaded machine. */
-	f.set.approval_timeout_ms = 2000;
+	 * once, well within the same 3 s even on a loaded machine. */
+	f.set.approval_timeout_ms = 3000;
 	f.llm->fixed_id = "toolu_same";
 	fx_start(&f, NULL);
 	p.f = &f;
