@@ -104,10 +104,13 @@ static void describe_stored(bg_kh_result *out, const char *key64)
 
 /* One line: its own collection, checked against the name and the key.
  * The key type used is the line's own, so that another type of key for
- * the same name shows as a mismatch. */
-static bg_kh_status check_line(LIBSSH2_SESSION *session, const char *line, size_t len, const char *name,
+ * the same name shows as a mismatch. The line is copied and ended with a
+ * NUL: libssh2 1.10's readline looks at the byte after `len` for a
+ * newline and, finding one, drops the key's last character. */
+static bg_kh_status check_line(LIBSSH2_SESSION *session, const char *text, size_t len, const char *name,
 			       const unsigned char *key, size_t keylen, bg_kh_result *out)
 {
+	char line[LINE_MAX_K + 1];
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
 	struct libssh2_knownhost *node = NULL, *found = NULL;
 	bg_kh_status st = BG_KH_NOTFOUND;
@@ -115,6 +118,8 @@ static bg_kh_status check_line(LIBSSH2_SESSION *session, const char *line, size_
 
 	if (!kh)
 		return BG_KH_NOTFOUND;
+	memcpy(line, text, len);
+	line[len] = '\0';
 	if (libssh2_knownhost_readline(kh, line, len, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0 &&
 	    libssh2_knownhost_get(kh, &node, NULL) == 0 && node) {
 		type = node->typemask & LIBSSH2_KNOWNHOST_KEY_MASK;
