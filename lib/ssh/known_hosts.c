@@ -222,6 +222,11 @@ int bg_kh_add(int *line_out, const char *file, const char *host, int port, const
 	ssize_t w;
 
 	*line_out = 0;
+	if (port == 22 && strlen(host) < 3)
+		return bg_error_set(BG_EINVAL,
+				    "libssh2 1.10 cannot read back a known_hosts name under three characters (\"%s\"): "
+				    "use the host's address or full name",
+				    host);
 	fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return bg_error_set(errno == ELOOP ? BG_EHOSTKEY : BG_EIO, "cannot write known_hosts %s: %s", file,

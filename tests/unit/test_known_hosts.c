@@ -163,6 +163,12 @@ static void test_add(void **state)
 	assert_int_equal(stat(text, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 
+	/* A name libssh2 would ignore is not written (it would pile up). */
+	assert_int_equal(bg_kh_add(&line, text, "pv", 22, "ssh-ed25519", k, n), BG_EINVAL);
+	assert_error_contains("three characters");
+	assert_int_equal(bg_kh_add(&line, text, "pv", 2222, "ssh-ed25519", k, n), BG_OK);
+	assert_int_equal(line, 2);
+
 	/* Refused: a symlink, a second hard link, a group-writable file. */
 	snprintf(got, sizeof(got), "%s/kh_link", dir);
 	unlink(got);
