@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -115,10 +116,13 @@ static void show_result(follow *f, const char *json, size_t len)
 	bg_free(out);
 }
 
-/* Ask on the terminal itself, never on stdin (which may be a pipe). */
+/* Ask on the terminal itself, never on stdin (which may be a pipe), for at
+ * most the library's approval timeout (the web's too): 1 yes, 0 no (an
+ * answer, EOF, Ctrl-C), -1 no terminal, -2 no answer in time. */
 static int ask_tty(const char *question)
 {
 	char answer[16];
+	struct pollfd p;
 	ssize_t n;
 	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
 
@@ -128,7 +132,14 @@ static int ask_tty(const char *question)
 		close(fd);
 		return -1;
 	}
-	n = read(fd, answer, sizeof(answer) - 1);
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	if (poll(&p, 1, BG_AGENT_APPROVAL_TIMEOUT_S * 1000) == 0) {
+		close(fd);
+		return -2;
+	}
+	n = (p.revents & POLLIN) ? read(fd, answer, sizeof(answer) - 1) : 0;
 	close(fd);
 	if (n <= 0)
 		return 0; /* EOF or Ctrl-C: no */
@@ -136,9 +147,11 @@ static int ask_tty(const char *question)
 	return answer[0] == 'y' || answer[0] == 'Y';
 }
 
+/* The decision names the request's nonce and verb, as shown: a late answer
+ * never approves a later request. */
 static void approval(follow *f, const char *json, size_t len)
 {
-	char *id = field(json, len, "tool_use_id"), *verb = field(json, len, "input.verb");
+	char *nonce = field(json, len, "nonce"), *verb = field(json, len, "verb");
 	char question[256], by[160];
 	int yes;
 
@@ -146,16 +159,20 @@ static void approval(follow *f, const char *json, size_t len)
 	snprintf(question, sizeof(question), "The agent wants to run `pve %s` on the VM. Allow? [y/N] ",
 		 verb ? verb : "?");
 	yes = ask_tty(question);
-	if (yes < 0) {
+	if (yes == -1) {
 		fprintf(stderr, "%s: approval for `pve %s` denied: no terminal to ask on\n", f->ctx->prog,
 			verb ? verb : "?");
 		snprintf(by, sizeof(by), "%s (no terminal)", f->who);
+	} else if (yes == -2) {
+		fprintf(stderr, "\n%s: approval for `pve %s` denied: no answer within %d s\n", f->ctx->prog,
+			verb ? verb : "?", BG_AGENT_APPROVAL_TIMEOUT_S);
+		snprintf(by, sizeof(by), "%s (no answer)", f->who);
 	} else {
 		snprintf(by, sizeof(by), "%s", f->who);
 	}
-	if (id)
-		bg_agent_decide(f->agent, id, yes > 0, by);
-	bg_free(id);
+	if (nonce && verb && bg_agent_decide(f->agent, nonce, verb, yes > 0, by) != BG_OK && yes > 0)
+		fprintf(stderr, "%s: too late: %s\n", f->ctx->prog, bg_error_last()->message);
+	bg_free(nonce);
 	bg_free(verb);
 }
 
@@ -298,13 +315,12 @@ static void open_audit(agent_env *e, const bg_config *cfg)
 static int env_open(agent_env *e, ctl_ctx *ctx)
 {
 	bg_agent_options opts = BG_AGENT_OPTIONS_INIT;
-	char source[512];
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
-	rc = ctl_load_key(&e->key, ctx->cfg, NULL, source, sizeof(source));
+	rc = bg_ssh_key_load(&e->key, NULL, ctx->cfg, NULL, 0);
 	if (rc != BG_OK && rc != BG_ENOTFOUND)
 		return ctl_fail(ctx, rc, "reading the SSH key");
 	open_audit(e, ctx->cfg);

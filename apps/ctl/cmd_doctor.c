@@ -53,9 +53,9 @@ static void check_key_file_mode(doctor *d, const char *path, char *detail, size_
 static void check_key(doctor *d)
 {
 	const char *key_file = ctl_conf(d->ctx->cfg, "ssh", "key_file");
-	char source[512], detail[1024];
+	char *source = NULL, detail[1024], hint[600];
 	bg_ssh_key_desc pk;
-	int rc = ctl_load_key(&d->key, d->ctx->cfg, NULL, source, sizeof(source));
+	int rc = bg_ssh_key_load(&d->key, &source, d->ctx->cfg, NULL, BG_SSH_KEY_LOAD_ANY);
 
 	if (rc == BG_ENOTFOUND) {
 		if (ctl_conf_int(d->ctx->cfg, "ssh", "use_agent"))
@@ -68,46 +68,44 @@ static void check_key(doctor *d)
 		return;
 	}
 	if (rc != BG_OK) {
-		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
-		report(d, "key", 0, detail, "check the path and that this user can read it");
-		return;
-	}
-	if (bg_ssh_key_describe(&pk, d->key) != BG_OK) {
+		report(d, "key", 0, bg_error_last()->message, "check the path and that this user can read it");
+	} else if (bg_ssh_key_describe(&pk, d->key) != BG_OK) {
 		snprintf(detail, sizeof(detail), "%s: %s", source, bg_error_last()->message);
 		report(d, "key", 0, detail, "use an OpenSSH-format ed25519 key (ssh-keygen -t ed25519)");
-		return;
+	} else {
+		if (key_file[0])
+			check_key_file_mode(d, key_file, detail, sizeof(detail));
+		snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
+			 pk.encrypted ? " (passphrase-protected)" : "");
+		/* The library's one rule says whether and why not. */
+		snprintf(hint, sizeof(hint), "the key %s", pk.reason);
+		report(d, "key", pk.usable, detail, pk.usable ? NULL : hint);
 	}
-	if (key_file[0])
-		check_key_file_mode(d, key_file, detail, sizeof(detail));
-	snprintf(detail, sizeof(detail), "%s key from %s%s", pk.type, source,
-		 pk.encrypted ? " (passphrase-protected)" : "");
-	if (strcmp(pk.type, "ssh-ed25519") != 0 && strncmp(pk.type, "ecdsa-sha2-", 11) != 0)
-		report(d, "key", 0, detail, "libssh2 1.10 cannot sign with this key type: make an ed25519 key");
-	else if (pk.encrypted)
-		report(d, "key", 0, detail,
-		       "a key with a passphrase cannot be used unattended: remove it (ssh-keygen -p)");
-	else
-		report(d, "key", 1, detail, NULL);
+	bg_free(source);
 }
 
-/* What the host key line says: the fingerprint and whether it is pinned. */
-static void host_key_note(const bg_ssh *ssh, const char *pin, const char *target, char *buf, size_t n, char *hint,
+/* What the host key line says: the fingerprint, whether it is pinned, the
+ * policy and what it made of the key (known, stored, refused). */
+static void host_key_note(const bg_ssh *ssh, const bg_config *cfg, const char *target, char *buf, size_t n, char *hint,
 			  size_t hn)
 {
+	const char *policy = ctl_conf(cfg, target, "host_key_policy");
+	const char *pin = ctl_conf(cfg, target, "host_key");
 	const char *fpr = ssh ? bg_ssh_host_key_fingerprint(ssh) : NULL;
+	const char *type = ssh && bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "";
+	const char *check = ssh ? bg_ssh_host_key_check(ssh) : NULL;
 
 	hint[0] = '\0';
 	if (!fpr) {
-		snprintf(buf, n, "host key unknown");
+		snprintf(buf, n, "host key unknown (host_key_policy = %s)", policy);
 		return;
 	}
 	if (pin[0]) {
-		snprintf(buf, n, "host key %s %s (pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
-			 fpr);
+		snprintf(buf, n, "host key %s %s (pinned), host_key_policy = %s", type, fpr, policy);
 		return;
 	}
-	snprintf(buf, n, "host key %s %s (NOT pinned)", bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "",
-		 fpr);
+	snprintf(buf, n, "host key %s %s (NOT pinned), host_key_policy = %s: %s", type, fpr, policy,
+		 check ? check : "?");
 	snprintf(hint, hn,
 		 "check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set [%s] "
 		 "host_key = %s",
@@ -133,7 +131,7 @@ static void check_devvm(doctor *d)
 	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result res;
 	bg_ssh *ssh = NULL;
-	char detail[1024], note[256], hint[512];
+	char detail[2048], note[1024], hint[512];
 	int rc;
 
 	memset(&res, 0, sizeof(res));
@@ -141,7 +139,7 @@ static void check_devvm(doctor *d)
 		opts.timeout_s = CHECK_TIMEOUT_S;
 		rc = bg_ssh_exec(&res, ssh, "true", &opts);
 	}
-	host_key_note(ssh, ctl_conf(cfg, "devvm", "host_key"), "devvm", note, sizeof(note), hint, sizeof(hint));
+	host_key_note(ssh, cfg, "devvm", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK && res.exit_code == 0) {
 		snprintf(detail, sizeof(detail), "%s@%s:%d: `true` ran in %lld ms; %s", user, host, port,
 			 res.elapsed_ms, note);
@@ -165,13 +163,13 @@ static void check_pve(doctor *d)
 	int port = ctl_conf_int(cfg, "pve", "port");
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
-	char detail[1024], note[256], hint[512];
+	char detail[2048], note[1024], hint[512];
 	int rc;
 
 	memset(&r, 0, sizeof(r));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "pve", d->key)) == BG_OK)
 		rc = bg_pve_run(&r, ssh, "status", CHECK_TIMEOUT_S, NULL, NULL);
-	host_key_note(ssh, ctl_conf(cfg, "pve", "host_key"), "pve", note, sizeof(note), hint, sizeof(hint));
+	host_key_note(ssh, cfg, "pve", note, sizeof(note), hint, sizeof(hint));
 	if (rc == BG_OK) {
 		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", user, host, port,
 			 r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);

@@ -7,22 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PVE_COMMAND "/usr/sbin/breakglass-pve --config /etc/breakglass/pve.conf"
-
 typedef struct keys_args {
 	const char *devvm_from, *pve_from, *key_file;
 } keys_args;
-
-/* from="…" takes sshd's pattern-list: addresses, CIDRs, wildcards, `!`. */
-static int valid_from(const char *s)
-{
-	if (!s || !*s)
-		return 0;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:*?/,!-_", *s))
-			return 0;
-	return 1;
-}
 
 static int parse_args(const ctl_ctx *ctx, keys_args *a, int argc, char **argv)
 {
@@ -40,11 +27,6 @@ static int parse_args(const ctl_ctx *ctx, keys_args *a, int argc, char **argv)
 			a->key_file = val;
 			continue;
 		}
-		if (!valid_from(val))
-			return ctl_usage_error(ctx,
-					       "authorized-keys: %s '%s': want addresses, CIDRs or patterns "
-					       "separated by commas (no spaces or quotes)",
-					       opt, val);
 		if (strcmp(opt, "--pve-from") != 0)
 			a->devvm_from = val;
 		if (strcmp(opt, "--devvm-from") != 0)
@@ -53,22 +35,18 @@ static int parse_args(const ctl_ctx *ctx, keys_args *a, int argc, char **argv)
 	return 0;
 }
 
-static int supported_type(const char *type)
-{
-	return strcmp(type, "ssh-ed25519") == 0 || strncmp(type, "ecdsa-sha2-nistp", 16) == 0;
-}
-
-/* The key's public line ("type base64 comment") and its type. */
-typedef struct pubkey {
+/* Both lines, built by the library (which checks `from` and the key). */
+typedef struct lines {
 	bg_ssh_key_desc desc;
-	char *line;
-} pubkey;
+	char *devvm, *pve;
+} lines;
 
-static int read_public(const ctl_ctx *ctx, const char *key_file, pubkey *pk)
+static int build_lines(const ctl_ctx *ctx, const keys_args *a, lines *l)
 {
+	bg_ssh_authorized_options o = BG_SSH_AUTHORIZED_OPTIONS_INIT;
 	bg_secret *key = NULL;
-	char source[512];
-	int rc = ctl_load_key(&key, ctx->cfg, key_file, source, sizeof(source));
+	char *source = NULL;
+	int rc = bg_ssh_key_load(&key, &source, ctx->cfg, a->key_file, BG_SSH_KEY_LOAD_ANY);
 
 	if (rc == BG_ENOTFOUND) {
 		fprintf(stderr,
@@ -77,44 +55,38 @@ static int read_public(const ctl_ctx *ctx, const char *key_file, pubkey *pk)
 			ctx->prog);
 		return CTL_EXIT_USAGE;
 	}
-	if (rc != BG_OK)
-		return ctl_fail(ctx, rc, "authorized-keys: reading the key");
-	rc = bg_ssh_key_describe(&pk->desc, key);
-	if (rc == BG_OK)
-		rc = bg_ssh_key_public(&pk->line, key, NULL);
-	bg_secret_free(key);
 	if (rc != BG_OK) {
-		fprintf(stderr, "%s: authorized-keys: the key (%s): %s\n", ctx->prog, source, bg_error_last()->message);
-		return CTL_EXIT_USAGE;
+		bg_free(source);
+		return ctl_fail(ctx, rc, "authorized-keys: reading the key");
 	}
-	if (!supported_type(pk->desc.type)) {
-		fprintf(stderr,
-			"%s: authorized-keys: the key (%s) is %s: libssh2 1.10 cannot sign with it against "
-			"OpenSSH >= 8.8; make an ed25519 key (ssh-keygen -t ed25519)\n",
-			ctx->prog, source, pk->desc.type);
-		bg_free(pk->line);
-		pk->line = NULL;
-		return CTL_EXIT_USAGE;
-	}
-	return 0;
-}
-
-static void print_line(FILE *f, const char *options, const pubkey *pk)
-{
-	fprintf(f, "%s %s", options, pk->line);
+	rc = bg_ssh_key_describe(&l->desc, key);
+	o.target = "devvm";
+	o.from = a->devvm_from;
+	if (rc == BG_OK)
+		rc = bg_ssh_authorized_key_line(&l->devvm, key, &o);
+	o.target = "pve";
+	o.from = a->pve_from;
+	if (rc == BG_OK)
+		rc = bg_ssh_authorized_key_line(&l->pve, key, &o);
+	bg_secret_free(key);
+	if (rc == BG_EINVAL)
+		rc = ctl_usage_error(ctx, "authorized-keys (key from %s): %s", source, bg_error_last()->message);
+	else if (rc != BG_OK)
+		rc = ctl_fail(ctx, rc, "authorized-keys");
+	bg_free(source);
+	return rc;
 }
 
 static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 {
 	const char *source_address = ctl_conf(ctx->cfg, "ssh", "source_address");
 	keys_args a = {NULL, NULL, NULL};
-	pubkey pk = {.line = NULL};
-	char devvm_opts[1024], pve_opts[1024];
+	lines l = {.devvm = NULL, .pve = NULL};
 	int rc;
 
 	if ((rc = parse_args(ctx, &a, argc, argv)) != 0)
 		return rc;
-	if (source_address[0] && valid_from(source_address)) {
+	if (source_address[0]) {
 		a.devvm_from = a.devvm_from ? a.devvm_from : source_address;
 		a.pve_from = a.pve_from ? a.pve_from : source_address;
 	}
@@ -122,45 +94,27 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 		return ctl_usage_error(
 			ctx, "authorized-keys: where do the connections come from? --from ADDR (or "
 			     "--devvm-from / --pve-from, or [ssh] source_address): the pod's address or CIDR");
-	if ((rc = read_public(ctx, a.key_file, &pk)) != 0)
-		return rc;
-	snprintf(devvm_opts, sizeof(devvm_opts), "from=\"%s\",no-port-forwarding,no-agent-forwarding,no-X11-forwarding",
-		 a.devvm_from);
-	snprintf(pve_opts, sizeof(pve_opts), "command=\"%s\",restrict,from=\"%s\"", PVE_COMMAND, a.pve_from);
-	if (ctx->json) {
-		char line[4096];
-		FILE *m;
-		fputs("{\"key_type\":", stdout);
-		ctl_json_str(stdout, pk.desc.type);
-		m = fmemopen(line, sizeof(line), "w");
-		if (m) {
-			print_line(m, devvm_opts, &pk);
-			fputc('\0', m);
-			fclose(m);
+	if ((rc = build_lines(ctx, &a, &l)) == 0) {
+		if (ctx->json) {
+			fputs("{\"key_type\":", stdout);
+			ctl_json_str(stdout, l.desc.type);
 			fputs(",\"devvm\":", stdout);
-			ctl_json_str(stdout, line);
-		}
-		m = fmemopen(line, sizeof(line), "w");
-		if (m) {
-			print_line(m, pve_opts, &pk);
-			fputc('\0', m);
-			fclose(m);
+			ctl_json_str(stdout, l.devvm);
 			fputs(",\"pve\":", stdout);
-			ctl_json_str(stdout, line);
+			ctl_json_str(stdout, l.pve);
+			fputs("}\n", stdout);
+		} else {
+			if (isatty(STDERR_FILENO))
+				fprintf(stderr,
+					"# devvm: ~%s/.ssh/authorized_keys, then the Proxmox host: "
+					"~%s/.ssh/authorized_keys\n",
+					ctl_conf(ctx->cfg, "devvm", "user"), ctl_conf(ctx->cfg, "pve", "user"));
+			printf("%s\n%s\n", l.devvm, l.pve);
 		}
-		fputs("}\n", stdout);
-	} else {
-		if (isatty(STDERR_FILENO))
-			fprintf(stderr,
-				"# devvm: ~%s/.ssh/authorized_keys, then the Proxmox host: ~%s/.ssh/authorized_keys\n",
-				ctl_conf(ctx->cfg, "devvm", "user"), ctl_conf(ctx->cfg, "pve", "user"));
-		print_line(stdout, devvm_opts, &pk);
-		fputc('\n', stdout);
-		print_line(stdout, pve_opts, &pk);
-		fputc('\n', stdout);
 	}
-	bg_free(pk.line);
-	return CTL_EXIT_OK;
+	bg_free(l.devvm);
+	bg_free(l.pve);
+	return rc == 0 ? CTL_EXIT_OK : rc;
 }
 
 const ctl_command ctl_cmd_authorized_keys = {

@@ -46,13 +46,9 @@ int ctl_exit_for(int code);
 /* Whether a code means the target could not be reached (exit 255). */
 int ctl_is_transport_error(int code);
 
-/* The client's private key, from `path` if given, else [ssh] key_file,
- * else $BREAKGLASS_SSH_KEY; `*source` says which ("file …", "environment").
- * BG_ENOTFOUND when none is set. */
-int ctl_load_key(bg_secret **out, const bg_config *cfg, const char *path, char *source, size_t n);
-
-/* An SSH handle for "devvm" or "pve", with the key loaded as above (NULL
- * key allowed with use_agent). `key_out` must be freed after the handle. */
+/* An SSH handle for "devvm" or "pve", with the key from bg_ssh_key_load()
+ * (NULL key allowed with use_agent). `key_out` must be freed after the
+ * handle. */
 int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const char *target);
 
 /* Progress on stderr for long operations, only on a terminal: an elapsed

@@ -33,32 +33,13 @@ int ctl_fail(const ctl_ctx *ctx, int code, const char *what)
 	return ctl_exit_for(code);
 }
 
-int ctl_load_key(bg_secret **out, const bg_config *cfg, const char *path, char *source, size_t n)
-{
-	int rc;
-
-	*out = NULL;
-	if (!path && ctl_conf(cfg, "ssh", "key_file")[0])
-		path = ctl_conf(cfg, "ssh", "key_file");
-	if (path) {
-		snprintf(source, n, "file %s", path);
-		return bg_secret_from_file(out, path);
-	}
-	snprintf(source, n, "environment BREAKGLASS_SSH_KEY");
-	rc = bg_secret_from_env(out, "BREAKGLASS_SSH_KEY");
-	if (rc == BG_ENOTFOUND)
-		snprintf(source, n, "none");
-	return rc;
-}
-
 int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const char *target)
 {
-	char source[512];
 	int rc;
 
 	*out = NULL;
 	*key_out = NULL;
-	rc = ctl_load_key(key_out, ctx->cfg, NULL, source, sizeof(source));
+	rc = bg_ssh_key_load(key_out, NULL, ctx->cfg, NULL, 0);
 	if (rc == BG_ENOTFOUND && !ctl_conf_int(ctx->cfg, "ssh", "use_agent")) {
 		fprintf(stderr,
 			"%s: no SSH key: set [ssh] key_file, put the key in $BREAKGLASS_SSH_KEY, "
@@ -67,7 +48,7 @@ int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const
 		return BG_ECONFIG;
 	}
 	if (rc != BG_OK && rc != BG_ENOTFOUND) {
-		fprintf(stderr, "%s: reading the SSH key (%s): %s\n", ctx->prog, source, bg_error_last()->message);
+		fprintf(stderr, "%s: %s\n", ctx->prog, bg_error_last()->message);
 		return rc;
 	}
 	rc = bg_ssh_new_from_config(out, ctx->cfg, target, *key_out);

@@ -37,6 +37,12 @@ BG_EXTERN const char *const *bg_agent_tool_names(size_t *count);
 BG_EXTERN const char *bg_agent_default_system_prompt(void);
 
 /**
+ * How long a human has to decide on a mutating verb, in seconds: the web's
+ * buttons and the terminal's prompt wait this long, then it is denied.
+ */
+#define BG_AGENT_APPROVAL_TIMEOUT_S 600
+
+/**
  * A decision on a mutating verb, asked in the turn's thread. Return 1 to
  * approve, 0 to deny; `*by` (optional, static or owned by the callee
  * until the next call) names who decided. When no callback is set the
@@ -54,7 +60,7 @@ typedef struct bg_agent_options {
 	const bg_secret *api_key;    /**< borrowed; NULL: [agent] api_key_file or the environment */
 	bg_agent_approve_fn approve; /**< NULL: wait for bg_agent_decide() */
 	void *approve_payload;
-	int approval_timeout_s; /**< no decision within this = denied; 600 when 0 */
+	int approval_timeout_s; /**< no decision within this = denied; BG_AGENT_APPROVAL_TIMEOUT_S when 0 */
 	const char *provider;   /**< override [agent] provider (e.g. "offline"), or NULL */
 } bg_agent_options;
 
@@ -104,10 +110,14 @@ BG_EXTERN int bg_agent_wait(bg_agent *a);
 BG_EXTERN int bg_agent_cancel(bg_agent *a);
 
 /**
- * Decide on the approval `tool_use_id` waits for (any thread).
- * BG_ENOTFOUND when no turn waits for that id.
+ * Decide on the approval that waits (any thread). `nonce` and `verb` are
+ * the `nonce` and `verb` of the `approval_required` event that was shown:
+ * the agent makes a new random nonce for each request, so a late answer
+ * to an earlier question never approves a later one, even when the model
+ * reused its tool_use id. BG_ENOTFOUND when no approval waits with that
+ * nonce and that verb (decided already, timed out, or another request).
  */
-BG_EXTERN int bg_agent_decide(bg_agent *a, const char *tool_use_id, int approved, const char *by);
+BG_EXTERN int bg_agent_decide(bg_agent *a, const char *nonce, const char *verb, int approved, const char *by);
 
 /** The session the agent drives (borrowed: valid while the agent is). */
 BG_EXTERN bg_session *bg_agent_session(bg_agent *a);

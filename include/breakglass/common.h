@@ -46,7 +46,7 @@ typedef enum bg_status {
 	BG_ETIMEOUT = -5,      /**< a deadline expired */
 	BG_ECONNECT = -6,      /**< could not connect (refused, unreachable, DNS) */
 	BG_EAUTH = -7,         /**< authentication failed */
-	BG_EHOSTKEY = -8,      /**< host key did not match the pinned fingerprint */
+	BG_EHOSTKEY = -8,      /**< host key not the pinned or known one, or unverifiable */
 	BG_EPROTO = -9,        /**< the peer spoke something unexpected */
 	BG_EREJECTED = -10,    /**< the request was rejected (not allowlisted) */
 	BG_EBUSY = -11,        /**< another operation holds the lock */

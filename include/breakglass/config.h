@@ -29,6 +29,9 @@ typedef enum bg_config_kind {
 
 #define BG_CONFIG_CLIENT_DEFAULT_PATH "/etc/breakglass/breakglass.conf"
 #define BG_CONFIG_PVE_DEFAULT_PATH    "/etc/breakglass/pve.conf"
+/** The forced command of the client's key on the Proxmox host, as
+ *  installed by the package (bg_ssh_authorized_key_line's default). */
+#define BG_PVE_COMMAND_DEFAULT "/usr/sbin/breakglass-pve --config " BG_CONFIG_PVE_DEFAULT_PATH
 
 typedef struct bg_config bg_config;
 

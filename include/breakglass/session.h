@@ -28,8 +28,8 @@ typedef enum bg_event_kind {
 	BG_EVENT_TEXT,              /**< {text}: a delta; consecutive deltas form one message */
 	BG_EVENT_TOOL,              /**< {tool_use_id, name, input} */
 	BG_EVENT_TOOL_RESULT,       /**< {tool_use_id, ok, exit_code, output, truncated, elapsed_ms} */
-	BG_EVENT_APPROVAL_REQUIRED, /**< {tool_use_id, name, input} */
-	BG_EVENT_APPROVAL,          /**< {tool_use_id, approved, by} */
+	BG_EVENT_APPROVAL_REQUIRED, /**< {tool_use_id, nonce, verb, name, input} */
+	BG_EVENT_APPROVAL,          /**< {tool_use_id, nonce, verb, approved, by} */
 	BG_EVENT_ERROR,             /**< {error} */
 	BG_EVENT_CANCELLED,         /**< {} */
 	BG_EVENT_TURN_END,          /**< {stop_reason, usage} */

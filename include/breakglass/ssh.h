@@ -22,6 +22,14 @@ typedef struct bg_ssh bg_ssh;
 
 #define BG_SSH_OPTIONS_VERSION 1
 
+/** Which host keys are trusted when no host_key pin is set (a pin, when
+ *  set, always decides: its key and no other). OpenSSH's model. */
+typedef enum bg_ssh_host_key_policy {
+	BG_SSH_HOST_KEY_ACCEPT_NEW = 0, /**< known_hosts: store the first key, refuse a changed one */
+	BG_SSH_HOST_KEY_STRICT = 1,     /**< known_hosts: only the keys already there */
+	BG_SSH_HOST_KEY_PIN = 2         /**< host_key only: it must be set (and match) */
+} bg_ssh_host_key_policy;
+
 typedef struct bg_ssh_options {
 	unsigned int version; /**< BG_SSH_OPTIONS_VERSION */
 	const char *name;     /**< "devvm", "pve": used in messages */
@@ -35,11 +43,15 @@ typedef struct bg_ssh_options {
 	int connect_timeout_s;      /**< connect + handshake + auth; 10 when 0 */
 	const char *source_address; /**< local address to bind, or NULL */
 	int keepalive_s;            /**< keepalive interval; 15 when 0 */
+	bg_ssh_host_key_policy host_key_policy;
+	const char *known_hosts; /**< OpenSSH known_hosts file for strict / accept-new; NULL: none
+				      (accept-new then accepts without storing, strict refuses) */
 } bg_ssh_options;
 
-#define BG_SSH_OPTIONS_INIT                                                                     \
-	{                                                                                       \
-		BG_SSH_OPTIONS_VERSION, NULL, NULL, 22, NULL, NULL, NULL, NULL, 0, 10, NULL, 15 \
+#define BG_SSH_OPTIONS_INIT                                                                      \
+	{                                                                                        \
+		BG_SSH_OPTIONS_VERSION, NULL, NULL, 22, NULL, NULL, NULL, NULL, 0, 10, NULL, 15, \
+			BG_SSH_HOST_KEY_ACCEPT_NEW, NULL                                         \
 	}
 
 /** Initialise `opts` with the defaults; BG_EINVAL for an unknown version. */
@@ -54,13 +66,25 @@ BG_EXTERN int bg_ssh_options_init(bg_ssh_options *opts, unsigned int version);
  */
 BG_EXTERN int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts);
 
+/** bg_ssh_key_load(): load a key that cannot log in too (to describe it,
+ *  or to print its public half). */
+#define BG_SSH_KEY_LOAD_ANY 1u
+
 /**
- * Load the client's private key once for both targets, from the
- * configuration: `[ssh] key_file`, else $BREAKGLASS_SSH_KEY (removed from
- * the environment once read), else none (BG_ENOTFOUND; fine with
- * use_agent). The key lives in locked memory; the caller frees it.
+ * Load the client's private key once for both targets: `key_file` when
+ * given (a command line's --key), else `[ssh] key_file` of `cfg`, else
+ * $BREAKGLASS_SSH_KEY (removed from the environment once read), else none
+ * (BG_ENOTFOUND; fine with use_agent). `*source_out` (optional) says where
+ * the key came from, "file PATH" or "environment BREAKGLASS_SSH_KEY", for
+ * messages; it is set as soon as a source was chosen, even when reading it
+ * then failed, and NULL with BG_ENOTFOUND; the caller frees it with
+ * bg_free(). A key that cannot log in (see bg_ssh_key_desc.usable) is refused
+ * with the reason, BG_EUNSUPPORTED (BG_EINVAL for text that is no key),
+ * unless `flags` has BG_SSH_KEY_LOAD_ANY. The key lives in locked memory;
+ * the caller frees it.
  */
-BG_EXTERN int bg_ssh_key_load(bg_secret **out, const bg_config *cfg);
+BG_EXTERN int bg_ssh_key_load(bg_secret **out, char **source_out, const bg_config *cfg, const char *key_file,
+			      unsigned int flags);
 
 /** What an OpenSSH private key is, read without its passphrase. */
 typedef struct bg_ssh_key_desc {
@@ -68,13 +92,16 @@ typedef struct bg_ssh_key_desc {
 	char fingerprint[64]; /**< of the public key, "SHA256:…" as `ssh-keygen -l` prints it */
 	int encrypted;        /**< the private part is protected by a passphrase */
 	char comment[256];    /**< the key's comment; "" when it has none or is encrypted */
+	int usable;           /**< breakglass can log in with it: ed25519 or ECDSA, no passphrase */
+	char reason[512];     /**< when not usable: "is an RSA key: …", why and what to do; else "" */
 } bg_ssh_key_desc;
 
 /**
  * Describe the private key `key` (borrowed), in the OpenSSH format
  * ("-----BEGIN OPENSSH PRIVATE KEY-----"), into `*out` (caller's memory).
- * Any key type is described, RSA included: whether it can log in is
- * bg_ssh_new()'s question. BG_EINVAL for text that is not an OpenSSH
+ * Any key type is described, RSA included; `usable` and `reason` say
+ * whether it can log in (the rule bg_ssh_new() and bg_ssh_key_load()
+ * apply: ed25519 or ECDSA, without a passphrase). BG_EINVAL for text that is not an OpenSSH
  * private key (a .pub, a truncated file), BG_EUNSUPPORTED for the old PEM
  * format; the message says what to do.
  */
@@ -92,9 +119,43 @@ BG_EXTERN int bg_ssh_key_describe(bg_ssh_key_desc *out, const bg_secret *key);
  */
 BG_EXTERN int bg_ssh_key_public(char **line_out, const bg_secret *key, const char *comment);
 
+#define BG_SSH_AUTHORIZED_OPTIONS_VERSION 1
+
+/** What an authorized_keys line allows (bg_ssh_authorized_key_line). */
+typedef struct bg_ssh_authorized_options {
+	unsigned int version; /**< BG_SSH_AUTHORIZED_OPTIONS_VERSION */
+	const char *target;   /**< "devvm" or "pve" */
+	const char *from;     /**< where the connections come from, required: sshd's pattern-list
+				   (addresses, CIDRs, wildcards, `!`, commas; no spaces or quotes) */
+	const char *command;  /**< pve: the forced command; NULL: BG_PVE_COMMAND_DEFAULT */
+	const char *comment;  /**< as bg_ssh_key_public(): NULL keeps the key's own */
+} bg_ssh_authorized_options;
+
+#define BG_SSH_AUTHORIZED_OPTIONS_INIT                                    \
+	{                                                                 \
+		BG_SSH_AUTHORIZED_OPTIONS_VERSION, NULL, NULL, NULL, NULL \
+	}
+
+BG_EXTERN int bg_ssh_authorized_options_init(bg_ssh_authorized_options *opts, unsigned int version);
+
+/**
+ * The authorized_keys line for the private key `key` (borrowed) on
+ * `opts->target`, without the newline. The devvm's:
+ *   from="FROM",no-port-forwarding,no-agent-forwarding,no-X11-forwarding TYPE BASE64 COMMENT
+ * the Proxmox host's, where the key may run the forced command only:
+ *   command="COMMAND",restrict,from="FROM" TYPE BASE64 COMMENT
+ * A key whose type cannot log in (RSA, DSA, …) is refused with the reason
+ * (BG_EUNSUPPORTED); one with a passphrase is fine (its public half is
+ * stored in clear; it logs in through ssh-agent). BG_EINVAL for a bad
+ * target, `from` or command (a quote or a line break), and the errors of
+ * bg_ssh_key_public(). `*line_out` is freed by the caller with bg_free().
+ */
+BG_EXTERN int bg_ssh_authorized_key_line(char **line_out, const bg_secret *key, const bg_ssh_authorized_options *opts);
+
 /**
  * A handle for `target` ("devvm" or "pve") built from the configuration:
- * host, port, user, host_key, connect_timeout, source_address, use_agent,
+ * host, port, user, host_key, host_key_policy, [ssh] known_hosts,
+ * connect_timeout, source_address, use_agent,
  * and `key` (from bg_ssh_key_load, borrowed; may be NULL with use_agent).
  */
 BG_EXTERN int bg_ssh_new_from_config(bg_ssh **out, const bg_config *cfg, const char *target, const bg_secret *key);
@@ -112,6 +173,13 @@ BG_EXTERN const char *bg_ssh_host_key_fingerprint(const bg_ssh *s);
 /** The server's host key type ("ssh-ed25519", …) once known, else NULL;
  *  owned by the handle like the fingerprint. */
 BG_EXTERN const char *bg_ssh_host_key_type(const bg_ssh *s);
+
+/**
+ * How the server's host key was judged at the last connect, for messages
+ * and `doctor`: "pinned by host_key", "known (FILE line N)", "new, stored
+ * in FILE line N", "new, not stored (…)", "refused: …"; NULL before.
+ */
+BG_EXTERN const char *bg_ssh_host_key_check(const bg_ssh *s);
 
 typedef enum bg_ssh_stream { BG_SSH_STDOUT = 1, BG_SSH_STDERR = 2 } bg_ssh_stream;
 

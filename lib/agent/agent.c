@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "agent/agent_internal.h"
@@ -23,10 +24,12 @@
 #include "core/log.h"
 #include "session/session_internal.h"
 
-#define DEFAULT_APPROVAL_MS (600 * 1000)
+#define DEFAULT_APPROVAL_MS (BG_AGENT_APPROVAL_TIMEOUT_S * 1000)
 #define DEFAULT_MODEL_CAP   16384
 #define DEFAULT_EVENT_CAP   65536
-#define TOOL_ID_MAX         128
+#define NONCE_BYTES         16
+#define NONCE_LEN           (2 * NONCE_BYTES + 1)
+#define VERB_MAX            32
 
 struct bg_agent {
 	bg_agent_settings set;
@@ -44,7 +47,11 @@ struct bg_agent {
 	int has_thread, thread_rc;
 	char *start_prompt, *start_by;
 
-	char pending_id[TOOL_ID_MAX]; /* the tool call an approval waits for */
+	/* The approval that waits: the nonce made for this request (never the
+	 * model's tool_use id, which the model may reuse) and the verb shown.
+	 * A decision must name both; "" when none waits. */
+	char pending_nonce[NONCE_LEN];
+	char pending_verb[VERB_MAX];
 	int decided, approved;
 	char decided_by[128];
 };
@@ -163,6 +170,30 @@ static void wait_a_little(bg_agent *a, bg_deadline until)
 	pthread_cond_timedwait(&a->cv, &a->mu, &ts);
 }
 
+/* Under a->mu. */
+static void clear_pending(bg_agent *a)
+{
+	a->pending_nonce[0] = '\0';
+	a->pending_verb[0] = '\0';
+}
+
+/* A fresh nonce per approval request: 128 bits from getrandom, in hex. */
+static int make_nonce(char out[NONCE_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[NONCE_BYTES];
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return bg_error_set(BG_EIO, "getrandom: no randomness for the approval nonce");
+	for (i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * sizeof(raw)] = '\0';
+	return BG_OK;
+}
+
 static int wait_decision(bg_agent *a, bg_deadline until, const char **by)
 {
 	int approved = 0;
@@ -176,27 +207,62 @@ static int wait_decision(bg_agent *a, bg_deadline until, const char **by)
 	} else {
 		*by = a->cancelled ? "cancelled" : "timeout";
 	}
-	a->pending_id[0] = '\0';
+	clear_pending(a);
 	pthread_mutex_unlock(&a->mu);
 	return approved;
 }
 
+/* approval_required / approval: the tool call's fields plus the nonce and
+ * the verb that a decision must name. */
+static json_object *approval_event(bg_event_kind kind, json_object *use, const char *nonce, const char *verb)
+{
+	json_object *ev = bg_event_new(kind);
+	json_object *input = json_object_object_get(use, "input");
+
+	bg_json_add_str(ev, "tool_use_id", bg_json_str(use, "id", ""));
+	bg_json_add_str(ev, "nonce", nonce);
+	bg_json_add_str(ev, "verb", verb);
+	if (kind == BG_EVENT_APPROVAL_REQUIRED) {
+		bg_json_add_str(ev, "name", bg_json_str(use, "name", ""));
+		json_object_object_add(ev, "input", input ? json_object_get(input) : json_object_new_object());
+	}
+	return ev;
+}
+
+/* Publish the pending request: from here bg_agent_decide() can match it. */
+static int set_pending(bg_agent *a, const char *verb, char nonce[NONCE_LEN])
+{
+	int rc = make_nonce(nonce);
+
+	if (rc != BG_OK)
+		return rc;
+	if (strlen(verb) >= VERB_MAX)
+		return bg_error_set(BG_EINVAL, "verb \"%.40s\" is too long to approve", verb);
+	pthread_mutex_lock(&a->mu);
+	snprintf(a->pending_nonce, sizeof(a->pending_nonce), "%s", nonce);
+	snprintf(a->pending_verb, sizeof(a->pending_verb), "%s", verb);
+	a->decided = 0;
+	pthread_mutex_unlock(&a->mu);
+	return BG_OK;
+}
+
 /* confirm mode: approval_required, then a decision (callback, another
  * thread through bg_agent_decide, or none in time = denied), then approval. */
-static int ask_approval(turn *t, json_object *use, char *why, size_t n)
+static int ask_approval(turn *t, json_object *use, const char *verb, char *why, size_t n)
 {
 	bg_agent *a = t->a;
 	const char *id = bg_json_str(use, "id", "");
 	const char *by = "timeout";
 	int ms = a->set.approval_timeout_ms ? a->set.approval_timeout_ms : DEFAULT_APPROVAL_MS;
+	char nonce[NONCE_LEN];
 	int approved;
 	json_object *ev;
 
-	pthread_mutex_lock(&a->mu);
-	snprintf(a->pending_id, sizeof(a->pending_id), "%s", id);
-	a->decided = 0;
-	pthread_mutex_unlock(&a->mu);
-	emit_tool(a, BG_EVENT_APPROVAL_REQUIRED, use);
+	if (set_pending(a, verb, nonce) != BG_OK) {
+		snprintf(why, n, "denied: %s", bg_error_last()->message);
+		return 0;
+	}
+	emit(a, approval_event(BG_EVENT_APPROVAL_REQUIRED, use, nonce, verb));
 	if (a->set.approve) {
 		const char *input = json_object_to_json_string_ext(json_object_object_get(use, "input"),
 								   JSON_C_TO_STRING_PLAIN);
@@ -205,18 +271,16 @@ static int ask_approval(turn *t, json_object *use, char *why, size_t n)
 		if (!by)
 			by = "callback";
 		pthread_mutex_lock(&a->mu);
-		a->pending_id[0] = '\0';
+		clear_pending(a);
 		pthread_mutex_unlock(&a->mu);
 	} else {
 		approved = wait_decision(a, bg_deadline_min(bg_deadline_in(ms), t->deadline), &by);
 	}
-	ev = bg_event_new(BG_EVENT_APPROVAL);
-	bg_json_add_str(ev, "tool_use_id", id);
+	ev = approval_event(BG_EVENT_APPROVAL, use, nonce, verb);
 	bg_json_add_bool(ev, "approved", approved);
 	bg_json_add_str(ev, "by", by);
 	emit(a, ev);
-	audit(a, by, "approval", bg_json_str(bg_json_obj(use, "input"), "verb", ""), approved ? "approved" : "denied",
-	      id);
+	audit(a, by, "approval", verb, approved ? "approved" : "denied", nonce);
 	if (approved)
 		return 1;
 	if (strcmp(by, "timeout") == 0)
@@ -226,15 +290,19 @@ static int ask_approval(turn *t, json_object *use, char *why, size_t n)
 	return 0;
 }
 
-int bg_agent_decide(bg_agent *a, const char *tool_use_id, int approved, const char *by)
+int bg_agent_decide(bg_agent *a, const char *nonce, const char *verb, int approved, const char *by)
 {
 	int rc = BG_OK;
 
-	if (!a || !tool_use_id)
+	if (!a || !nonce || !verb)
 		return bg_error_set(BG_EINVAL, "bg_agent_decide: NULL argument");
 	pthread_mutex_lock(&a->mu);
-	if (!a->pending_id[0] || strcmp(a->pending_id, tool_use_id) != 0 || a->decided) {
-		rc = bg_error_set(BG_ENOTFOUND, "no approval is waiting for tool call \"%.64s\"", tool_use_id);
+	if (!a->pending_nonce[0] || a->decided || strcmp(a->pending_nonce, nonce) != 0 ||
+	    strcmp(a->pending_verb, verb) != 0) {
+		rc = bg_error_set(BG_ENOTFOUND,
+				  "no approval is waiting for `%.32s` with nonce \"%.40s\": it was decided, timed out "
+				  "or never asked; decide on the request shown now",
+				  verb, nonce);
 	} else {
 		a->decided = 1;
 		a->approved = approved ? 1 : 0;
@@ -288,7 +356,7 @@ static int pve_allowed(turn *t, json_object *use, const char *verb, bg_tool_out 
 		refuse(o, why);
 		return 0;
 	}
-	if (ask_approval(t, use, why, sizeof(why)))
+	if (ask_approval(t, use, verb, why, sizeof(why)))
 		return 1;
 	refuse(o, why);
 	return 0;
@@ -534,7 +602,7 @@ static void finish(bg_agent *a)
 {
 	pthread_mutex_lock(&a->mu);
 	a->running = 0;
-	a->pending_id[0] = '\0';
+	clear_pending(a);
 	pthread_mutex_unlock(&a->mu);
 	bg_session_turn_end(a->session);
 }

@@ -38,7 +38,7 @@ typedef struct bg_agent_settings {
 	int max_steps, max_tokens, turn_timeout_s;
 	bg_mutations mutations;
 	int fallback_offline;    /* run the offline playbook when the LLM is unavailable */
-	int approval_timeout_ms; /* 600000 when 0 */
+	int approval_timeout_ms; /* BG_AGENT_APPROVAL_TIMEOUT_S when 0 */
 	size_t model_output_cap; /* bytes of tool output the model sees; 16 KiB when 0 */
 	size_t event_output_cap; /* bytes kept in the event; 64 KiB when 0 */
 	int devvm_timeout_s, pve_timeout_s;

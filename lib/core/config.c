@@ -450,6 +450,12 @@ static int validate_client(bg_config *cfg)
 			BG_ECONFIG,
 			"%s: [web] auth = none is refused unless listen is a loopback address (listen = %s)",
 			bg_config_origin(cfg, "web", "auth"), c->web.listen);
+	if (strcmp(c->devvm.host_key_policy, "pin") == 0 && !*c->devvm.host_key)
+		return bg_error_set(BG_ECONFIG, "%s: [devvm] host_key_policy = pin but [devvm] host_key is not set",
+				    bg_config_origin(cfg, "devvm", "host_key_policy"));
+	if (strcmp(c->pve.host_key_policy, "pin") == 0 && !*c->pve.host_key)
+		return bg_error_set(BG_ECONFIG, "%s: [pve] host_key_policy = pin but [pve] host_key is not set",
+				    bg_config_origin(cfg, "pve", "host_key_policy"));
 	if (strstr(c->web.auth, "basic") && !*c->web.htpasswd_file)
 		return bg_error_set(BG_ECONFIG, "%s: [web] auth includes basic but [web] htpasswd_file is not set",
 				    bg_config_origin(cfg, "web", "auth"));

@@ -116,6 +116,12 @@ static int check_fallback(const char *v, bg_buf *why)
 	return one_of(v, why, ok);
 }
 
+static int check_host_key_policy(const char *v, bg_buf *why)
+{
+	static const char *const ok[] = {"strict", "accept-new", "pin", NULL};
+	return one_of(v, why, ok);
+}
+
 static int check_url(const char *v, bg_buf *why)
 {
 	if (!*v || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
@@ -273,12 +279,16 @@ const bg_config_key bg_config_keys[] = {
 	CLIENT("devvm", "command_timeout", BG_CONF_INT, devvm.timeout, "60", 1, 86400, NULL, "seconds per exec"),
 	CLIENT("devvm", "host_key", BG_CONF_STRING, devvm.host_key, "", 0, 0, bg_config_check_host_key,
 	       "pinned host key fingerprint"),
+	CLIENT("devvm", "host_key_policy", BG_CONF_STRING, devvm.host_key_policy, "accept-new", 0, 0,
+	       check_host_key_policy, "strict | accept-new | pin: which host keys are trusted"),
 	CLIENT("pve", "host", BG_CONF_STRING, pve.host, NULL, 0, 0, check_host, "the Proxmox host's address"),
 	CLIENT("pve", "port", BG_CONF_INT, pve.port, "22", 1, 65535, NULL, "the Proxmox host's SSH port"),
 	CLIENT("pve", "user", BG_CONF_STRING, pve.user, "root", 0, 0, check_user, "SSH user of the forced command"),
 	CLIENT("pve", "verb_timeout", BG_CONF_INT, pve.timeout, "240", 1, 86400, NULL, "seconds per verb"),
 	CLIENT("pve", "host_key", BG_CONF_STRING, pve.host_key, "", 0, 0, bg_config_check_host_key,
 	       "pinned host key fingerprint"),
+	CLIENT("pve", "host_key_policy", BG_CONF_STRING, pve.host_key_policy, "accept-new", 0, 0, check_host_key_policy,
+	       "strict | accept-new | pin: which host keys are trusted"),
 	CLIENT("pve", "vmid", BG_CONF_STRING, pve.vmid, "", 0, 0, check_vmid_text, "the VMID, shown in the UI"),
 	CLIENT("ssh", "key_file", BG_CONF_STRING, ssh.key_file, "", 0, 0, check_optional_path,
 	       "private key file (or $BREAKGLASS_SSH_KEY)"),
@@ -287,6 +297,8 @@ const bg_config_key bg_config_keys[] = {
 	       "seconds for connect+handshake+auth"),
 	CLIENT("ssh", "source_address", BG_CONF_STRING, ssh.source_address, "", 0, 0, check_optional_host,
 	       "local address to connect from"),
+	CLIENT("ssh", "known_hosts", BG_CONF_STRING, ssh.known_hosts, "/var/lib/breakglass/known_hosts", 0, 0,
+	       check_optional_path, "OpenSSH known_hosts for host_key_policy strict and accept-new"),
 	CLIENT("agent", "provider", BG_CONF_STRING, agent.provider, "anthropic", 0, 0, check_provider,
 	       "anthropic | openai | offline"),
 	CLIENT("agent", "model", BG_CONF_STRING, agent.model, "claude-sonnet-4-5", 0, 0, NULL, "model id"),

@@ -14,9 +14,10 @@ typedef struct bg_target_settings {
 	const char *host;
 	int port;
 	const char *user;
-	const char *host_key; /* "SHA256:…" pin, or "" */
-	int timeout;          /* devvm: command_timeout; pve: verb_timeout (s) */
-	const char *vmid;     /* pve only, shown in the UI; "" if unset */
+	const char *host_key;        /* "SHA256:…" pin, or "" */
+	const char *host_key_policy; /* strict | accept-new | pin */
+	int timeout;                 /* devvm: command_timeout; pve: verb_timeout (s) */
+	const char *vmid;            /* pve only, shown in the UI; "" if unset */
 } bg_target_settings;
 
 /* breakglass.conf, after loading. Owned by the bg_config. */
@@ -28,6 +29,7 @@ typedef struct bg_client_settings {
 		int use_agent;
 		int connect_timeout;
 		const char *source_address;
+		const char *known_hosts; /* OpenSSH known_hosts file; "" = none */
 	} ssh;
 	struct {
 		const char *provider; /* anthropic | openai | offline */

@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "known_hosts.h"
 #include "ssh_util.h"
 
 #include <libssh2.h>
@@ -37,7 +38,8 @@
 
 struct bg_ssh {
 	pthread_mutex_t lock;
-	char *name, *host, *user, *host_key, *source_address;
+	char *name, *host, *user, *host_key, *source_address, *known_hosts;
+	bg_ssh_host_key_policy policy;
 	char *where; /* "devvm (10.0.10.10:22)", the prefix of every message */
 	int port, use_agent, connect_timeout_s, keepalive_s;
 	const bg_secret *key; /* borrowed */
@@ -47,6 +49,7 @@ struct bg_ssh {
 	LIBSSH2_SESSION *session;
 	char fpr[BG_SSH_FPR_LEN];
 	char hk_type[32];
+	char hk_check[768]; /* how the key was judged (bg_ssh_host_key_check) */
 	atomic_int have_hk;
 	int cancel_fd; /* eventfd: bg_ssh_cancel() wakes the poll() */
 	atomic_int cancelled;
@@ -100,35 +103,15 @@ static int dup_opt(char **dst, const char *src)
 	return *dst ? BG_OK : bg_error_oom();
 }
 
+/* The key rule (ssh_util.c, the one copy) applied to a key about to log in. */
 static int check_key(const char *what, const bg_secret *key, bg_ssh_key_info *info)
 {
+	char reason[512];
+	int rc;
+
 	bg_ssh_key_detect(info, bg_secret_data(key), bg_secret_len(key));
-	switch (info->type) {
-	case BG_SSH_KEY_RSA:
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is an RSA key: libssh2 1.10 can sign only with ssh-rsa (SHA-1), which "
-				    "OpenSSH >= 8.8 refuses, so it cannot log in; use an ed25519 or ECDSA key "
-				    "instead (ssh-keygen -t ed25519) and add its .pub to authorized_keys",
-				    what);
-	case BG_SSH_KEY_DSA:
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is a DSA key, which OpenSSH no longer accepts; use an ed25519 or "
-				    "ECDSA key (ssh-keygen -t ed25519)",
-				    what);
-	case BG_SSH_KEY_NOT_A_KEY:
-		return bg_error_set(BG_EINVAL,
-				    "%s is not a private key (no \"-----BEGIN … PRIVATE KEY-----\" line); "
-				    "give the private key file, not the .pub",
-				    what);
-	default: break;
-	}
-	if (info->encrypted)
-		return bg_error_set(BG_EUNSUPPORTED,
-				    "%s is protected by a passphrase, which breakglass cannot ask for; load it "
-				    "into ssh-agent and set use_agent, or use a key without a passphrase "
-				    "readable only by the service",
-				    what);
-	return BG_OK;
+	rc = bg_ssh_key_judge(info, reason, sizeof(reason));
+	return rc == BG_OK ? BG_OK : bg_error_set(rc, "%s %s", what, reason);
 }
 
 static int make_where(bg_ssh *s)
@@ -169,6 +152,13 @@ static int validate_options(const bg_ssh_options *o)
 				    "%s: host_key \"%s\" is not a SHA256 fingerprint as `ssh-keygen -lf` prints "
 				    "it (SHA256: and 43 characters)",
 				    who, o->host_key);
+	if (o->host_key_policy < BG_SSH_HOST_KEY_ACCEPT_NEW || o->host_key_policy > BG_SSH_HOST_KEY_PIN)
+		return bg_error_set(BG_EINVAL, "%s: unknown host_key_policy %d", who, (int)o->host_key_policy);
+	if (o->host_key_policy == BG_SSH_HOST_KEY_PIN && !(o->host_key && *o->host_key))
+		return bg_error_set(BG_EINVAL,
+				    "%s: host_key_policy = pin but host_key is not set: read the host's key on its "
+				    "console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and set host_key",
+				    who);
 	if (!o->key && !(o->key_file && *o->key_file) && !o->use_agent)
 		return bg_error_set(BG_EINVAL, "%s: no SSH key: set [ssh] key_file, $BREAKGLASS_SSH_KEY, or use_agent",
 				    who);
@@ -220,6 +210,7 @@ int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts)
 	s->use_agent = opts->use_agent;
 	s->connect_timeout_s = opts->connect_timeout_s ? opts->connect_timeout_s : 10;
 	s->keepalive_s = opts->keepalive_s ? opts->keepalive_s : 15;
+	s->policy = opts->host_key_policy;
 	rc = dup_opt(&s->name, opts->name);
 	if (rc == BG_OK)
 		rc = dup_opt(&s->host, opts->host);
@@ -229,6 +220,8 @@ int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts)
 		rc = dup_opt(&s->host_key, opts->host_key);
 	if (rc == BG_OK)
 		rc = dup_opt(&s->source_address, opts->source_address);
+	if (rc == BG_OK)
+		rc = dup_opt(&s->known_hosts, opts->known_hosts);
 	if (rc == BG_OK)
 		rc = make_where(s);
 	if (rc == BG_OK) {
@@ -246,30 +239,61 @@ int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts)
 	return BG_OK;
 }
 
-int bg_ssh_key_load(bg_secret **out, const bg_config *cfg)
+/* "file PATH" or "environment BREAKGLASS_SSH_KEY", for the caller's messages. */
+static int set_source(char **source_out, const char *kind, const char *what)
+{
+	bg_buf b = BG_BUF_INIT;
+
+	if (!source_out)
+		return BG_OK;
+	if (bg_buf_printf(&b, "%s %s", kind, what) != BG_OK || !(*source_out = bg_buf_detach(&b))) {
+		bg_buf_free(&b);
+		return bg_error_oom();
+	}
+	return BG_OK;
+}
+
+int bg_ssh_key_load(bg_secret **out, char **source_out, const bg_config *cfg, const char *key_file, unsigned int flags)
 {
 	const bg_client_settings *c;
 	bg_ssh_key_info info;
+	char reason[512];
 	int rc;
 
+	if (source_out)
+		*source_out = NULL;
 	if (!out)
 		return bg_error_set(BG_EINVAL, "bg_ssh_key_load: out is NULL");
 	*out = NULL;
 	c = cfg ? bg_config_client(cfg) : NULL;
-	if (c && c->ssh.key_file && *c->ssh.key_file) {
-		rc = bg_secret_from_file(out, c->ssh.key_file);
+	if (!(key_file && *key_file) && c && c->ssh.key_file && *c->ssh.key_file)
+		key_file = c->ssh.key_file;
+	if (key_file && *key_file) {
+		if ((rc = set_source(source_out, "file", key_file)) != BG_OK)
+			return rc;
+		rc = bg_secret_from_file(out, key_file);
 		if (rc != BG_OK)
-			return bg_error_prefix("[ssh] key_file: ");
+			return bg_error_prefix("the SSH key (file %s): ", key_file);
 	} else {
 		rc = bg_secret_from_env(out, "BREAKGLASS_SSH_KEY");
 		if (rc == BG_ENOTFOUND)
 			return bg_error_set(BG_ENOTFOUND,
 					    "no SSH key: set [ssh] key_file or $BREAKGLASS_SSH_KEY (or use_agent)");
-		if (rc != BG_OK)
+		if (rc == BG_OK)
+			rc = set_source(source_out, "environment", "BREAKGLASS_SSH_KEY");
+		if (rc != BG_OK) {
+			bg_secret_free(*out);
+			*out = NULL;
 			return rc;
+		}
 	}
-	rc = check_key(c && c->ssh.key_file && *c->ssh.key_file ? c->ssh.key_file : "$BREAKGLASS_SSH_KEY", *out, &info);
+	if (flags & BG_SSH_KEY_LOAD_ANY)
+		return BG_OK;
+	bg_ssh_key_detect(&info, bg_secret_data(*out), bg_secret_len(*out));
+	rc = bg_ssh_key_judge(&info, reason, sizeof(reason));
 	if (rc != BG_OK) {
+		rc = bg_error_set(rc, "the SSH key (%s %s) %s", key_file && *key_file ? "file" : "environment",
+				  key_file && *key_file ? key_file : "BREAKGLASS_SSH_KEY", reason);
 		bg_secret_free(*out);
 		*out = NULL;
 	}
@@ -301,6 +325,11 @@ int bg_ssh_new_from_config(bg_ssh **out, const bg_config *cfg, const char *targe
 	o.port = t->port;
 	o.user = t->user;
 	o.host_key = t->host_key;
+	if (strcmp(t->host_key_policy, "strict") == 0)
+		o.host_key_policy = BG_SSH_HOST_KEY_STRICT;
+	else if (strcmp(t->host_key_policy, "pin") == 0)
+		o.host_key_policy = BG_SSH_HOST_KEY_PIN;
+	o.known_hosts = c->ssh.known_hosts;
 	o.key = key;
 	if (!key && c->ssh.key_file && *c->ssh.key_file)
 		o.key_file = c->ssh.key_file;
@@ -574,31 +603,125 @@ static int session_start(bg_ssh *s, bg_deadline dl)
 	return BG_OK;
 }
 
+/* host_key set: its key and no other, whatever the policy. */
+static int check_pin(bg_ssh *s)
+{
+	if (strcmp(s->host_key, s->fpr) != 0) {
+		snprintf(s->hk_check, sizeof(s->hk_check), "refused: not the pinned %s", s->host_key);
+		return bg_error_set(BG_EHOSTKEY,
+				    "%s: host key mismatch: the server presents %s %s but host_key pins %s; "
+				    "refused before logging in, nothing was run. If the host was rebuilt, "
+				    "read its new key on its console (ssh-keygen -lf "
+				    "/etc/ssh/ssh_host_ed25519_key.pub) and update host_key",
+				    s->where, s->hk_type, s->fpr, s->host_key);
+	}
+	snprintf(s->hk_check, sizeof(s->hk_check), "pinned by host_key");
+	return BG_OK;
+}
+
+/* The first key of a host under accept-new: stored, or said why not. */
+static int store_new_key(bg_ssh *s, const unsigned char *key, size_t klen)
+{
+	int line = 0;
+
+	if (bg_kh_add(&line, s->known_hosts, s->host, s->port, s->hk_type, key, klen) == BG_OK) {
+		bg_info(MOD, "%s: new host key %s %s stored in %s line %d (host_key_policy = accept-new)", s->where,
+			s->hk_type, s->fpr, s->known_hosts, line);
+		snprintf(s->hk_check, sizeof(s->hk_check), "new, stored in %s line %d", s->known_hosts, line);
+		return BG_OK;
+	}
+	bg_warn(MOD, "%s: host key %s %s accepted but not remembered: %s (set host_key = %s to pin it)", s->where,
+		s->hk_type, s->fpr, bg_error_last()->message, s->fpr);
+	snprintf(s->hk_check, sizeof(s->hk_check), "new, not stored: %.600s", bg_error_last()->message);
+	return BG_OK;
+}
+
+static int known_hosts_changed(bg_ssh *s, const bg_kh_result *r)
+{
+	bg_buf name = BG_BUF_INIT;
+	int rc;
+
+	bg_kh_name(&name, s->host, s->port);
+	snprintf(s->hk_check, sizeof(s->hk_check), "refused: %s line %d holds another key", s->known_hosts, r->line);
+	rc = bg_error_set(BG_EHOSTKEY,
+			  "%s: HOST KEY CHANGED: the server presents %s %s, but %s line %d holds %s %s for %s; "
+			  "refused before logging in, nothing was run. Someone may be intercepting the "
+			  "connection, or the host was rebuilt: read its key on its console (ssh-keygen -lf "
+			  "/etc/ssh/ssh_host_ed25519_key.pub); only if it is the new one, remove line %d "
+			  "(ssh-keygen -R '%s' -f %s) and connect again, or pin it with host_key",
+			  s->where, s->hk_type, s->fpr, s->known_hosts, r->line,
+			  r->stored_type[0] ? r->stored_type : "?", r->stored_fpr, name.data ? name.data : s->host,
+			  r->line, name.data ? name.data : s->host, s->known_hosts);
+	bg_buf_free(&name);
+	return rc;
+}
+
+/* No pin: the known_hosts file under strict or accept-new. */
+static int check_known_hosts(bg_ssh *s, const unsigned char *key, size_t klen)
+{
+	bg_kh_result r;
+	int rc;
+
+	if (!s->known_hosts && s->policy == BG_SSH_HOST_KEY_STRICT) {
+		snprintf(s->hk_check, sizeof(s->hk_check), "refused: strict without a known_hosts file");
+		return bg_error_set(BG_EHOSTKEY,
+				    "%s: host_key_policy = strict but no known_hosts file is set: set [ssh] "
+				    "known_hosts, or pin the key with host_key",
+				    s->where);
+	}
+	if (!s->known_hosts) {
+		bg_warn(MOD, "%s: host key %s %s is not pinned and no known_hosts is set (set host_key = %s to pin it)",
+			s->where, s->hk_type, s->fpr, s->fpr);
+		snprintf(s->hk_check, sizeof(s->hk_check), "new, not stored: no known_hosts file");
+		return BG_OK;
+	}
+	rc = bg_kh_check(&r, s->session, s->known_hosts, s->host, s->port, key, klen);
+	if (rc != BG_OK) {
+		/* A copy: the message is the buffer bg_error_set() writes. */
+		char why[600];
+
+		snprintf(why, sizeof(why), "%s", bg_error_last()->message);
+		snprintf(s->hk_check, sizeof(s->hk_check), "refused: %s", why);
+		return bg_error_set(BG_EHOSTKEY, "%s: the host key cannot be checked: %s; refused before logging in",
+				    s->where, why);
+	}
+	if (r.status == BG_KH_MATCH) {
+		snprintf(s->hk_check, sizeof(s->hk_check), "known (%s line %d)", s->known_hosts, r.line);
+		return BG_OK;
+	}
+	if (r.status == BG_KH_MISMATCH)
+		return known_hosts_changed(s, &r);
+	if (s->policy == BG_SSH_HOST_KEY_STRICT) {
+		snprintf(s->hk_check, sizeof(s->hk_check), "refused: not in %s (strict)", s->known_hosts);
+		return bg_error_set(BG_EHOSTKEY,
+				    "%s: host key %s %s is not in %s and host_key_policy = strict; refused before "
+				    "logging in, nothing was run. Compare it with the key on the host's console "
+				    "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it (ssh-keyscan "
+				    "-p %d %s >> %s) or pin it with host_key = %s",
+				    s->where, s->hk_type, s->fpr, s->known_hosts, s->port, s->host, s->known_hosts,
+				    s->fpr);
+	}
+	return store_new_key(s, key, klen);
+}
+
 static int check_host_key(bg_ssh *s)
 {
 	const unsigned char *hash;
+	const char *key;
 	size_t klen = 0;
 	int ktype = 0;
 
 	hash = (const unsigned char *)libssh2_hostkey_hash(s->session, LIBSSH2_HOSTKEY_HASH_SHA256);
-	if (!hash || !libssh2_session_hostkey(s->session, &klen, &ktype))
+	key = libssh2_session_hostkey(s->session, &klen, &ktype);
+	if (!hash || !key)
 		return bg_error_set(BG_EPROTO, "%s: the server's host key is unavailable", s->where);
 	bg_ssh_fingerprint_format(s->fpr, hash);
 	snprintf(s->hk_type, sizeof(s->hk_type), "%s", bg_ssh_hostkey_type_name(ktype));
+	s->hk_check[0] = '\0';
 	atomic_store(&s->have_hk, 1);
-	if (s->host_key) {
-		if (strcmp(s->host_key, s->fpr) != 0)
-			return bg_error_set(BG_EHOSTKEY,
-					    "%s: host key mismatch: the server presents %s %s but host_key pins %s; "
-					    "refused before logging in, nothing was run. If the host was rebuilt, "
-					    "read its new key on its console (ssh-keygen -lf "
-					    "/etc/ssh/ssh_host_ed25519_key.pub) and update host_key",
-					    s->where, s->hk_type, s->fpr, s->host_key);
-		return BG_OK;
-	}
-	bg_warn(MOD, "%s: host key %s %s is not pinned (set host_key = %s to pin it)", s->where, s->hk_type, s->fpr,
-		s->fpr);
-	return BG_OK;
+	if (s->host_key)
+		return check_pin(s);
+	return check_known_hosts(s, (const unsigned char *)key, klen);
 }
 
 static int auth_wait(bg_ssh *s, bg_deadline dl)
@@ -761,6 +884,11 @@ const char *bg_ssh_host_key_fingerprint(const bg_ssh *s)
 const char *bg_ssh_host_key_type(const bg_ssh *s)
 {
 	return s && atomic_load(&((bg_ssh *)s)->have_hk) ? s->hk_type : NULL;
+}
+
+const char *bg_ssh_host_key_check(const bg_ssh *s)
+{
+	return s && atomic_load(&((bg_ssh *)s)->have_hk) && s->hk_check[0] ? s->hk_check : NULL;
 }
 
 /* ---- exec ---- */
@@ -1131,6 +1259,7 @@ void bg_ssh_free(bg_ssh *s)
 	free(s->user);
 	free(s->host_key);
 	free(s->source_address);
+	free(s->known_hosts);
 	free(s->where);
 	free(s);
 }

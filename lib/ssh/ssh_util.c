@@ -1,5 +1,9 @@
 #include "ssh_util.h"
 
+#include "breakglass/common.h"
+
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,6 +377,67 @@ void bg_ssh_key_detect(bg_ssh_key_info *info, const char *data, size_t len)
 	}
 	if (!find_mem(data, len, "-----BEGIN "))
 		info->type = BG_SSH_KEY_NOT_A_KEY;
+}
+
+/* ---- the key rule ---- */
+
+int bg_ssh_key_type_judge(const bg_ssh_key_info *info, char *reason, size_t n)
+{
+	switch (info->type) {
+	case BG_SSH_KEY_ED25519:
+	case BG_SSH_KEY_ECDSA: return BG_OK;
+	case BG_SSH_KEY_RSA:
+		snprintf(reason, n,
+			 "is an RSA key: libssh2 1.10 can sign only with ssh-rsa (SHA-1), which OpenSSH >= 8.8 "
+			 "refuses, so it cannot log in; use an ed25519 or ECDSA key instead (ssh-keygen -t ed25519) "
+			 "and add its .pub to authorized_keys");
+		return BG_EUNSUPPORTED;
+	case BG_SSH_KEY_DSA:
+		snprintf(reason, n,
+			 "is a DSA key, which OpenSSH no longer accepts; use an ed25519 or ECDSA key "
+			 "(ssh-keygen -t ed25519)");
+		return BG_EUNSUPPORTED;
+	case BG_SSH_KEY_NOT_A_KEY:
+		snprintf(reason, n,
+			 "is not a private key (no \"-----BEGIN … PRIVATE KEY-----\" line); give the private key "
+			 "file, not the .pub");
+		return BG_EINVAL;
+	case BG_SSH_KEY_UNKNOWN: break;
+	}
+	if (strcmp(info->format, "openssh") != 0)
+		return BG_OK; /* PKCS#8 or an unknown PEM: libssh2 decides */
+	snprintf(reason, n,
+		 "is a %s key, which breakglass cannot log in with (ed25519 or ECDSA only); make one with "
+		 "ssh-keygen -t ed25519",
+		 info->type_name[0] ? info->type_name : "unknown");
+	return BG_EUNSUPPORTED;
+}
+
+int bg_ssh_key_judge(const bg_ssh_key_info *info, char *reason, size_t n)
+{
+	int rc = bg_ssh_key_type_judge(info, reason, n);
+
+	if (rc != BG_OK)
+		return rc;
+	if (info->encrypted) {
+		snprintf(reason, n,
+			 "is protected by a passphrase, which breakglass cannot ask for; load it into ssh-agent "
+			 "and set use_agent, or use a key without a passphrase readable only by the service");
+		return BG_EUNSUPPORTED;
+	}
+	if (n)
+		reason[0] = '\0';
+	return BG_OK;
+}
+
+int bg_ssh_from_valid(const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:*?/,!-_", *s))
+			return 0;
+	return 1;
 }
 
 /* ---- commands ---- */

@@ -65,6 +65,24 @@ int bg_ssh_fingerprint_valid(const char *s);
  * BG_SSH_KEY_NOT_A_KEY. The buffers touched are wiped. */
 void bg_ssh_key_detect(bg_ssh_key_info *info, const char *data, size_t len);
 
+/*
+ * The one rule for client keys: breakglass logs in with ed25519 or ECDSA
+ * keys only (libssh2 1.10 signs RSA only with SHA-1, which OpenSSH >= 8.8
+ * refuses; DSA is gone), and only without a passphrase (nothing could
+ * type it). A PEM/PKCS#8 key whose type the header does not say is left to
+ * libssh2. BG_OK when `info` can log in; else the status (BG_EUNSUPPORTED,
+ * or BG_EINVAL for text that is no key) and, in `reason`, a predicate for
+ * "the key …" that says why and what to do ("is an RSA key: …").
+ * bg_ssh_key_type_judge() applies the type rule alone (a key with a
+ * passphrase can still log in through ssh-agent).
+ */
+int bg_ssh_key_judge(const bg_ssh_key_info *info, char *reason, size_t n);
+int bg_ssh_key_type_judge(const bg_ssh_key_info *info, char *reason, size_t n);
+
+/* Whether `s` is an sshd pattern-list for from="…": addresses, CIDRs,
+ * wildcards, `!`, separated by commas; no spaces or quotes. */
+int bg_ssh_from_valid(const char *s);
+
 /* Append `s` single-quoted for a POSIX shell ('it'\''s'). */
 int bg_ssh_shell_quote(bg_buf *b, const char *s);
 

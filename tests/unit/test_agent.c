@@ -33,6 +33,7 @@ typedef struct fake_llm {
 	size_t n, next;
 	char *requests[64];
 	int nreq;
+	const char *fixed_id; /* every tool_use gets this id; NULL: toolu_NN */
 } fake_llm;
 
 static int fake_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_callbacks *cb, bg_llm_response *resp)
@@ -72,6 +73,8 @@ static int fake_complete(bg_llm *llm, const bg_llm_request *req, const bg_llm_ca
 		json_object *b = json_object_new_object();
 
 		snprintf(id, sizeof(id), "toolu_%02zu", f->next);
+		if (f->fixed_id)
+			snprintf(id, sizeof(id), "%s", f->fixed_id);
 		bg_json_add_str(b, "type", "tool_use");
 		bg_json_add_str(b, "id", id);
 		bg_json_add_str(b, "name", r->tool);
@@ -387,7 +390,8 @@ static int on_approval_event(long long id, bg_event_kind kind, const char *json,
 	if (kind == BG_EVENT_APPROVAL_REQUIRED) {
 		json_object *ev = bg_json_parse(json, len, "ev");
 
-		assert_int_equal(bg_agent_decide(ap->f->a, bg_json_str(ev, "tool_use_id", ""), ap->approve, ap->by),
+		assert_int_equal(bg_agent_decide(ap->f->a, bg_json_str(ev, "nonce", ""), bg_json_str(ev, "verb", ""),
+						 ap->approve, ap->by),
 				 BG_OK);
 		ap->decided++;
 		json_object_put(ev);
@@ -480,6 +484,112 @@ static void test_approval_times_out(void **state)
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"timeout\""));
 	assert_non_null(strstr(events, "no decision within"));
+	free(events);
+	fx_free(&f);
+}
+
+/* A decider that first tries what must not work, then decides right. */
+typedef struct prober {
+	fx *f;
+	long long seen;
+	int asked;
+	char first_nonce[64], first_verb[16];
+	int wrong[8]; /* the codes of the wrong decisions, in order */
+	int nwrong;
+	int right_rc;
+} prober;
+
+static void try_wrong(prober *p, const char *nonce, const char *verb)
+{
+	if (p->nwrong < 8)
+		p->wrong[p->nwrong++] = bg_agent_decide(p->f->a, nonce, verb, 1, "mallory");
+}
+
+static int on_probe_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
+{
+	prober *p = payload;
+	json_object *ev;
+	const char *nonce, *verb, *tid;
+
+	p->seen = id;
+	if (kind != BG_EVENT_APPROVAL_REQUIRED)
+		return kind == BG_EVENT_TURN_END ? -1 : 0;
+	ev = bg_json_parse(json, len, "ev");
+	nonce = bg_json_str(ev, "nonce", "");
+	verb = bg_json_str(ev, "verb", "");
+	tid = bg_json_str(ev, "tool_use_id", "");
+	assert_int_equal(strlen(nonce), 32);
+	if (p->asked++ == 0) {
+		/* The first request ("stop?") gets no answer in time. */
+		snprintf(p->first_nonce, sizeof(p->first_nonce), "%s", nonce);
+		snprintf(p->first_verb, sizeof(p->first_verb), "%s", verb);
+		json_object_put(ev);
+		return 0;
+	}
+	/* The second request reuses the tool_use id, never the nonce. */
+	assert_string_not_equal(nonce, p->first_nonce);
+	try_wrong(p, p->first_nonce, p->first_verb); /* the late "y" to "stop?" */
+	try_wrong(p, p->first_nonce, verb);          /* the old nonce, the new verb */
+	try_wrong(p, nonce, p->first_verb);          /* the new nonce, the wrong verb */
+	try_wrong(p, tid, verb);                     /* the model's id is no nonce */
+	try_wrong(p, "", verb);
+	p->right_rc = bg_agent_decide(p->f->a, nonce, verb, 0, "carol");
+	try_wrong(p, nonce, verb); /* decided already */
+	json_object_put(ev);
+	return 0;
+}
+
+static void *probe_thread(void *arg)
+{
+	prober *p = arg;
+
+	p->seen = -1;
+	while (bg_session_read(p->f->s, p->seen, 5000, on_probe_event, p) >= 0)
+		;
+	return NULL;
+}
+
+/* A late "y" to "stop?" never approves a later `cycle` that reused the
+ * tool_use id; a decision naming the wrong nonce or verb is BG_ENOTFOUND
+ * while the right request still waits (an agent that approves whatever
+ * waits fails here). */
+static void test_decide_wrong_request(void **state)
+{
+	static const reply script[] = {
+		{NULL, "pve", "{\"verb\":\"stop\"}", 0, 0},
+		{NULL, "pve", "{\"verb\":\"cycle\"}", 0, 0},
+		{"Not done.", NULL, NULL, 0, 0},
+	};
+	prober p;
+	pthread_t t;
+	fx f;
+	char *events;
+	int i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	fx_init(&f, script, 3, BG_MUTATIONS_CONFIRM);
+	/* The first request times out; the prober answers the second at
+	 * once, well within the same 3 s even on a loaded machine. */
+	f.set.approval_timeout_ms = 3000;
+	f.llm->fixed_id = "toolu_same";
+	fx_start(&f, NULL);
+	p.f = &f;
+	/* Nothing waits yet: any decision is unknown. */
+	assert_int_equal(bg_agent_decide(f.a, "00000000000000000000000000000000", "stop", 1, "x"), BG_ENOTFOUND);
+	assert_int_equal(pthread_create(&t, NULL, probe_thread, &p), 0);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(p.asked, 2);
+	assert_int_equal(p.nwrong, 6);
+	for (i = 0; i < p.nwrong; i++)
+		assert_int_equal(p.wrong[i], BG_ENOTFOUND);
+	assert_int_equal(p.right_rc, BG_OK);
+	assert_int_equal(f.tools.n, 0); /* neither stop nor cycle ran */
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"verb\":\"stop\",\"approved\":false,\"by\":\"timeout\""));
+	assert_non_null(strstr(events, "\"verb\":\"cycle\",\"approved\":false,\"by\":\"carol\""));
+	assert_null(strstr(events, "mallory"));
 	free(events);
 	fx_free(&f);
 }
@@ -846,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_approval_granted),
 		cmocka_unit_test(test_approval_denied),
 		cmocka_unit_test(test_approval_times_out),
+		cmocka_unit_test(test_decide_wrong_request),
 		cmocka_unit_test(test_mutations_auto),
 		cmocka_unit_test(test_mutations_deny),
 		cmocka_unit_test(test_approval_callback),

@@ -64,6 +64,9 @@ static void test_defaults(void **state)
 	assert_string_equal(c->devvm.user, "breakglass");
 	assert_int_equal(c->devvm.timeout, 60);
 	assert_string_equal(c->devvm.host_key, "");
+	assert_string_equal(c->devvm.host_key_policy, "accept-new");
+	assert_string_equal(c->pve.host_key_policy, "accept-new");
+	assert_string_equal(c->ssh.known_hosts, "/var/lib/breakglass/known_hosts");
 	assert_string_equal(c->pve.user, "root");
 	assert_int_equal(c->pve.timeout, 240);
 	assert_int_equal(c->ssh.use_agent, 0);
@@ -175,6 +178,9 @@ static void test_bad_inputs(void **state)
 	expect_bad_client("[agent]\nprovider = gemini\n", "must be one of: anthropic openai offline");
 	expect_bad_client("[agent]\npve_mutations = yolo\n", "must be one of: auto confirm deny");
 	expect_bad_client("[agent]\nfallback = pray\n", "must be one of");
+	expect_bad_client("[devvm]\nhost_key_policy = tofu\n", "must be one of: strict accept-new pin");
+	expect_bad_client("[pve]\nhost_key_policy = yes\n", "must be one of: strict accept-new pin");
+	expect_bad_client("[ssh]\nknown_hosts = known_hosts\n", "absolute path");
 	expect_bad_client("[agent]\nbase_url = ftp://x\n", "http://");
 	/* strings with structure */
 	expect_bad_client("[devvm]\nhost = a b\n", "host name or IP");
@@ -219,6 +225,29 @@ static void test_bad_inputs(void **state)
 	expect_bad_client("[devvm]\nhost=a\n[pve]\nhost=b\n[web]\nlisten = 0.0.0.0:8080\nauth = none\n",
 			  "auth = none is refused unless listen is a loopback address");
 	expect_bad_client("[devvm]\nhost=a\n[pve]\nhost=b\n[web]\nauth = basic\n", "htpasswd_file is not set");
+}
+
+/* host_key_policy = pin needs the pin, for each host. */
+static void test_host_key_policy(void **state)
+{
+	static const char pinned[] = "[devvm]\nhost = a\nhost_key_policy = pin\n"
+				     "host_key = SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+				     "[pve]\nhost = b\nhost_key_policy = strict\n[ssh]\nknown_hosts =\n";
+	bg_config *cfg;
+	int rc;
+
+	(void)state;
+	expect_bad_client("[devvm]\nhost = a\nhost_key_policy = pin\n[pve]\nhost = b\n",
+			  "test.conf:3: [devvm] host_key_policy = pin but [devvm] host_key is not set");
+	expect_bad_client("[devvm]\nhost = a\n[pve]\nhost = b\nhost_key_policy = pin\n",
+			  "[pve] host_key_policy = pin but [pve] host_key is not set");
+	cfg = client_from(pinned, &rc);
+	assert_int_equal(rc, BG_OK);
+	assert_int_equal(bg_config_validate(cfg), BG_OK);
+	assert_string_equal(bg_config_client(cfg)->devvm.host_key_policy, "pin");
+	assert_string_equal(bg_config_client(cfg)->pve.host_key_policy, "strict");
+	assert_string_equal(bg_config_client(cfg)->ssh.known_hosts, "");
+	bg_config_free(cfg);
 }
 
 static void test_required(void **state)
@@ -332,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_comments_and_whitespace),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_required),
+		cmocka_unit_test(test_host_key_policy),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_files),

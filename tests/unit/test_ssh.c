@@ -393,22 +393,30 @@ static void check_against_keygen(const char *type, const char *bits, const char 
 	assert_string_equal(desc.fingerprint, fpr);
 	assert_int_equal(desc.encrypted, *pass != '\0');
 	assert_string_equal(desc.comment, *pass ? "" : comment);
+	/* The one rule: ed25519 or ECDSA, without a passphrase. */
+	assert_int_equal(desc.usable, strcmp(type, "rsa") != 0 && !*pass);
+	if (strcmp(type, "rsa") == 0)
+		assert_non_null(strstr(desc.reason, "is an RSA key"));
+	else if (*pass)
+		assert_non_null(strstr(desc.reason, "passphrase"));
+	else
+		assert_string_equal(desc.reason, "");
 
 	if (!*pass) {
 		/* The key's own comment, read from the private section. */
 		assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
 		assert_string_equal(line, want);
-		free(line);
+		bg_free(line);
 	} else {
 		/* Encrypted: the comment is out of reach, the key is not. */
 		assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
 		assert_int_equal(strncmp(want, line, strlen(line)), 0);
 		assert_int_equal(strlen(line), strcspn(want + tlen + 1, " ") + tlen + 1);
-		free(line);
+		bg_free(line);
 	}
 	assert_int_equal(bg_ssh_key_public(&line, key, comment), BG_OK);
 	assert_string_equal(line, want);
-	free(line);
+	bg_free(line);
 	bg_secret_free(key);
 }
 
@@ -450,7 +458,7 @@ static void test_key_public_no_comment(void **state)
 	assert_int_equal(bg_ssh_key_public(&line, key, NULL), BG_OK);
 	assert_string_equal(line, want);
 	assert_null(strchr(line + strlen("ssh-ed25519 "), ' '));
-	free(line);
+	bg_free(line);
 	bg_secret_free(key);
 }
 
@@ -531,7 +539,87 @@ static void test_key_public_comment_checks(void **state)
 	assert_null(line);
 	assert_int_equal(bg_ssh_key_public(&line, key, ""), BG_OK);
 	assert_string_equal(line, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAACEtFWUJZVEVT");
-	free(line);
+	bg_free(line);
+	bg_secret_free(key);
+}
+
+/* The authorized_keys lines, built by the library for every front end. */
+static void test_authorized_key_line(void **state)
+{
+	bg_ssh_authorized_options o = BG_SSH_AUTHORIZED_OPTIONS_INIT;
+	char path[128], pub[512], want[1024];
+	bg_secret *key;
+	char *line = NULL;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/k_ak", keydir);
+	make_key(path, "ed25519", "256", "", "pod@ns");
+	keygen_public(path, "", pub, sizeof(pub));
+	key = load_key(path);
+
+	o.target = "devvm";
+	o.from = "10.0.10.0/24,!10.0.10.9";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_OK);
+	snprintf(want, sizeof(want), "from=\"%s\",no-port-forwarding,no-agent-forwarding,no-X11-forwarding %s", o.from,
+		 pub);
+	assert_string_equal(line, want);
+	bg_free(line);
+
+	o.target = "pve";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_OK);
+	snprintf(want, sizeof(want), "command=\"%s\",restrict,from=\"%s\" %s", BG_PVE_COMMAND_DEFAULT, o.from, pub);
+	assert_string_equal(line, want);
+	assert_non_null(strstr(line, "command=\"/usr/sbin/breakglass-pve --config /etc/breakglass/pve.conf\""));
+	bg_free(line);
+
+	o.command = "/opt/bg/sbin/breakglass-pve --config /opt/bg/etc/pve.conf";
+	o.comment = "";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_OK);
+	assert_int_equal(strncmp(line, "command=\"/opt/bg/sbin/breakglass-pve --config /opt/bg/etc/pve.conf\",", 67),
+			 0);
+	assert_null(strstr(line, "pod@ns"));
+	bg_free(line);
+
+	/* What could escape the quotes, or the line, is refused. */
+	o.command = "/usr/sbin/breakglass-pve\",no-restrict";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EINVAL);
+	assert_null(line);
+	assert_error_contains("forced command");
+	o.command = NULL;
+	o.from = "1.2.3.4\" evil";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EINVAL);
+	assert_error_contains("want addresses, CIDRs");
+	o.from = NULL;
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EINVAL);
+	o.from = "10.0.0.1";
+	o.target = "web";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EINVAL);
+	assert_error_contains("devvm or pve");
+	o.target = "pve";
+	o.version = 99;
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EINVAL);
+	assert_int_equal(bg_ssh_authorized_options_init(&o, 99), BG_EINVAL);
+	assert_int_equal(bg_ssh_authorized_options_init(&o, BG_SSH_AUTHORIZED_OPTIONS_VERSION), BG_OK);
+	assert_null(o.target);
+	bg_secret_free(key);
+
+	/* An RSA key cannot log in: no line for it; a passphrase is fine. */
+	snprintf(path, sizeof(path), "%s/k_ak_rsa", keydir);
+	make_key(path, "rsa", "2048", "", "rsa");
+	key = load_key(path);
+	o.target = "pve";
+	o.from = "10.0.0.1";
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_EUNSUPPORTED);
+	assert_null(line);
+	assert_error_contains("ssh-rsa");
+	assert_error_contains("ed25519");
+	bg_secret_free(key);
+	snprintf(path, sizeof(path), "%s/k_ak_enc", keydir);
+	make_key(path, "ecdsa", "256", "secret-pass", "x");
+	key = load_key(path);
+	assert_int_equal(bg_ssh_authorized_key_line(&line, key, &o), BG_OK);
+	assert_non_null(strstr(line, "restrict,from=\"10.0.0.1\" ecdsa-sha2-nistp256 AAAA"));
+	bg_free(line);
 	bg_secret_free(key);
 }
 
@@ -553,13 +641,14 @@ static int keys_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sha256_vectors),     cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_fingerprint),        cmocka_unit_test(test_key_detect_openssh),
-		cmocka_unit_test(test_key_detect_pem),     cmocka_unit_test(test_quote),
-		cmocka_unit_test(test_hostkey_names),      cmocka_unit_test(test_new_checks),
-		cmocka_unit_test(test_key_public_ed25519), cmocka_unit_test(test_key_public_ecdsa),
-		cmocka_unit_test(test_key_public_rsa),     cmocka_unit_test(test_key_public_no_comment),
-		cmocka_unit_test(test_key_public_garbage), cmocka_unit_test(test_key_public_comment_checks),
+		cmocka_unit_test(test_sha256_vectors),      cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_fingerprint),         cmocka_unit_test(test_key_detect_openssh),
+		cmocka_unit_test(test_key_detect_pem),      cmocka_unit_test(test_quote),
+		cmocka_unit_test(test_hostkey_names),       cmocka_unit_test(test_new_checks),
+		cmocka_unit_test(test_key_public_ed25519),  cmocka_unit_test(test_key_public_ecdsa),
+		cmocka_unit_test(test_key_public_rsa),      cmocka_unit_test(test_key_public_no_comment),
+		cmocka_unit_test(test_key_public_garbage),  cmocka_unit_test(test_key_public_comment_checks),
+		cmocka_unit_test(test_authorized_key_line),
 	};
 
 	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);

@@ -74,11 +74,11 @@ static void setup(world *w, const char *mutations, int max_steps, int approval_t
 	bg_buf_printf(&ini,
 		      "[devvm]\nhost = 127.0.0.1\nport = %s\nuser = %s\ncommand_timeout = 20\n"
 		      "[pve]\nhost = 127.0.0.1\nport = %s\nuser = %s\nverb_timeout = 20\n"
-		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\n"
+		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\nknown_hosts = %s/known_hosts_e2e\n"
 		      "[agent]\nprovider = anthropic\nbase_url = http://127.0.0.1:%s\nmax_steps = %d\n"
 		      "turn_timeout = 90\npve_mutations = %s\nfallback = offline\n",
 		      env("SSHD_PORT"), env("SSHD_USER"), env("PVE_PORT"), env("SSHD_USER"), env("SSHD_CLIENT_KEY"),
-		      env("MOCK_PORT"), max_steps, mutations);
+		      env("SSHD_DIR"), env("MOCK_PORT"), max_steps, mutations);
 	CHECK(bg_config_new(&w->cfg, BG_CONFIG_CLIENT) == BG_OK);
 	CHECK(bg_config_load_string(w->cfg, "e2e.conf", ini.data, ini.len) == BG_OK);
 	CHECK(bg_config_validate(w->cfg) == BG_OK);
@@ -192,7 +192,7 @@ typedef struct follower {
 static int follow_one(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
 {
 	follower *f = payload;
-	char *tid = NULL;
+	char *nonce = NULL, *verb = NULL;
 
 	f->last = id;
 	if (kind == f->on && !f->acted_at) {
@@ -200,10 +200,12 @@ static int follow_one(long long id, bg_event_kind kind, const char *json, size_t
 			usleep(300000);
 			CHECK(bg_agent_cancel(f->w->a) == 1);
 		} else {
-			CHECK(bg_event_field(&tid, json, len, "tool_use_id") == BG_OK);
-			CHECK(bg_agent_decide(f->w->a, tid, f->action, f->action ? "e2e-approver" : "e2e-denier") ==
-			      BG_OK);
-			bg_free(tid);
+			CHECK(bg_event_field(&nonce, json, len, "nonce") == BG_OK);
+			CHECK(bg_event_field(&verb, json, len, "verb") == BG_OK);
+			CHECK(bg_agent_decide(f->w->a, nonce, verb, f->action,
+					      f->action ? "e2e-approver" : "e2e-denier") == BG_OK);
+			bg_free(nonce);
+			bg_free(verb);
 		}
 		f->acted_at = bg_now_ms();
 	}

@@ -94,8 +94,8 @@ static bg_config *devvm_config(void)
 	bg_buf_printf(&ini,
 		      "[devvm]\nhost = 127.0.0.1\nport = %s\nuser = %s\ncommand_timeout = 20\n"
 		      "[pve]\nhost = 127.0.0.1\nport = %s\n"
-		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\n",
-		      env("SSHD_PORT"), env("SSHD_USER"), env("SSHD_PORT"), env("SSHD_CLIENT_KEY"));
+		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\nknown_hosts = %s/known_hosts_agent\n",
+		      env("SSHD_PORT"), env("SSHD_USER"), env("SSHD_PORT"), env("SSHD_CLIENT_KEY"), env("SSHD_DIR"));
 	CHECK(bg_config_new(&cfg, BG_CONFIG_CLIENT) == BG_OK);
 	CHECK(bg_config_load_string(cfg, "itest.conf", ini.data, ini.len) == BG_OK);
 	CHECK(bg_config_validate(cfg) == BG_OK);

@@ -24,6 +24,7 @@ port = $PVE_PORT
 user = $SSHD_USER
 [ssh]
 key_file = $SSHD_CLIENT_KEY
+known_hosts = $work/known_hosts
 [agent]
 provider = $provider
 base_url = http://127.0.0.1:$MOCK_PORT

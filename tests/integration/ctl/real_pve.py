@@ -64,6 +64,7 @@ host = 127.0.0.1
 port = %s
 user = root
 host_key = %s
+host_key_policy = pin
 verb_timeout = 90
 [ssh]
 key_file = %s

@@ -75,10 +75,12 @@ verb_timeout = 30
 [ssh]
 key_file = %s
 connect_timeout = 3
+known_hosts = %s
 [agent]
 provider = offline
 """ % (devvm_port or devvm["SSHD_PORT"], devvm["SSHD_USER"], devvm["SSHD_HOST_KEY_FPR"] if pin else "",
-            pve_port or pve["SSHD_PORT"], pve["SSHD_USER"], devvm["SSHD_CLIENT_KEY"]))
+            pve_port or pve["SSHD_PORT"], pve["SSHD_USER"], devvm["SSHD_CLIENT_KEY"],
+            os.path.join(base, "known_hosts")))
 
     conf = config("ok.conf")
     closed = free_port()
@@ -160,8 +162,32 @@ provider = offline
     check("(pinned)" in r.out and devvm["SSHD_HOST_KEY_FPR"] in r.out, "doctor: devvm host key shown as pinned", str(r))
     check("(NOT pinned)" in r.out and "host_key = SHA256:" in r.out, "doctor: pve host key not pinned, with a hint",
           str(r))
+    # which policy each host uses, and what it made of the key (known_hosts
+    # already holds the pve host's key from the commands above)
+    pve_line = [line for line in lines if line.startswith("PASS pve")]
+    check(len(pve_line) == 1 and "host_key_policy = accept-new: known (" in pve_line[0] and
+          os.path.join(base, "known_hosts") in pve_line[0] and pve["SSHD_HOST_KEY_FPR"] in pve_line[0],
+          "doctor: pve host key known from known_hosts, policy shown", str(r))
+    check(any(line.startswith("PASS devvm") and "(pinned), host_key_policy = accept-new" in line for line in lines),
+          "doctor: devvm pinned, policy shown", str(r))
     check(any(line.startswith("PASS llm") for line in lines), "doctor: PASS llm (offline provider)", str(r))
     check(r.rc == 0 and lines[-1] == "doctor: all checks passed", "doctor: exit 0 when all pass", str(r))
+    # the pve host's key "changed": known_hosts holds another key for it
+    other_pub = open(devvm["SSHD_CLIENT_KEY"] + ".pub").read().split()
+    changed_kh = write(os.path.join(base, "known_hosts_changed"),
+                       "[127.0.0.1]:%s %s %s\n" % (pve["SSHD_PORT"], other_pub[0], other_pub[1]))
+    os.chmod(changed_kh, 0o600)
+    changed = write(os.path.join(base, "changed.conf"), open(conf).read().replace(
+        os.path.join(base, "known_hosts"), changed_kh))
+    r = run(ctl, ["--config", changed, "doctor"], timeout=120)
+    fail_pve = [line for line in r.out.splitlines() if line.startswith("FAIL pve")]
+    check(r.rc == 1 and len(fail_pve) == 1 and "HOST KEY CHANGED" in fail_pve[0] and changed_kh + " line 1" in
+          fail_pve[0] and pve["SSHD_HOST_KEY_FPR"] in fail_pve[0],
+          "doctor: FAIL pve for a changed host key, naming the file, the line and the key", str(r))
+    sent_before = open(log).read().splitlines()
+    r = run(ctl, ["--config", changed, "pve", "status"])
+    check(r.rc == 255 and "HOST KEY CHANGED" in r.err and open(log).read().splitlines() == sent_before,
+          "pve status refused on a changed host key, nothing sent", str(r))
     llm_down = write(os.path.join(base, "llmdown.conf"), open(conf).read().replace(
         "provider = offline", "provider = openai\nbase_url = http://127.0.0.1:%d" % closed))
     r = run(ctl, ["--config", llm_down, "doctor"], timeout=120,

@@ -580,6 +580,248 @@ static void case_sshd_restart(void)
 	bg_ssh_free(s);
 }
 
+/* ---- host keys the OpenSSH way: known_hosts ---- */
+
+static char *read_file(const char *path);
+
+/* A handle with a policy and a known_hosts file (NULL pin). */
+static bg_ssh *kh_handle(bg_ssh_host_key_policy policy, const char *known_hosts, const char *pin)
+{
+	bg_ssh_options o = BG_SSH_OPTIONS_INIT;
+	bg_ssh *s = NULL;
+
+	o.name = "fixture";
+	o.host = "127.0.0.1";
+	o.port = sshd_port();
+	o.user = env("SSHD_USER");
+	o.key_file = env("SSHD_CLIENT_KEY");
+	o.host_key = pin;
+	o.host_key_policy = policy;
+	o.known_hosts = known_hosts;
+	o.connect_timeout_s = 5;
+	if (bg_ssh_new(&s, &o) != BG_OK) {
+		fprintf(stderr, "bg_ssh_new: %s\n", bg_error_last()->message);
+		return NULL;
+	}
+	return s;
+}
+
+/* Connect and run `touch MARKER`: BG_OK only when the marker appeared. */
+static int kh_try(bg_ssh_host_key_policy policy, const char *known_hosts, const char *pin, char *check, size_t n)
+{
+	char marker[128], cmd[200];
+	bg_ssh_result r;
+	struct stat st;
+	bg_ssh *s = kh_handle(policy, known_hosts, pin);
+	int rc;
+
+	if (!s)
+		return BG_ERROR;
+	snprintf(marker, sizeof(marker), "/tmp/bg-ssh-itest-kh-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "touch %s", marker);
+	unlink(marker);
+	rc = run(s, cmd, 10, &r);
+	if (rc == BG_OK && (r.exit_code != 0 || stat(marker, &st) != 0))
+		rc = BG_EFAILED;
+	if (rc != BG_OK)
+		CHECK(stat(marker, &st) != 0); /* refused: nothing ran */
+	snprintf(check, n, "%s", bg_ssh_host_key_check(s) ? bg_ssh_host_key_check(s) : "(none)");
+	bg_ssh_result_clear(&r);
+	bg_ssh_free(s);
+	unlink(marker);
+	return rc;
+}
+
+static int count_lines(const char *path)
+{
+	char *text = read_file(path);
+	int n = 0;
+
+	for (const char *p = text; p && *p; p++)
+		n += *p == '\n';
+	return text ? n : -1;
+}
+
+static int keygen(const char *path, const char *type)
+{
+	char *argv[] = {(char *)"/usr/bin/ssh-keygen",
+			(char *)"-q",
+			(char *)"-t",
+			(char *)type,
+			(char *)"-N",
+			(char *)"",
+			(char *)"-f",
+			(char *)path,
+			NULL};
+
+	unlink(path);
+	return spawn_wait(argv, NULL);
+}
+
+/* sshd_config with its HostKey replaced, for "the server's key changed". */
+static int write_config_with_hostkey(const char *out, const char *hostkey)
+{
+	char *conf = read_file(path_in_dir("sshd_config")), *line, *save = NULL;
+	FILE *f = fopen(out, "w");
+	int found = 0;
+
+	if (!conf || !f) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	for (line = strtok_r(conf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "HostKey ", 8) == 0) {
+			fprintf(f, "HostKey %s\n", hostkey);
+			found = 1;
+		} else {
+			fprintf(f, "%s\n", line);
+		}
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+static int start_sshd_with(const char *config)
+{
+	char *argv[] = {(char *)"/usr/sbin/sshd", (char *)config, NULL, NULL, NULL, NULL};
+	int i;
+
+	argv[1] = (char *)"-f";
+	argv[2] = (char *)config;
+	argv[3] = (char *)"-E";
+	argv[4] = path_in_dir("sshd.log");
+	unlink(path_in_dir("sshd.pid"));
+	if (spawn_wait(argv, NULL) != 0)
+		return -1;
+	for (i = 0; i < 100 && sshd_pid() <= 0; i++)
+		sleep_ms(50);
+	return sshd_pid() > 0 ? 0 : -1;
+}
+
+static void case_known_hosts(void)
+{
+	char kh[512], empty[512], other_type[512], name[64], check[800], line[1024], *text;
+	const char *fpr = env("SSHD_HOST_KEY_FPR");
+	char *ssh_keygen_F[] = {(char *)"/usr/bin/ssh-keygen", (char *)"-F", name, (char *)"-f", kh, NULL};
+	char *ssh_keygen_H[] = {(char *)"/usr/bin/ssh-keygen", (char *)"-H", (char *)"-f", kh, NULL};
+	bg_ssh *s;
+	FILE *f;
+
+	snprintf(kh, sizeof(kh), "%s", path_in_dir("kh_accept_new"));
+	snprintf(empty, sizeof(empty), "%s", path_in_dir("kh_empty"));
+	snprintf(name, sizeof(name), "[127.0.0.1]:%d", sshd_port());
+	unlink(kh);
+
+	/* accept-new, first connect: the key is stored, in OpenSSH's format. */
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, kh, NULL, check, sizeof(check)) == BG_OK);
+	CHECK_CONTAINS(check, "new, stored in");
+	CHECK_CONTAINS(check, "line 1");
+	CHECK(count_lines(kh) == 1);
+	text = read_file(kh);
+	snprintf(line, sizeof(line), "%s ssh-ed25519 AAAA", name);
+	CHECK(text && strncmp(text, line, strlen(line)) == 0);
+	CHECK(spawn_wait(ssh_keygen_F, NULL) == 0); /* ssh-keygen finds the host in it */
+	{
+		struct stat st;
+		CHECK(stat(kh, &st) == 0 && (st.st_mode & 0777) == 0600);
+	}
+
+	/* Second connect: known, nothing added. */
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, kh, NULL, check, sizeof(check)) == BG_OK);
+	CHECK_CONTAINS(check, "known (");
+	CHECK_CONTAINS(check, "line 1");
+	CHECK(count_lines(kh) == 1);
+	/* strict accepts what is known... */
+	CHECK(kh_try(BG_SSH_HOST_KEY_STRICT, kh, NULL, check, sizeof(check)) == BG_OK);
+	/* ...and refuses what is not, without storing it. */
+	f = fopen(empty, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("# nothing known yet\n", f);
+		fclose(f);
+	}
+	chmod(empty, 0600);
+	CHECK(kh_try(BG_SSH_HOST_KEY_STRICT, empty, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK_CONTAINS(bg_error_last()->message, "is not in");
+	CHECK_CONTAINS(bg_error_last()->message, "strict");
+	CHECK_CONTAINS(bg_error_last()->message, fpr);
+	CHECK(count_lines(empty) == 1);
+	CHECK(kh_try(BG_SSH_HOST_KEY_STRICT, NULL, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+
+	/* pin: host_key must be set, and match. */
+	CHECK(kh_handle(BG_SSH_HOST_KEY_PIN, kh, NULL) == NULL);
+	CHECK_CONTAINS(bg_error_last()->message, "host_key is not set");
+	CHECK(kh_try(BG_SSH_HOST_KEY_PIN, kh, "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", check,
+		     sizeof(check)) == BG_EHOSTKEY);
+	CHECK_CONTAINS(bg_error_last()->message, "host_key pins");
+	CHECK(kh_try(BG_SSH_HOST_KEY_PIN, kh, fpr, check, sizeof(check)) == BG_OK);
+	CHECK_CONTAINS(check, "pinned by host_key");
+
+	/* The same name with a key of another type is a change too. */
+	snprintf(other_type, sizeof(other_type), "%s", path_in_dir("kh_other_type"));
+	text = read_file(path_in_dir("id_ecdsa.pub"));
+	f = fopen(other_type, "w");
+	CHECK(text && f);
+	if (text && f)
+		fprintf(f, "%s %s", name, text);
+	if (f)
+		fclose(f);
+	chmod(other_type, 0600);
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, other_type, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK_CONTAINS(bg_error_last()->message, "HOST KEY CHANGED");
+	CHECK_CONTAINS(bg_error_last()->message, "ecdsa-sha2-nistp256");
+	CHECK(count_lines(other_type) == 1);
+
+	/* A file anyone else can write is no trust anchor. */
+	chmod(kh, 0666);
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, kh, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK_CONTAINS(bg_error_last()->message, "chmod 600");
+	chmod(kh, 0600);
+	unlink(path_in_dir("kh_link"));
+	CHECK(symlink(kh, path_in_dir("kh_link")) == 0);
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, path_in_dir("kh_link"), NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK_CONTAINS(bg_error_last()->message, "symbolic link");
+
+	/* The server's key changes (sshd restarted with another host key):
+	 * refused loudly under accept-new and strict, the file untouched. */
+	CHECK(keygen(path_in_dir("host_other"), "ed25519") == 0);
+	CHECK(write_config_with_hostkey(path_in_dir("sshd_config_other"), path_in_dir("host_other")) == 0);
+	kill_tree(sshd_pid());
+	CHECK(start_sshd_with(path_in_dir("sshd_config_other")) == 0);
+	s = kh_handle(BG_SSH_HOST_KEY_ACCEPT_NEW, kh, NULL);
+	CHECK(s);
+	if (s) {
+		const char *msg;
+
+		CHECK(bg_ssh_connect(s) == BG_EHOSTKEY);
+		msg = bg_error_last()->message;
+		CHECK_CONTAINS(msg, "HOST KEY CHANGED");
+		CHECK_CONTAINS(msg, kh);
+		CHECK_CONTAINS(msg, "line 1");
+		CHECK_CONTAINS(msg, fpr); /* the stored one */
+		CHECK(bg_ssh_host_key_fingerprint(s) && strcmp(bg_ssh_host_key_fingerprint(s), fpr) != 0);
+		CHECK_CONTAINS(msg, bg_ssh_host_key_fingerprint(s) ? bg_ssh_host_key_fingerprint(s) : "?");
+		CHECK_CONTAINS(msg, "ssh-keygen -R");
+		if (getenv("BG_ITEST_SHOW"))
+			fprintf(stderr, "%s\n", msg);
+		bg_ssh_free(s);
+	}
+	CHECK(kh_try(BG_SSH_HOST_KEY_ACCEPT_NEW, kh, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK(kh_try(BG_SSH_HOST_KEY_STRICT, kh, NULL, check, sizeof(check)) == BG_EHOSTKEY);
+	CHECK(count_lines(kh) == 1);
+	kill_tree(sshd_pid());
+	CHECK(restart_sshd() == 0);
+
+	/* Hashed names (ssh-keygen -H, HashKnownHosts) are read too. */
+	CHECK(spawn_wait(ssh_keygen_H, NULL) == 0);
+	text = read_file(kh);
+	CHECK(text && strncmp(text, "|1|", 3) == 0);
+	chmod(kh, 0600);
+	CHECK(kh_try(BG_SSH_HOST_KEY_STRICT, kh, NULL, check, sizeof(check)) == BG_OK);
+	CHECK_CONTAINS(check, "known (");
+}
+
 static void case_rsa(void)
 {
 	bg_ssh_options o = BG_SSH_OPTIONS_INIT;
@@ -607,8 +849,9 @@ static bg_config *fixture_config(const char *extra)
 	char text[1024];
 	bg_config *cfg = NULL;
 
-	snprintf(text, sizeof(text), "[devvm]\nhost = 127.0.0.1\nport = %d\nuser = %s\n%s", sshd_port(),
-		 env("SSHD_USER"), extra);
+	/* Our own known_hosts: a test never writes the system's. */
+	snprintf(text, sizeof(text), "[devvm]\nhost = 127.0.0.1\nport = %d\nuser = %s\n%s\n[ssh]\nknown_hosts = %s\n",
+		 sshd_port(), env("SSHD_USER"), extra, path_in_dir("known_hosts_config"));
 	if (bg_config_new(&cfg, BG_CONFIG_CLIENT) != BG_OK ||
 	    bg_config_load_string(cfg, "itest.conf", text, strlen(text)) != BG_OK) {
 		fprintf(stderr, "config: %s\n", bg_error_last()->message);
@@ -636,6 +879,7 @@ static void case_env_key(void)
 {
 	bg_config *cfg = fixture_config("");
 	bg_secret *key = NULL;
+	char *source = NULL;
 	bg_ssh_result r;
 	bg_ssh *s = NULL;
 
@@ -643,9 +887,12 @@ static void case_env_key(void)
 	if (!cfg)
 		return;
 	unsetenv("BREAKGLASS_SSH_KEY");
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_ENOTFOUND);
+	CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_ENOTFOUND && source == NULL);
 	setenv("BREAKGLASS_SSH_KEY", read_file(env("SSHD_CLIENT_KEY")), 1);
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_OK);
+	CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_OK);
+	CHECK(source && strcmp(source, "environment BREAKGLASS_SSH_KEY") == 0);
+	bg_free(source);
+	source = NULL;
 	CHECK(getenv("BREAKGLASS_SSH_KEY") == NULL);
 	CHECK(bg_ssh_new_from_config(&s, cfg, "devvm", key) == BG_OK);
 	if (s) {
@@ -664,8 +911,22 @@ static void case_env_key(void)
 	/* An RSA key in the environment: refused at load. */
 	cfg = fixture_config("");
 	setenv("BREAKGLASS_SSH_KEY", read_file(path_in_dir("id_rsa")), 1);
-	CHECK(bg_ssh_key_load(&key, cfg) == BG_EUNSUPPORTED && key == NULL);
+	CHECK(bg_ssh_key_load(&key, NULL, cfg, NULL, 0) == BG_EUNSUPPORTED && key == NULL);
 	CHECK_CONTAINS(bg_error_last()->message, "RSA");
+	CHECK_CONTAINS(bg_error_last()->message, "environment BREAKGLASS_SSH_KEY");
+	/* ... unless asked for any key (to describe it): then it says why. */
+	CHECK(bg_ssh_key_load(&key, &source, cfg, path_in_dir("id_rsa"), BG_SSH_KEY_LOAD_ANY) == BG_OK && key);
+	CHECK(source && strncmp(source, "file /", 6) == 0 && strstr(source, "id_rsa"));
+	if (key) {
+		bg_ssh_key_desc d;
+
+		CHECK(bg_ssh_key_describe(&d, key) == BG_OK);
+		CHECK(!d.usable && strstr(d.reason, "RSA") && strstr(d.reason, "ed25519"));
+	}
+	bg_free(source);
+	source = NULL;
+	bg_secret_free(key);
+	key = NULL;
 	bg_config_free(cfg);
 
 	/* [ssh] key_file wins. */
@@ -675,9 +936,15 @@ static void case_env_key(void)
 		cfg = fixture_config(extra);
 		CHECK(cfg);
 		if (cfg) {
-			CHECK(bg_ssh_key_load(&key, cfg) == BG_OK);
+			CHECK(bg_ssh_key_load(&key, &source, cfg, NULL, 0) == BG_OK);
 			CHECK(key && strstr(bg_secret_data(key), "OPENSSH PRIVATE KEY"));
+			CHECK(source && strstr(source, "id_ecdsa"));
+			bg_free(source);
 			bg_secret_free(key);
+			/* An explicit file (a --key option) wins over [ssh] key_file. */
+			CHECK(bg_ssh_key_load(&key, &source, cfg, path_in_dir("id_rsa"), 0) == BG_EUNSUPPORTED);
+			CHECK(key == NULL && source && strstr(source, "id_rsa"));
+			bg_free(source);
 			bg_config_free(cfg);
 		}
 	}
@@ -903,6 +1170,7 @@ static const struct {
 	{"threads", case_threads},
 	{"timeout", case_timeout},
 	{"sshd_restart", case_sshd_restart},
+	{"known_hosts", case_known_hosts},
 };
 
 int main(int argc, char **argv)
