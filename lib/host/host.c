@@ -703,7 +703,8 @@ static int qm_and_verify(run_ctx *c, const char *const *args, int qm_ms, const c
 	if (wait_status(c, want, rc == BG_OK ? verify_ms(c, want) : 0, seen, sizeof(seen))) {
 		snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
 		step_done(c, "verify", 1, t0, "status: %s", seen);
-		return BG_OK;
+		/* a refused reset finds the VM running all the same: not done */
+		return rc != BG_OK && qm_refused_lock(c, why, args[0]) ? BG_EFAILED : BG_OK;
 	}
 	snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
 	step_done(c, "verify", 0, t0, "status: %s, wanted %s", seen, want);

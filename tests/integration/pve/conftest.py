@@ -58,6 +58,11 @@ class Lab:
                     % (qm_path or self.qm, self.run, log or self.log, self.state, self.lock))
             f.write("[timeouts]\n" + "".join("%s = %s\n" % kv for kv in t.items()))
             f.write("[forensics]\nblockstats_interval_ms = 100\nkeep = 5\n")
+            # Proxmox's own tools: the stand-in under their names (standin.py)
+            f.write("[proxmox]\nha_manager = %s\nha_resources = %s\ntasks_active = %s\npveversion = %s\n"
+                    "ha_start = 20\n"
+                    % (os.path.join(self.root, "ha-manager"), os.path.join(self.run, "resources.cfg"),
+                       os.path.join(self.run, "tasks-active"), os.path.join(self.root, "pveversion")))
 
     @property
     def pidfile(self):
