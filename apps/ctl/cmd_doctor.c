@@ -163,7 +163,7 @@ static void check_pve(doctor *d)
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
 	char detail[1024], note[256], hint[512];
-	int rc;
+	int rc, n;
 
 	memset(&r, 0, sizeof(r));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "pve", d->key)) == BG_OK)
@@ -173,6 +173,10 @@ static void check_pve(doctor *d)
 		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", cs->pve.user, cs->pve.host,
 			 cs->pve.port, r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
 		report(d, "pve", 1, detail, hint[0] ? hint : NULL);
+		/* the VM's Proxmox side: a lock or an HA state to settle now,
+		 * not during an incident */
+		n = bg_pve_result_notes(&r, detail, sizeof(detail));
+		report(d, "pve-vm", n == 0, detail, n ? "settle the warnings above on the Proxmox host" : NULL);
 	} else {
 		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", cs->pve.user, cs->pve.host, cs->pve.port,
 			 bg_error_last()->message);

@@ -160,6 +160,8 @@ provider = offline
     check("(pinned)" in r.out and devvm["SSHD_HOST_KEY_FPR"] in r.out, "doctor: devvm host key shown as pinned", str(r))
     check("(NOT pinned)" in r.out and "host_key = SHA256:" in r.out, "doctor: pve host key not pinned, with a hint",
           str(r))
+    check(any(line.startswith("PASS pve-vm") and "no config lock; not HA-managed; pve-manager/8.2.4" in line
+              for line in lines), "doctor: PASS pve-vm with lock, HA and versions from status --json", str(r))
     check(any(line.startswith("PASS llm") for line in lines), "doctor: PASS llm (offline provider)", str(r))
     check(r.rc == 0 and lines[-1] == "doctor: all checks passed", "doctor: exit 0 when all pass", str(r))
     llm_down = write(os.path.join(base, "llmdown.conf"), open(conf).read().replace(
