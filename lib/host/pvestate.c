@@ -87,6 +87,15 @@ static const char *next_line(const char *text, char *line, size_t n)
 	return text[len] ? text + len + 1 : text + len;
 }
 
+/* Words from Proxmox's files and tools reach a terminal and a log: only
+ * [A-Za-z0-9:@._-] pass, anything else becomes '?'. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(":@._-", *s))
+			*s = '?';
+}
+
 static void copy_word(char *out, size_t n, const char *v)
 {
 	size_t k = 0;
@@ -98,6 +107,7 @@ static void copy_word(char *out, size_t n, const char *v)
 		k++;
 	}
 	out[k] = '\0';
+	sanitize(out);
 }
 
 /* Whether the decimal word `s` is exactly `vmid`. */
@@ -273,6 +283,7 @@ int bg_pve_vzdump_find(const char *text, int vmid, bg_pve_task_alive_fn alive, c
 		if (!alive(pid, pstart))
 			continue;
 		snprintf(upid, n, "%.*s", (int)strcspn(line, " "), line);
+		sanitize(upid);
 		return 1;
 	}
 	return 0;

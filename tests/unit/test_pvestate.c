@@ -21,6 +21,9 @@ static void the_lock_comes_from_the_current_config_only(void **state)
 	assert_int_equal(bg_pve_config_lock("name: a\n[snap1]\nlock: suspended\n", lock, sizeof(lock)), 0);
 	assert_int_equal(bg_pve_config_lock("# lock: backup\nname: lockless\n", lock, sizeof(lock)), 0);
 	assert_int_equal(bg_pve_config_lock("", lock, sizeof(lock)), 0);
+	/* bytes that would reach a terminal raw are replaced */
+	assert_int_equal(bg_pve_config_lock("lock: back\x1b]0;x\aup\n", lock, sizeof(lock)), 1);
+	assert_string_equal(lock, "back??0?x?up");
 }
 
 static void every_lock_kind_has_a_meaning_and_a_check(void **state)
