@@ -73,8 +73,9 @@ def calls(lab):
     return [i.split()[0] for i in lab.invocations()]
 
 
-def qemus_of(vmid):
-    """Every live QEMU process started for vmid (by its -id)."""
+def qemus_of(lab, vmid):
+    """Every live QEMU of this lab (its own kvm) started for vmid (by its -id):
+    other tests on the machine run QEMUs of their own."""
     found = []
     for d in os.listdir("/proc"):
         if d.isdigit() and alive(int(d)):
@@ -82,7 +83,7 @@ def qemus_of(vmid):
                 args = cmdline(int(d))
             except OSError:
                 continue
-            if args and args[0].endswith("/kvm") and "-id" in args and args[args.index("-id") + 1] == str(vmid):
+            if args and args[0] == os.path.join(lab.root, "kvm") and "-id" in args and args[args.index("-id") + 1] == str(vmid):
                 found.append(int(d))
     return found
 
@@ -128,7 +129,7 @@ def test_cycle_never_clears_an_unsafe_lock(lab, kind):
     assert s["clean-stop"]["detail"].startswith("skipped: the config lock (%s)" % kind)
     # never worse: the lock is still there, nothing was unlocked or started
     assert config_lock(lab) == kind
-    assert not alive(pid) and qemus_of(VMID) == []
+    assert not alive(pid) and qemus_of(lab, VMID) == []
     assert "unlock" not in calls(lab) and "start" not in calls(lab)[1:]  # [0] is the lab's own start
     # the lock is evidence in the bundle
     bundle = doc["forensics"]["path"]
@@ -182,7 +183,7 @@ def test_cycle_with_backup_lock_of_a_dead_vzdump_clears_it_and_starts(lab):
     assert steps(doc)["qm-unlock"]["ok"] and "no vzdump task" in steps(doc)["qm-unlock"]["detail"]
     assert config_lock(lab) is None
     assert doc["status"] == "running" and lab.qemu_running() and lab.pid() != pid
-    assert qemus_of(VMID) == [lab.pid()]
+    assert qemus_of(lab, VMID) == [lab.pid()]
 
 
 def test_cycle_without_lock_never_runs_unlock(lab):
@@ -237,7 +238,7 @@ def test_stale_pidfile_naming_another_vms_qemu_is_never_killed(lab):
         kill = steps(doc)["kill"]
         assert not kill["ok"] and "not this VM's QEMU" in kill["detail"] and "-id %d" % VMID in kill["detail"]
         assert r.returncode == 0 and doc["status"] == "running"  # 102 got its own QEMU
-        assert lab.pid() != other and qemus_of(103) == [other]
+        assert lab.pid() != other and qemus_of(lab, 103) == [other]
     finally:
         os.kill(other, signal.SIGKILL)
 
@@ -279,9 +280,9 @@ def test_ha_cycle_of_a_frozen_vm_ends_running_once_and_requested_started(ha):
     assert r.returncode == 0, (r, doc)
     assert doc["status"] == "running" and not alive(first)
     assert ha_requested(lab) == "started"
-    assert wait_for(lambda: len(qemus_of(VMID)) == 1)
+    assert wait_for(lambda: len(qemus_of(lab, VMID)) == 1)
     time.sleep(1.5)  # more than the LRM's delay: no second QEMU comes
-    assert qemus_of(VMID) == [lab.pid()]
+    assert qemus_of(lab, VMID) == [lab.pid()]
 
 
 def test_ha_cycle_of_a_healthy_vm_is_never_left_requested_stopped(ha):
@@ -304,7 +305,7 @@ def test_ha_cycle_with_unsafe_lock_leaves_ha_state_as_it_was(ha):
     assert r.returncode == 4 and doc["error"].startswith("config-locked"), doc
     assert ha_requested(lab) == "started" and config_lock(lab) == "migrate"
     time.sleep(1.5)  # the LRM refuses a locked VM too: it stays stopped
-    assert not lab.qemu_running() and qemus_of(VMID) == []
+    assert not lab.qemu_running() and qemus_of(lab, VMID) == []
 
 
 def test_ha_busy_state_is_not_raced(ha):
