@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import VMID, alive, proc_state
+from conftest import BIN, VMID, alive, proc_state
 from standin import SHIM
 
 LOCKS = ["backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete", "suspending",
@@ -88,13 +88,17 @@ def qemus_of(lab, vmid):
     return found
 
 
+def start_lrm(lab, poll="0.2"):
+    with open(os.path.join(lab.run, "resources.cfg"), "w") as f:
+        f.write("vm: %d\n\tstate started\n" % VMID)
+    return subprocess.Popen([os.path.join(lab.root, "ha-manager"), "lrm"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin", "BG_QM_HA_POLL": poll})
+
+
 @pytest.fixture
 def ha(lab):
     """The VM under the stand-in's HA stack (its LRM in the background)."""
-    with open(os.path.join(lab.run, "resources.cfg"), "w") as f:
-        f.write("vm: %d\n\tstate started\n" % VMID)
-    lrm = subprocess.Popen([os.path.join(lab.root, "ha-manager"), "lrm"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+    lrm = start_lrm(lab)
     yield lab
     lrm.kill()
     lrm.wait()
@@ -251,7 +255,8 @@ def test_status_json_reports_lock_ha_and_versions(lab):
     assert doc["lock"]["kind"] == "backup" and doc["lock"]["clearable"] is True  # no vzdump alive
     assert doc["ha"] == {"managed": False, "state": None}
     assert doc["versions"]["proxmox"].startswith("pve-manager/8.")
-    assert doc["versions"]["qemu"].startswith("7.") or doc["versions"]["qemu"].count(".") == 2
+    banner = subprocess.run(["/usr/bin/qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
+    assert doc["versions"]["qemu"] == banner.split("version ")[1].split()[0]  # from QMP query-version
     text = lab.pve("status").stdout.decode().splitlines()
     assert text[0] == "status: running"
     assert any(line.startswith("lock: backup (") for line in text)
@@ -280,6 +285,9 @@ def test_ha_cycle_of_a_frozen_vm_ends_running_once_and_requested_started(ha):
     assert r.returncode == 0, (r, doc)
     assert doc["status"] == "running" and not alive(first)
     assert ha_requested(lab) == "started"
+    assert doc["ha"] == {"managed": True, "state": "started"}
+    with open(os.path.join(doc["forensics"]["path"], "proxmox.txt")) as f:
+        assert "HA: managed, state started (from ha-manager status)" in f.read()
     assert wait_for(lambda: len(qemus_of(lab, VMID)) == 1)
     time.sleep(1.5)  # more than the LRM's delay: no second QEMU comes
     assert qemus_of(lab, VMID) == [lab.pid()]
@@ -334,3 +342,29 @@ def test_ha_stop_stays_stopped(ha):
 
 def test_shim_is_used(lab):
     assert os.path.isfile(SHIM), "BG_QEMU_ID_SHIM: the qemu-id shim must be built"
+
+
+def test_ha_cycle_stopped_early_by_a_new_lock_sets_ha_back_to_started(lab):
+    """The clean stop asked HA for stopped; a lock appears before the restart
+    (a migration begins): the VM stays stopped for a human, but the HA
+    requested state goes back to started, as it was (step ha-restore)."""
+    lrm = start_lrm(lab, poll="2")  # a slow HA stack: the clean stop takes a while
+    try:
+        assert wait_for(lab.qemu_running)
+        cycle = subprocess.Popen([BIN, "--config", lab.conf, "cycle",
+                                  "--json"], stdout=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+        assert wait_for(lambda: any(i.startswith("stop %d" % VMID) for i in lab.invocations()), 30)
+        set_lock(lab, "migrate")
+        out, _ = cycle.communicate(timeout=120)
+        doc = json.loads(out)
+        assert cycle.returncode == 4 and doc["error"].startswith("config-locked: cycle left the VM stopped"), doc
+        # qm stop ran (HA requested stopped), the slow HA stack was then
+        # overtaken by the checked kill; the lock stopped the restart
+        assert "clean-stop" in steps(doc) and steps(doc)["ha-restore"]["ok"], doc["steps"]
+        assert ha_requested(lab) == "started" and config_lock(lab) == "migrate"
+        assert "unlock" not in calls(lab)
+        time.sleep(2.5)  # the LRM refuses the locked VM: it stays stopped
+        assert not lab.qemu_running()
+    finally:
+        lrm.kill()
+        lrm.wait()
