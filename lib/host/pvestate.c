@@ -413,35 +413,48 @@ void bg_pve_state_read_lock(bg_pve_state *st, const bg_pve_state_paths *p, int v
 		read_vzdump(st, p, vmid);
 }
 
+/* The HA stack manages the VM when the resources file has it; ha-manager
+ * (slow on a real host: Perl) is asked only then, for the live service
+ * state (fence, recovery, … are not in the file), or when the file cannot
+ * be read at all. */
 static void read_ha(bg_pve_state *st, const bg_pve_state_paths *p, int vmid)
 {
 	char *text = NULL;
-	int rc;
+	int rc = read_small(p->ha_resources, &text);
 
 	st->ha_managed = -1;
-	if (p->ha_manager && *p->ha_manager && access(p->ha_manager, X_OK) == 0) {
-		const char *argv[] = {p->ha_manager, "status", NULL};
-		if (run_out(argv, p->timeout_ms, &text) == BG_OK) {
-			st->ha_managed = bg_pve_ha_status_find(text, vmid, st->ha_state, sizeof(st->ha_state));
-			snprintf(st->ha_source, sizeof(st->ha_source), "ha-manager status");
-			free(text);
-			return;
-		}
-		add_why(st, "ha-manager status: ", bg_error_last()->message);
-	}
-	rc = read_small(p->ha_resources, &text);
 	if (rc == BG_ENOTFOUND) {
 		st->ha_managed = 0; /* no HA resource is configured at all */
 		snprintf(st->ha_source, sizeof(st->ha_source), "no resources file");
 		return;
 	}
-	if (rc != BG_OK) {
+	if (rc == BG_OK) {
+		st->ha_managed = bg_pve_ha_resources_find(text, vmid, st->ha_state, sizeof(st->ha_state));
+		snprintf(st->ha_source, sizeof(st->ha_source), "resources file");
+		free(text);
+		text = NULL;
+		if (st->ha_managed == 0)
+			return;
+	} else {
 		add_why(st, "", bg_error_last()->message);
-		return;
 	}
-	st->ha_managed = bg_pve_ha_resources_find(text, vmid, st->ha_state, sizeof(st->ha_state));
-	snprintf(st->ha_source, sizeof(st->ha_source), "resources file");
-	free(text);
+	if (p->ha_manager && *p->ha_manager && access(p->ha_manager, X_OK) == 0) {
+		const char *argv[] = {p->ha_manager, "status", NULL};
+		char state[sizeof(st->ha_state)];
+		if (run_out(argv, p->timeout_ms, &text) == BG_OK) {
+			if (bg_pve_ha_status_find(text, vmid, state, sizeof(state))) {
+				st->ha_managed = 1;
+				snprintf(st->ha_state, sizeof(st->ha_state), "%s", state);
+				snprintf(st->ha_source, sizeof(st->ha_source), "ha-manager status");
+			} else if (st->ha_managed < 0) {
+				st->ha_managed = 0;
+				snprintf(st->ha_source, sizeof(st->ha_source), "ha-manager status");
+			}
+			free(text);
+			return;
+		}
+		add_why(st, "ha-manager status: ", bg_error_last()->message);
+	}
 }
 
 void bg_pve_state_read(bg_pve_state *st, const bg_pve_state_paths *p, int vmid)
@@ -449,6 +462,8 @@ void bg_pve_state_read(bg_pve_state *st, const bg_pve_state_paths *p, int vmid)
 	memset(st, 0, sizeof(*st));
 	bg_pve_state_read_lock(st, p, vmid);
 	read_ha(st, p, vmid);
+	if (st->ha_managed == 1 && strcmp(st->ha_state, "ignored") == 0)
+		st->ha_managed = 0; /* listed, but the HA stack leaves it alone: qm acts directly */
 	bg_error_clear();
 }
 

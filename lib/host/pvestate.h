@@ -74,10 +74,11 @@ int bg_pve_vzdump_find(const char *text, int vmid, bg_pve_task_alive_fn alive, c
 /* The real check: /proc/PID/stat exists and its start time is pstart. */
 int bg_pve_task_alive(int pid, unsigned long long pstart);
 
-/* Everything above, read for `vmid`: `qm config` through qm_path, then
- * ha-manager (or the resources file), then tasks_active when the lock is
- * `backup`. Never fails: what cannot be read is recorded in st->why and
- * leaves the unknown marked (-1). */
+/* Everything above, read for `vmid`: `qm config` through qm_path (then
+ * tasks_active when the lock is `backup`), then the HA resources file,
+ * and ha-manager for the live service state only when the file lists the
+ * VM or cannot be read (a VM listed as `ignored` counts as not managed). Never fails: what cannot be read is recorded
+ * in st->why and leaves the unknown marked (-1). */
 typedef struct bg_pve_state_paths {
 	const char *qm;
 	const char *ha_manager; /* "" or NULL: not asked */

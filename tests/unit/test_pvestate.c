@@ -162,6 +162,39 @@ static void the_real_alive_check_reads_proc(void **state)
 	assert_false(bg_pve_task_alive(0x7ffffff0, start));
 }
 
+static void the_whole_read_without_qm_or_ha_manager(void **state)
+{
+	char dir[] = "/tmp/bg-pvestate-XXXXXX", res[64], tasks[64];
+	bg_pve_state st;
+	bg_pve_state_paths p = {"/nonexistent/qm", "", res, tasks, 1000};
+	FILE *f;
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(res, sizeof(res), "%s/resources.cfg", dir);
+	snprintf(tasks, sizeof(tasks), "%s/active", dir);
+	bg_pve_state_read(&st, &p, 102);
+	assert_int_equal(st.config_read, 0); /* qm missing: the lock is unknown */
+	assert_false(bg_pve_lock_clearable(&st));
+	assert_int_equal(st.ha_managed, 0); /* no resources file: no HA at all */
+	assert_non_null(strstr(st.why, "qm config"));
+
+	f = fopen(res, "w");
+	assert_non_null(f);
+	fputs("vm: 102\n\tstate stopped\nvm: 103\n\tstate ignored\n", f);
+	fclose(f);
+	bg_pve_state_read(&st, &p, 102);
+	assert_int_equal(st.ha_managed, 1);
+	assert_string_equal(st.ha_state, "stopped");
+	assert_string_equal(st.ha_source, "resources file");
+	bg_pve_state_read(&st, &p, 103);
+	assert_int_equal(st.ha_managed, 0); /* ignored: qm acts directly */
+	bg_pve_state_read(&st, &p, 104);
+	assert_int_equal(st.ha_managed, 0);
+	unlink(res);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +204,7 @@ int main(void)
 		cmocka_unit_test(ha_manager_status_and_the_resources_file),
 		cmocka_unit_test(a_vzdump_of_this_vm_alive_by_pid_and_start_time),
 		cmocka_unit_test(the_real_alive_check_reads_proc),
+		cmocka_unit_test(the_whole_read_without_qm_or_ha_manager),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
