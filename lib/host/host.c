@@ -710,7 +710,12 @@ static int qm_and_verify(run_ctx *c, const char *const *args, int qm_ms, const c
 	step_done(c, "verify", 0, t0, "status: %s, wanted %s", seen, want);
 	if (rc != BG_OK && qm_refused_lock(c, why, args[0]))
 		return BG_EFAILED;
-	if (rc == BG_OK)
+	if (rc == BG_OK && c->pve.ha_managed == 1 && strcmp(want, "running") == 0)
+		set_error(c, BG_PVE_EXIT_FAILED,
+			  "ha-start-timeout: the VM is %s: the HA stack did not start it within %d s (qm start only "
+			  "asks it to); check `ha-manager status` and the HA stack's log on the node",
+			  seen, verify_ms(c, want) / 1000);
+	else if (rc == BG_OK)
 		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s", seen, want);
 	else
 		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s (%s)", seen, want, why);

@@ -368,3 +368,20 @@ def test_ha_cycle_stopped_early_by_a_new_lock_sets_ha_back_to_started(lab):
     finally:
         lrm.kill()
         lrm.wait()
+
+
+def test_ha_start_that_never_comes_is_reported_after_ha_start(lab):
+    """No HA stack acts (its LRM is down): `start` waits [proxmox] ha_start,
+    then says so plainly; the request stays, as Proxmox leaves it."""
+    with open(os.path.join(lab.run, "resources.cfg"), "w") as f:
+        f.write("vm: %d\n\tstate stopped\n" % VMID)
+    with open(lab.conf) as f:
+        conf = f.read()
+    with open(lab.conf, "w") as f:
+        f.write(conf.replace("ha_start = 20", "ha_start = 5").replace("qm = 10", "qm = 4"))
+    t0 = time.time()
+    r, doc = lab.pve_json("start")
+    took = time.time() - t0
+    assert r.returncode == 4 and doc["error"].startswith("ha-start-timeout: the VM is stopped"), doc
+    assert "within 5 s" in doc["error"] and took >= 5
+    assert ha_requested(lab) == "started" and not lab.qemu_running()
