@@ -25,7 +25,8 @@ endfunction()
 # library, with the internal headers of lib/ reachable. The tests of the
 # host side (BG_HOST_UNIT_TESTS) link bg_host, the forced command's own
 # library; no other test does.
-set(BG_HOST_UNIT_TESTS test_pve_host test_pve_host_lock test_qm test_qmp test_proc test_forensics_rules)
+set(BG_HOST_UNIT_TESTS test_pve_host test_pve_host_lock test_qm test_qmp test_proc test_forensics_rules
+  test_pve_host_kill test_pvestate)
 function(bg_add_unit_test name)
   add_executable(${name} ${ARGN})
   bg_target_defaults(${name})
@@ -34,6 +35,10 @@ function(bg_add_unit_test name)
     target_link_libraries(${name} PRIVATE bg_host PkgConfig::CMOCKA)
   else()
     target_link_libraries(${name} PRIVATE breakglass_static PkgConfig::CMOCKA)
+  endif()
+  if(TARGET bg_qemu_id_shim)
+    target_compile_definitions(${name} PRIVATE BG_TEST_QEMU_ID_SHIM="$<TARGET_FILE:bg_qemu_id_shim>")
+    add_dependencies(${name} bg_qemu_id_shim)
   endif()
   bg_add_test(NAME ${name} COMMAND ${name} LABELS unit
     ENVIRONMENT "BG_FIXTURES=${PROJECT_SOURCE_DIR}/tests/fixtures")

@@ -164,7 +164,7 @@ static void check_pve(doctor *d)
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
 	char detail[2048], note[1024], hint[512];
-	int rc;
+	int rc, n;
 
 	memset(&r, 0, sizeof(r));
 	if ((rc = bg_ssh_new_from_config(&ssh, d->ctx->cfg, "pve", d->key)) == BG_OK)
@@ -174,6 +174,10 @@ static void check_pve(doctor *d)
 		snprintf(detail, sizeof(detail), "%s@%s:%d: `status` verb: VM %s %s; %s", user, host, port,
 			 r.vmid ? r.vmid : "", r.status ? r.status : "(no status)", note);
 		report(d, "pve", 1, detail, hint[0] ? hint : NULL);
+		/* the VM's Proxmox side: a lock or an HA state to settle now,
+		 * not during an incident */
+		n = bg_pve_result_notes(detail, sizeof(detail), &r);
+		report(d, "pve-vm", n == 0, detail, n ? "settle the warnings above on the Proxmox host" : NULL);
 	} else {
 		snprintf(detail, sizeof(detail), "%s@%s:%d: %s", user, host, port, bg_error_last()->message);
 		report(d, "pve", 0, detail,

@@ -104,6 +104,16 @@ BG_EXTERN int bg_pve_result_to_json(char **json_out, const bg_pve_result *r);
 /** Free what a result holds and zero it. */
 BG_EXTERN void bg_pve_result_clear(bg_pve_result *r);
 
+/**
+ * What a `status` result says about the VM's Proxmox side, for `doctor`:
+ * one line into `out` (the config lock, HA state, Proxmox and QEMU
+ * versions) with a warning for each thing to settle before an incident (a
+ * config lock, which `cycle` stops at; an HA state other than started;
+ * versions the host could not tell; a host too old to report them).
+ * Returns the number of warnings (0: nothing to settle).
+ */
+BG_EXTERN int bg_pve_result_notes(char *out, size_t n, const bg_pve_result *r);
+
 #ifdef __cplusplus
 }
 #endif

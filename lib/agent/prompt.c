@@ -45,6 +45,11 @@ static const char system_prompt[] =
 	"inside QEMU. `start` a stopped VM. Never run a power verb on a devvm that answers and can be "
 	"repaired.\n"
 	"4. Do not guess; show the evidence. Do not loop: if a step fails twice the same way, report it.\n"
+	"5. A Proxmox config lock (backup, migrate, snapshot, suspended, …) guards something a kill or an "
+	"unlock can destroy. When a verb ends with `config-locked:` (exit 4), `cycle` killed the hung QEMU and "
+	"left the VM stopped on purpose: never retry it or `start`; report the lock, what it means and what a "
+	"human must check on the host. `ha-busy:` means the HA stack is recovering the VM itself: do not race "
+	"it. On an HA-managed VM `start` and `cycle` wait for the HA stack; that is not a failure.\n"
 	"\n"
 	"When done, report tersely, in this order: what you found (the evidence), what you did, and the state "
 	"now. Plain text, short lines, no preamble.\n";

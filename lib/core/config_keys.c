@@ -356,6 +356,16 @@ const bg_config_key bg_config_keys[] = {
 	PVE("forensics", "gdb", BG_CONF_BOOL, forensics.gdb, "false", 0, 1, NULL, "gdb backtrace of QEMU"),
 	PVE("verbs", "allow", BG_CONF_STRING, verbs.allow, "status forensics reset stop start cycle", 0, 0, check_verbs,
 	    "the allowlisted verbs"),
+	PVE("proxmox", "ha_manager", BG_CONF_STRING, proxmox.ha_manager, "/usr/sbin/ha-manager", 0, 0,
+	    check_optional_path, "ha-manager, asked whether the HA stack manages the VM (\"\": never)"),
+	PVE("proxmox", "ha_resources", BG_CONF_STRING, proxmox.ha_resources, "/etc/pve/ha/resources.cfg", 0, 0,
+	    check_abs_path, "the cluster's HA resources, read when ha-manager cannot be asked"),
+	PVE("proxmox", "tasks_active", BG_CONF_STRING, proxmox.tasks_active, "/var/log/pve/tasks/active", 0, 0,
+	    check_abs_path, "Proxmox's running tasks: is a vzdump of this VM alive?"),
+	PVE("proxmox", "pveversion", BG_CONF_STRING, proxmox.pveversion, "/usr/bin/pveversion", 0, 0,
+	    check_optional_path, "pveversion, for `status` (\"\": never)"),
+	PVE("proxmox", "ha_start", BG_CONF_INT, proxmox.ha_start, "120", 1, 3600, NULL,
+	    "seconds to wait for the HA stack to start an HA-managed VM"),
 };
 
 const size_t bg_config_nkeys = sizeof(bg_config_keys) / sizeof(bg_config_keys[0]);

@@ -78,6 +78,13 @@ typedef struct bg_pve_settings {
 	struct {
 		const char *allow; /* space-separated verb names */
 	} verbs;
+	struct {
+		const char *ha_manager;   /* Proxmox's ha-manager ("" = do not ask it) */
+		const char *ha_resources; /* the cluster's HA resources file */
+		const char *tasks_active; /* Proxmox's list of running tasks (vzdump) */
+		const char *pveversion;   /* Proxmox's pveversion ("" = do not ask it) */
+		int ha_start;             /* seconds to wait for the HA stack to start the VM */
+	} proxmox;
 } bg_pve_settings;
 
 /* Typed views; NULL when the config is of the other kind. */

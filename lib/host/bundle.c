@@ -557,6 +557,20 @@ static void collect_agent(bg_forensics *f)
 	section_end(f, &s, rc, NULL);
 }
 
+/* --- Proxmox: the config lock and HA, read by the verb engine -------------- */
+
+static void collect_proxmox(bg_forensics *f)
+{
+	section s;
+
+	if (!f->o.proxmox_facts)
+		return;
+	section_begin(&s, "proxmox", "proxmox.txt");
+	bg_buf_puts(&s.out, f->o.proxmox_facts);
+	bg_buf_puts(&f->evidence, f->o.proxmox_facts); /* one fact a line, as the evidence is */
+	section_end(f, &s, BG_OK, NULL);
+}
+
 /* --- qm, gdb --------------------------------------------------------------- */
 
 /* Whether a VM config enables the guest agent: a line `agent: 1` or
@@ -898,6 +912,7 @@ static void build_summary(bg_forensics *f)
 	bg_json_add_int(s, "qemu_pid", f->qemu_pid);
 	bg_json_add_bool(s, "qmp_answered", f->qmp_answered);
 	bg_json_add_bool(s, "agent_answered", f->agent_answered);
+	bg_json_add_str(s, "config_lock", f->o.config_lock);
 	json_object_object_add(s, "sections", json_object_get(f->sections));
 	bg_json_add_str(s, "stored", f->dir);
 	bg_json_add_str(s, "store_error", f->store_error);
@@ -992,6 +1007,7 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
 	bg_buf_free(&config);
 	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
+	collect_proxmox(f);
 	collect_gdb(f);
 	collect_host(f);
 	collect_kernel_log(f);

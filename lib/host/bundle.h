@@ -24,6 +24,8 @@ typedef struct bg_forensics_options {
 	int qmp_timeout_ms;
 	int blockstats_interval_ms;
 	int gdb;
+	const char *proxmox_facts; /* lines on the config lock and HA (pvestate.h), or NULL */
+	const char *config_lock;   /* the lock ("" none), NULL when unknown: summary.json "config_lock" */
 } bg_forensics_options;
 
 typedef struct bg_forensics bg_forensics;

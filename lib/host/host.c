@@ -8,9 +8,12 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/futil.h"
+#include "core/json.h"
 #include "host/bundle.h"
 #include "host/lock.h"
+#include "host/host_test.h"
 #include "host/proc.h"
+#include "host/pvestate.h"
 #include "host/qm.h"
 #include "host/qmp.h"
 
@@ -46,6 +49,9 @@ struct bg_pve_host_report {
 	int have_forensics;
 	char *f_id, *f_verdict, *f_recommended, *f_evidence, *f_path;
 	char *error;
+	bg_pve_state pve; /* copied from the run, for the JSON */
+	int pve_read;
+	char pve_version[128], qemu_version[64]; /* status only */
 	long long elapsed_ms;
 	bg_buf text;
 	char *json;
@@ -58,6 +64,9 @@ typedef struct run_ctx {
 	char pidfile[512];
 	char qmp_path[512];
 	int qmp_answered; /* from the forensics just taken */
+	bg_pve_state pve; /* lock, HA: what Proxmox says (pvestate.h) */
+	int pve_read;
+	int stop_requested, start_requested; /* cycle: qm stop / qm start issued */
 } run_ctx;
 
 /* ---- the event log --------------------------------------------------- */
@@ -357,6 +366,7 @@ static int take_forensics(run_ctx *c, int print_all)
 	bg_forensics_options o;
 	bg_forensics *f = NULL;
 	int64_t t0 = bg_now_ms();
+	char facts[1024];
 	bg_verdict v;
 	int rc;
 
@@ -371,6 +381,11 @@ static int take_forensics(run_ctx *c, int print_all)
 	o.qmp_timeout_ms = s->timeouts.qmp * 1000;
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
+	if (c->pve_read) {
+		bg_pve_state_describe(&c->pve, facts, sizeof(facts));
+		o.proxmox_facts = facts;
+		o.config_lock = c->pve.config_read ? c->pve.lock : NULL;
+	}
 	rc = bg_forensics_collect(&f, &o);
 	if (rc != BG_OK) {
 		step_done(c, "forensics", 0, t0, "%s", bg_error_last()->message);
@@ -494,6 +509,175 @@ static void verb_status(run_ctx *c)
 	bg_buf_printf(&c->r->text, "uptime: %s\n", up);
 }
 
+/* ---- Proxmox: config lock, HA (pvestate.h) ---------------------------- */
+
+static void pve_paths(run_ctx *c, bg_pve_state_paths *p)
+{
+	const bg_pve_settings *s = c->h->s;
+
+	p->qm = s->paths.qm;
+	p->ha_manager = s->proxmox.ha_manager;
+	p->ha_resources = s->proxmox.ha_resources;
+	p->tasks_active = s->proxmox.tasks_active;
+	p->timeout_ms = s->timeouts.qm * 1000;
+}
+
+/* Read the lock and the HA state once, before the verb (read-only). */
+static void read_pve_state(run_ctx *c)
+{
+	bg_pve_state_paths p;
+
+	pve_paths(c, &p);
+	bg_pve_state_read(&c->pve, &p, c->h->s->vmid);
+	c->pve_read = 1;
+}
+
+/* How long to wait for `want` after qm said yes: an HA-managed VM (or one
+ * whose HA state is unknown) is started by the HA stack, later. */
+static int verify_ms(run_ctx *c, const char *want)
+{
+	const bg_pve_settings *s = c->h->s;
+
+	if (strcmp(want, "running") == 0 && c->pve_read && c->pve.ha_managed != 0 &&
+	    s->proxmox.ha_start > s->timeouts.qm)
+		return s->proxmox.ha_start * 1000;
+	return s->timeouts.qm * 1000;
+}
+
+/* A lock kind as printable as we print it: [a-z-], else '?'. */
+static void clean_kind(char *kind)
+{
+	for (; *kind; kind++)
+		if (!((*kind >= 'a' && *kind <= 'z') || *kind == '-'))
+			*kind = '?';
+}
+
+/* The outcome every lock case shares: exit 4, the lock, what it means and
+ * what a human must check. Replaces a vaguer error. */
+static void set_locked_error(run_ctx *c, const char *kind, const char *what)
+{
+	free(c->r->error);
+	c->r->error = NULL;
+	set_error(c, BG_PVE_EXIT_FAILED,
+		  "config-locked: %s: the VM config is locked (%s): %s. A human must check %s. breakglass-pve never "
+		  "overrides a lock (no --skiplock, no qm unlock)",
+		  what, kind, bg_pve_lock_meaning(kind), bg_pve_lock_check(kind));
+}
+
+/* qm's "VM is locked (KIND)" in `why`: say so plainly, exit 4. */
+static int qm_refused_lock(run_ctx *c, const char *why, const char *qm_verb)
+{
+	const char *p = strstr(why, "VM is locked (");
+	char kind[BG_PVE_LOCK_MAX], what[64];
+	size_t k;
+
+	if (!p)
+		return 0;
+	p += 14;
+	k = strcspn(p, ")");
+	if (k >= sizeof(kind))
+		k = sizeof(kind) - 1;
+	memcpy(kind, p, k);
+	kind[k] = '\0';
+	clean_kind(kind);
+	if (!c->pve.lock[0])
+		snprintf(c->pve.lock, sizeof(c->pve.lock), "%s", kind);
+	snprintf(what, sizeof(what), "qm %s refused", qm_verb);
+	set_locked_error(c, kind, what);
+	return 1;
+}
+
+/* The HA stack is itself fencing, recovering or moving the VM: a verb
+ * must not race it. Returns 1 (and sets exit 4) when it is. */
+static int ha_busy_refusal(run_ctx *c)
+{
+	if (!c->pve_read || c->pve.ha_managed != 1 || !bg_pve_ha_busy(c->pve.ha_state))
+		return 0;
+	step_done(c, "ha", 0, bg_now_ms(), "the HA stack is acting on the VM (state %s): not raced", c->pve.ha_state);
+	set_error(c, BG_PVE_EXIT_FAILED,
+		  "ha-busy: the HA stack is acting on this VM (service state %s); breakglass-pve does not race it. "
+		  "Wait for it to finish, or check `ha-manager status` and the cluster's nodes",
+		  c->pve.ha_state);
+	return 1;
+}
+
+/* `qm unlock`, only called when bg_pve_lock_clearable() said so. */
+static void unlock_step(run_ctx *c, const char *reason)
+{
+	static const char *const unlock[] = {"unlock", "{vmid}", NULL};
+	char why[1024];
+	bg_run_result res;
+	int64_t t0 = bg_now_ms();
+	int rc = qm_call(c, unlock, c->h->s->timeouts.qm * 1000, &res, why, sizeof(why));
+
+	step_done(c, "qm-unlock", rc == BG_OK, t0, "%s%s%s", reason, rc == BG_OK ? "" : ": ", rc == BG_OK ? "" : why);
+	bg_run_result_clear(&res);
+}
+
+/* The first line of `pveversion` ("pve-manager/8.2.4/… (running kernel:
+ * …)"), or "" when it cannot be asked. */
+static void read_pve_version(run_ctx *c, char *out, size_t n)
+{
+	const char *prog = c->h->s->proxmox.pveversion;
+	const char *argv[] = {prog, NULL};
+	bg_run_result res;
+	char line[128];
+
+	out[0] = '\0';
+	if (!prog || !*prog || access(prog, X_OK) != 0)
+		return;
+	if (bg_run(&res, argv, c->h->s->timeouts.qm * 1000) == BG_OK && res.exit_code == 0)
+		snprintf(out, n, "%.120s", first_line(&res, line, sizeof(line)));
+	bg_run_result_clear(&res);
+}
+
+/* The running QEMU's version from QMP query-version ("7.2.22"). */
+static void read_qemu_version(run_ctx *c, char *out, size_t n)
+{
+	json_object *ret = NULL, *q;
+
+	out[0] = '\0';
+	if (bg_qmp_command(c->qmp_path, "query-version", NULL, c->h->s->timeouts.qmp * 1000, &ret) == BG_OK &&
+	    json_object_object_get_ex(ret, "qemu", &q))
+		snprintf(out, n, "%lld.%lld.%lld", (long long)bg_json_int(q, "major", 0),
+			 (long long)bg_json_int(q, "minor", 0), (long long)bg_json_int(q, "micro", 0));
+	json_object_put(ret);
+}
+
+/* status's Proxmox lines: the lock, HA, the versions (also in --json, for
+ * `breakglassctl doctor`). Text from the host's own tools, escaped. */
+static void status_proxmox(run_ctx *c)
+{
+	bg_pve_host_report *r = c->r;
+	const bg_pve_state *st = &c->pve;
+	char why[256];
+	size_t i;
+	int qmp_ok = 0;
+
+	read_pve_state(c);
+	for (i = 0; i < r->nsteps; i++)
+		if (strcmp(r->steps[i].name, "qmp") == 0)
+			qmp_ok = r->steps[i].ok;
+	if (!st->config_read)
+		bg_buf_puts(&r->text, "lock: unknown (qm config did not answer)\n");
+	else if (!st->lock[0])
+		bg_buf_puts(&r->text, "lock: none\n");
+	else
+		bg_buf_printf(&r->text, "lock: %s (%s)\n", st->lock, bg_pve_lock_meaning(st->lock));
+	if (st->ha_managed == 1)
+		bg_buf_printf(&r->text, "ha: managed, state %s\n", st->ha_state);
+	else
+		bg_buf_puts(&r->text, st->ha_managed == 0 ? "ha: not managed\n" : "ha: unknown\n");
+	read_pve_version(c, r->pve_version, sizeof(r->pve_version));
+	if (qmp_ok && checked_pid(c, why, sizeof(why)) > 0)
+		read_qemu_version(c, r->qemu_version, sizeof(r->qemu_version));
+	bg_buf_puts(&r->text, "proxmox: ");
+	bg_buf_escape(&r->text, r->pve_version[0] ? r->pve_version : "unknown",
+		      strlen(r->pve_version[0] ? r->pve_version : "unknown"));
+	bg_buf_printf(&r->text, "\nqemu: %s\n",
+		      r->qemu_version[0] ? r->qemu_version : "unknown (not running, or QMP silent)");
+}
+
 /* ---- mutating verbs -------------------------------------------------- */
 
 /* `qm VERB VMID`, then wait for `want`. */
@@ -510,14 +694,22 @@ static int qm_and_verify(run_ctx *c, const char *const *args, int qm_ms, const c
 	bg_run_result_clear(&res);
 	t0 = bg_now_ms();
 	/* a failed qm gets one look, not a long wait for what will not come */
-	if (wait_status(c, want, rc == BG_OK ? c->h->s->timeouts.qm * 1000 : 0, seen, sizeof(seen))) {
+	if (wait_status(c, want, rc == BG_OK ? verify_ms(c, want) : 0, seen, sizeof(seen))) {
 		snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
 		step_done(c, "verify", 1, t0, "status: %s", seen);
-		return BG_OK;
+		/* a refused reset finds the VM running all the same: not done */
+		return rc != BG_OK && qm_refused_lock(c, why, args[0]) ? BG_EFAILED : BG_OK;
 	}
 	snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
 	step_done(c, "verify", 0, t0, "status: %s, wanted %s", seen, want);
-	if (rc == BG_OK)
+	if (rc != BG_OK && qm_refused_lock(c, why, args[0]))
+		return BG_EFAILED;
+	if (rc == BG_OK && c->pve.ha_managed == 1 && strcmp(want, "running") == 0)
+		set_error(c, BG_PVE_EXIT_FAILED,
+			  "ha-start-timeout: the VM is %s: the HA stack did not start it within %d s (qm start only "
+			  "asks it to); check `ha-manager status` and the HA stack's log on the node",
+			  seen, verify_ms(c, want) / 1000);
+	else if (rc == BG_OK)
 		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s", seen, want);
 	else
 		set_error(c, BG_PVE_EXIT_FAILED, "the VM is %s, not %s (%s)", seen, want, why);
@@ -647,6 +839,15 @@ static int kill_checked_pid(run_ctx *c, int pid, char *why, size_t n)
 	return BG_OK;
 }
 
+static bg_pve_host_kill_hook_fn kill_hook;
+static void *kill_hook_arg;
+
+void bg_pve_host_set_kill_hook(bg_pve_host_kill_hook_fn fn, void *arg)
+{
+	kill_hook = fn;
+	kill_hook_arg = arg;
+}
+
 /* SIGKILL this VM's QEMU, never another process, and wait for it. */
 static int checked_kill(run_ctx *c)
 {
@@ -663,6 +864,8 @@ static int checked_kill(run_ctx *c)
 		step_done(c, "kill", 0, t0, "not killed: %s", why);
 		return BG_EDENIED;
 	}
+	if (kill_hook)
+		kill_hook(pid, kill_hook_arg);
 	if (kill_checked_pid(c, pid, why, sizeof(why)) != BG_OK) {
 		step_done(c, "kill", 0, t0, "not killed: %s", why);
 		return BG_EDENIED;
@@ -708,16 +911,51 @@ static int cycle_clean_stop(run_ctx *c)
 	return 0;
 }
 
-static void verb_cycle(run_ctx *c)
+/* cycle's end when the lock is not known to be safe to clear: the VM
+ * stays as the kill left it (stopped), for a human. */
+static void cycle_locked_finish(run_ctx *c)
 {
-	static const char *const unlock[] = {"unlock", "{vmid}", NULL};
-	static const char *const start[] = {"start", "{vmid}", NULL};
-	char why[1024], seen[32];
-	int64_t t0;
-	bg_run_result res;
-	int rc;
+	char seen[32], what[96];
+	int64_t t0 = bg_now_ms();
 
-	if (!cycle_clean_stop(c)) {
+	(void)wait_status(c, "stopped", 0, seen, sizeof(seen));
+	snprintf(c->r->status, sizeof(c->r->status), "%s", seen);
+	if (!c->pve.config_read) {
+		step_done(c, "qm-unlock", 0, t0, "not run: qm config did not answer, so the config lock is unknown");
+		free(c->r->error);
+		c->r->error = NULL;
+		set_error(
+			c, BG_PVE_EXIT_FAILED,
+			"config-lock-unknown: qm config did not answer, so whether the VM config is locked is unknown; "
+			"the VM was left %s, neither unlocked nor started. A human must check `qm config %d` and start "
+			"it",
+			seen, c->h->s->vmid);
+		return;
+	}
+	step_done(c, "qm-unlock", 0, t0, "not run: the config lock %s is not known to be safe to clear%s%s",
+		  c->pve.lock, c->pve.vzdump_alive == 1 ? "; vzdump task alive: " : "",
+		  c->pve.vzdump_alive == 1 ? c->pve.vzdump_task : "");
+	snprintf(what, sizeof(what), "cycle left the VM %s, neither unlocked nor started", seen);
+	set_locked_error(c, c->pve.lock, what);
+}
+
+static void cycle_body(run_ctx *c)
+{
+	static const char *const start[] = {"start", "{vmid}", NULL};
+	char seen[32], reason[128];
+	bg_pve_state_paths p;
+	int rc, clearable = bg_pve_lock_clearable(&c->pve);
+
+	if (c->pve.lock[0] && clearable) {
+		snprintf(reason, sizeof(reason), "lock %s cleared: no vzdump task of this VM is alive", c->pve.lock);
+		unlock_step(c, reason); /* so that the clean stop is not refused */
+	}
+	if (!clearable)
+		step_done(c, "clean-stop", 0, bg_now_ms(),
+			  "skipped: the config lock (%s) is not known to be safe to clear, and qm refuses a locked VM",
+			  c->pve.config_read ? c->pve.lock : "unknown");
+	c->stop_requested = clearable && c->qmp_answered;
+	if (!clearable || !cycle_clean_stop(c)) {
 		rc = checked_kill(c);
 		if (rc == BG_EFAILED)
 			return; /* state D: starting would only fail, or worse */
@@ -727,11 +965,46 @@ static void verb_cycle(run_ctx *c)
 			return;
 		}
 	}
-	t0 = bg_now_ms();
-	rc = qm_call(c, unlock, c->h->s->timeouts.qm * 1000, &res, why, sizeof(why));
-	step_done(c, "qm-unlock", rc == BG_OK, t0, "%s", rc == BG_OK ? "exit 0" : why);
-	bg_run_result_clear(&res);
+	if (!clearable) {
+		cycle_locked_finish(c);
+		return;
+	}
+	/* a lock may have come since it was read (a backup starting) */
+	pve_paths(c, &p);
+	bg_pve_state_read_lock(&c->pve, &p, c->h->s->vmid);
+	if (!bg_pve_lock_clearable(&c->pve)) {
+		cycle_locked_finish(c);
+		return;
+	}
+	if (c->pve.lock[0]) {
+		snprintf(reason, sizeof(reason), "lock %s cleared: no vzdump task of this VM is alive", c->pve.lock);
+		unlock_step(c, reason);
+	}
+	c->start_requested = 1;
 	(void)qm_and_verify(c, start, c->h->s->timeouts.qm * 1000, "running");
+}
+
+/* An HA-managed VM whose clean stop set its requested state to stopped is
+ * never left so: `qm start` on it only asks the HA stack for started, as
+ * it was before the cycle. */
+static void ha_restore(run_ctx *c)
+{
+	static const char *const start[] = {"start", "{vmid}", NULL};
+	char why[1024];
+	bg_run_result res;
+	int64_t t0 = bg_now_ms();
+	int rc = qm_call(c, start, c->h->s->timeouts.qm * 1000, &res, why, sizeof(why));
+
+	step_done(c, "ha-restore", rc == BG_OK, t0, "%s",
+		  rc == BG_OK ? "HA requested state set back to started (qm start on an HA-managed VM)" : why);
+	bg_run_result_clear(&res);
+}
+
+static void verb_cycle(run_ctx *c)
+{
+	cycle_body(c);
+	if (c->pve.ha_managed == 1 && c->stop_requested && !c->start_requested)
+		ha_restore(c);
 }
 
 /* ---- report ---------------------------------------------------------- */
@@ -772,6 +1045,45 @@ static json_object *forensics_json(const bg_pve_host_report *r)
 	return o;
 }
 
+static json_object *lock_json(const bg_pve_host_report *r)
+{
+	json_object *o;
+
+	if (!r->pve_read || !r->pve.lock[0])
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string(r->pve.lock));
+	json_object_object_add(o, "meaning", json_object_new_string(bg_pve_lock_meaning(r->pve.lock)));
+	json_object_object_add(o, "check", json_object_new_string(bg_pve_lock_check(r->pve.lock)));
+	json_object_object_add(o, "clearable", json_object_new_boolean(bg_pve_lock_clearable(&r->pve)));
+	json_object_object_add(o, "vzdump_task", str_or_null(r->pve.vzdump_alive == 1 ? r->pve.vzdump_task : NULL));
+	return o;
+}
+
+static json_object *ha_json(const bg_pve_host_report *r)
+{
+	json_object *o;
+
+	if (!r->pve_read)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "managed", r->pve.ha_managed < 0 ? NULL : json_object_new_boolean(r->pve.ha_managed));
+	json_object_object_add(o, "state", str_or_null(r->pve.ha_managed == 1 ? r->pve.ha_state : NULL));
+	return o;
+}
+
+static json_object *versions_json(const bg_pve_host_report *r)
+{
+	json_object *o;
+
+	if (strcmp(r->verb, "status") != 0)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "proxmox", str_or_null(r->pve_version[0] ? r->pve_version : NULL));
+	json_object_object_add(o, "qemu", str_or_null(r->qemu_version[0] ? r->qemu_version : NULL));
+	return o;
+}
+
 static void build_json(bg_pve_host_report *r)
 {
 	json_object *o = json_object_new_object();
@@ -784,6 +1096,10 @@ static void build_json(bg_pve_host_report *r)
 	json_object_object_add(o, "status", str_or_null(r->status[0] ? r->status : NULL));
 	json_object_object_add(o, "steps", steps_json(r));
 	json_object_object_add(o, "forensics", forensics_json(r));
+	json_object_object_add(o, "lock_read", json_object_new_boolean(r->pve_read && r->pve.config_read));
+	json_object_object_add(o, "lock", lock_json(r));
+	json_object_object_add(o, "ha", ha_json(r));
+	json_object_object_add(o, "versions", versions_json(r));
 	json_object_object_add(o, "elapsed_ms", json_object_new_int64(r->elapsed_ms));
 	json_object_object_add(o, "exit_code", json_object_new_int(r->exit_code));
 	json_object_object_add(o, "error", str_or_null(r->error));
@@ -821,6 +1137,13 @@ static void log_complete(run_ctx *c)
 	bg_buf_free(&f);
 }
 
+static void verb_forensics(run_ctx *c)
+{
+	read_pve_state(c);
+	if (take_forensics(c, 1) != BG_OK)
+		set_error(c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
+}
+
 static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 {
 	bg_vm_lock lock;
@@ -837,7 +1160,12 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 		return;
 	}
 	step_done(c, "lock", 1, t0, "%s", lock.path);
+	read_pve_state(c);
 	(void)take_forensics(c, 0); /* the evidence first; a failed bundle never blocks recovery */
+	if (ha_busy_refusal(c)) {
+		bg_vm_lock_release(&lock);
+		return;
+	}
 	if (strcmp(verb->name, "cycle") == 0)
 		verb_cycle(c);
 	else if (strcmp(verb->name, "start") == 0)
@@ -888,11 +1216,14 @@ int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_reque
 	bg_pve_host_log(h, "request", r->verb, req->json ? "json=1" : "json=0");
 	if (req->verb->mutating)
 		run_mutating(&c, req->verb);
-	else if (strcmp(r->verb, "status") == 0)
+	else if (strcmp(r->verb, "status") == 0) {
 		verb_status(&c);
-	else if (take_forensics(&c, 1) != BG_OK)
-		set_error(&c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
+		status_proxmox(&c);
+	} else
+		verb_forensics(&c);
 	r->elapsed_ms = bg_now_ms() - t0;
+	r->pve = c.pve;
+	r->pve_read = c.pve_read;
 	finish_text(&c, req->verb);
 	log_complete(&c);
 	build_json(r);

@@ -16,6 +16,10 @@
  *       recommends as a `pve` tool call — the agent's pve_mutations policy
  *       (auto / confirm / deny) decides whether it runs — then report.
  *   A stopped VM skips to `pve start`.
+ *   A verb that stopped at the VM's config lock (breakglass-pve's error
+ *   "config-locked: …", exit 4: the VM is left stopped for a human) or
+ *   at the HA stack's own recovery ("ha-busy: …") is never retried: the
+ *   report says what a human must check.
  *
  * The final text says what was found, what was done and the state now.
  */
@@ -315,6 +319,49 @@ static void final_reachable(plan *p, const facts *f, const char *vm_status)
 		    "answers.\n");
 }
 
+/* breakglass-pve's error with `prefix` ("config-locked: …") in a verb's
+ * output (inside its --json document), into `out`; NULL when absent. */
+static const char *host_error(const char *output, const char *prefix, char *out, size_t n)
+{
+	const char *p = strstr(output ? output : "", prefix);
+	size_t len;
+
+	if (!p)
+		return NULL;
+	len = strcspn(p, "\"\n");
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return out;
+}
+
+/* The verb stopped at something only a human may settle: say so, and
+ * recommend no power verb. Returns 1 when it did. */
+static int final_for_a_human(plan *p, const call *act)
+{
+	char why[1024], status[OFFLINE_FIELD_MAX];
+
+	if (host_error(act->output, "config-locked: ", why, sizeof(why))) {
+		bg_buf_printf(&p->text, "\n**Done:** `%s` stopped at the VM's config lock: %s\n", act->verb, why);
+		bg_buf_puts(&p->text, "\nA Proxmox config lock guards a backup, migration, snapshot or saved state; "
+				      "breakglass never clears one that is not known to be safe.\n");
+		if (field(act->output, "status", status, sizeof(status)))
+			bg_buf_printf(&p->text, "\n**State now:** %s (left so on purpose).\n", status);
+		bg_buf_puts(&p->text,
+			    "\n**Recommendation:** a human must check the lock as said above, on the "
+			    "Proxmox host, before anything starts the VM; do not retry `cycle` or `start`.\n");
+		return 1;
+	}
+	if (host_error(act->output, "ha-busy: ", why, sizeof(why))) {
+		bg_buf_printf(&p->text, "\n**Done:** nothing: %s\n", why);
+		bg_buf_puts(&p->text, "\n**Recommendation:** let the HA stack finish (`ha-manager status` on the "
+				      "host); ask again once its service state is started or stopped.\n");
+		return 1;
+	}
+	return 0;
+}
+
 static void final_after_action(plan *p, const facts *f, const call *act)
 {
 	char verdict[OFFLINE_FIELD_MAX], status[OFFLINE_FIELD_MAX], line[256];
@@ -325,6 +372,8 @@ static void final_after_action(plan *p, const facts *f, const call *act)
 	if (fx && field(fx->output, "verdict", verdict, sizeof(verdict)))
 		bg_buf_printf(&p->text, "; forensics verdict `%s`", verdict);
 	bg_buf_puts(&p->text, ".\n");
+	if (final_for_a_human(p, act))
+		return;
 	if (act->is_error) {
 		bg_buf_printf(&p->text, "\n**Done:** `%s` did not run or failed: %s\n", act->verb, line);
 		bg_buf_printf(&p->text, "\n**Recommendation:** `%s` (from the host's verdict), once allowed.\n",

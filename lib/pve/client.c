@@ -4,6 +4,7 @@
  * members): what is missing stays NULL, the raw text is always kept. */
 #include "pve/client.h"
 #include "pve/steps.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -331,4 +332,84 @@ void bg_pve_result_clear(bg_pve_result *r)
 	free(r->stderr_text);
 	free(r->json);
 	memset(r, 0, sizeof(*r));
+}
+
+/* ---- doctor's reading of a status document ------------------------------ */
+
+static void note_add(bg_buf *b, int *warnings, int warn, const char *text)
+{
+	if (b->len)
+		bg_buf_puts(b, "; ");
+	if (warn) {
+		bg_buf_puts(b, "WARNING: ");
+		(*warnings)++;
+	}
+	bg_buf_puts(b, text);
+}
+
+int bg_pve_result_notes(char *out, size_t n, const bg_pve_result *r)
+{
+	json_object *doc = r && r->json ? json_tokener_parse(r->json) : NULL;
+	json_object *lock, *ha, *ver, *managed;
+	const char *kind, *state, *pvev, *qemu;
+	bg_buf b = BG_BUF_INIT;
+	char line[512];
+	int warnings = 0, major = 0, minor = 0;
+
+	if (!out || n == 0)
+		return bg_error_set(BG_EINVAL, "bg_pve_result_notes: no output buffer");
+	out[0] = '\0';
+	if (!doc || !json_object_object_get_ex(doc, "lock_read", NULL)) {
+		note_add(&b, &warnings, 1,
+			 "the host's breakglass-pve does not report the config lock, HA or versions: upgrade it");
+		goto done;
+	}
+	lock = bg_json_obj(doc, "lock");
+	kind = bg_json_str(lock, "kind", NULL);
+	if (!bg_json_bool(doc, "lock_read", 0)) {
+		note_add(&b, &warnings, 1, "config lock unknown (qm config failed on the host)");
+	} else if (kind) {
+		snprintf(line, sizeof(line), "config lock %.40s: %.200s; cycle stops at it: check %.200s", kind,
+			 bg_json_str(lock, "meaning", "?"), bg_json_str(lock, "check", "?"));
+		note_add(&b, &warnings, 1, line);
+	} else {
+		note_add(&b, &warnings, 0, "no config lock");
+	}
+	ha = bg_json_obj(doc, "ha");
+	state = bg_json_str(ha, "state", NULL);
+	if (!ha || !json_object_object_get_ex(ha, "managed", &managed) || !managed) {
+		note_add(&b, &warnings, 1,
+			 "HA state unknown (neither ha-manager nor the resources file could be read)");
+	} else if (json_object_get_boolean(managed)) {
+		snprintf(line, sizeof(line), "HA-managed, state %.40s: start and cycle wait for the HA stack",
+			 state ? state : "?");
+		note_add(&b, &warnings, !state || strcmp(state, "started") != 0, line);
+	} else {
+		note_add(&b, &warnings, 0, "not HA-managed");
+	}
+	ver = bg_json_obj(doc, "versions");
+	pvev = bg_json_str(ver, "proxmox", NULL);
+	qemu = bg_json_str(ver, "qemu", NULL);
+	if (!pvev) {
+		note_add(&b, &warnings, 1, "Proxmox version unknown (pveversion did not answer)");
+	} else {
+		snprintf(line, sizeof(line), "%.120s", pvev);
+		line[strcspn(line, " ")] = '\0';
+		note_add(&b, &warnings, 0, line);
+		if (sscanf(pvev, "pve-manager/%d.%d", &major, &minor) == 2 && (major < 8 || (major == 8 && minor < 2)))
+			note_add(&b, &warnings, 1,
+				 "Proxmox before 8.2: `qm stop` cannot overrule a hung shutdown, so cycle's clean stop "
+				 "waits for it");
+	}
+	if (qemu) {
+		snprintf(line, sizeof(line), "QEMU %.40s", qemu);
+		note_add(&b, &warnings, 0, line);
+	} else if (r->status && strcmp(r->status, "running") == 0) {
+		note_add(&b, &warnings, 1, "QEMU version unknown (QMP did not answer query-version)");
+	}
+done:
+	snprintf(out, n, "%s", b.data ? b.data : "");
+	bg_buf_free(&b);
+	json_object_put(doc);
+	return warnings;
 }

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "qm-standin")
 
 # pve.conf's sections in the order the docs list them (docs/config.md).
-PVE_SECTIONS = ("vm", "paths", "timeouts", "forensics", "verbs")
+PVE_SECTIONS = ("vm", "paths", "timeouts", "forensics", "verbs", "proxmox")
 _NAME = re.compile(r"^[a-z_]+$")
 
 
@@ -47,15 +47,17 @@ def _value(v):
 
 
 def pve_conf_text(vmid, qm, run_dir, log, state_dir, lock_dir, timeouts=None, forensics=None, verbs=None,
-                  comment=None):
-    """breakglass-pve's pve.conf for one VM. timeouts/forensics are dicts of
-    [timeouts]/[forensics] keys; verbs is the [verbs] allow list."""
+                  proxmox=None, comment=None):
+    """breakglass-pve's pve.conf for one VM. timeouts/forensics/proxmox are
+    dicts of [timeouts]/[forensics]/[proxmox] keys; verbs is the [verbs]
+    allow list."""
     sections = {
         "vm": {"vmid": int(vmid)},
         "paths": {"qm": qm, "run_dir": run_dir, "log": log, "state_dir": state_dir, "lock_dir": lock_dir},
         "timeouts": dict(timeouts or {}),
         "forensics": dict(forensics or {}),
         "verbs": {"allow": " ".join(verbs)} if verbs else {},
+        "proxmox": dict(proxmox or {}),
     }
     out = []
     if comment:

@@ -224,6 +224,29 @@ static void test_refused_verb_is_reported(void **state)
 	bg_buf_free(&s.text);
 }
 
+static const char CYCLE_LOCKED[] =
+	"verb: cycle\nexit status: 4\nstatus: stopped\nverdict: "
+	"qemu-hung\n\n{\"verb\":\"cycle\",\"status\":\"stopped\","
+	"\"error\":\"config-locked: cycle left the VM stopped, neither unlocked nor started: the VM config is locked "
+	"(migrate): two QEMUs on one disk. A human must check the target node\",\"exit_code\":4}\n";
+
+static void test_config_locked_cycle_is_not_retried(void **state)
+{
+	script sc = {STATUS_RUNNING, SSH_DEAD, NULL, FORENSICS_STALL, CYCLE_LOCKED, 1, 1};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 5);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.calls[3], "pve cycle");
+	assert_non_null(strstr(s.text.data, "stopped at the VM's config lock: config-locked: cycle left the VM"));
+	assert_non_null(strstr(s.text.data, "locked (migrate)"));
+	assert_non_null(strstr(s.text.data, "**State now:** stopped (left so on purpose)"));
+	assert_non_null(strstr(s.text.data, "do not retry `cycle` or `start`"));
+	assert_null(strstr(s.text.data, "**Recommendation:** `cycle`"));
+	bg_buf_free(&s.text);
+}
+
 static void test_stopped_vm_is_started(void **state)
 {
 	script sc = {STATUS_STOPPED, NULL, NULL, NULL, START_OK, 0, 0};
@@ -290,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_is_no_answer),
 		cmocka_unit_test(test_no_status_is_no_answer),
 		cmocka_unit_test(test_refused_verb_is_reported),
+		cmocka_unit_test(test_config_locked_cycle_is_not_retried),
 		cmocka_unit_test(test_stopped_vm_is_started),
 		cmocka_unit_test(test_no_verb_without_recommendation),
 		cmocka_unit_test(test_new_prompt_starts_over),

@@ -157,7 +157,7 @@ static void test_real_qemu(void **state)
 	assert_true(p.nthreads >= 2);
 	for (i = 0; i < p.nthreads; i++) {
 		assert_true(strchr("RSD", p.threads[i].state) != NULL);
-		if (strcmp(p.threads[i].comm, "qemu-system-x86") == 0)
+		if (strcmp(p.threads[i].comm, "kvm") == 0) /* reached as kvm, as on Proxmox */
 			names_main = 1;
 		if (geteuid() == 0)
 			assert_non_null(p.threads[i].stack);
@@ -175,6 +175,35 @@ static void test_real_qemu(void **state)
 	}
 	assert_int_equal(bg_proc_is_qemu_for_vm(pid, 100, q.pidfile), 1);
 	bg_test_qemu_stop(&q);
+}
+
+/* Proxmox starts QEMU with `-id VMID`: a stale pidfile of VM 102 that
+ * names VM 103's QEMU (-id 103, -pidfile …/103.pid) is not VM 102's QEMU,
+ * and VM 103's QEMU is recognised by its -id alone. */
+static void test_stale_pidfile_names_another_vms_qemu(void **state)
+{
+	bg_test_qemu q;
+	char ours[160], elsewhere[160], num[32];
+	int pid = 0;
+
+	(void)state;
+	assert_int_equal(bg_test_qemu_start_vm(&q, tmpdir, 103), 0);
+	snprintf(ours, sizeof(ours), "%s/102.pid", tmpdir);
+	snprintf(num, sizeof(num), "%d\n", q.pid);
+	write_file(ours, num);
+	assert_int_equal(bg_pidfile_read(ours, &pid), BG_OK);
+	assert_int_equal(pid, q.pid);
+	assert_int_equal(bg_proc_is_qemu_for_vm(pid, 102, ours), 0);
+	assert_error_contains("not for VM 102");
+	assert_error_contains("nor -id 102");
+	/* VM 103's own QEMU: by its pidfile, and by -id alone */
+	assert_int_equal(bg_proc_is_qemu_for_vm(pid, 103, q.pidfile), 1);
+	snprintf(elsewhere, sizeof(elsewhere), "%s/moved/103.pid", tmpdir);
+	assert_int_equal(bg_proc_is_qemu_for_vm(pid, 103, elsewhere), 1);
+	assert_int_equal(bg_proc_is_qemu_for_vm(pid, 1030, elsewhere), 0);
+	unlink(ours);
+	bg_test_qemu_stop(&q);
+	unlink(q.kvm);
 }
 
 static void test_not_qemu_same_pidfile(void **state)
@@ -233,10 +262,13 @@ int main(void)
 		cmocka_unit_test(test_zombie_is_not_qemu),
 		cmocka_unit_test(test_not_qemu_same_pidfile),
 		cmocka_unit_test(test_real_qemu),
+		cmocka_unit_test(test_stale_pidfile_names_another_vms_qemu),
 	};
 	if (!bg_test_qemu_available()) {
-		fprintf(stderr, "test_proc: %s is missing (scripts/bootstrap installs qemu-system-x86)\n",
-			BG_TEST_QEMU);
+		fprintf(stderr,
+			"test_proc: %s or the qemu-id shim (%s) is missing (scripts/bootstrap installs "
+			"qemu-system-x86)\n",
+			BG_TEST_QEMU, BG_TEST_QEMU_ID_SHIM);
 		return 77;
 	}
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -297,6 +297,46 @@ static void test_minimal_fixture(void **state)
 	fake.out = NULL;
 }
 
+/* doctor's reading of a status document: what to settle before an incident */
+static void test_result_notes(void **state)
+{
+	bg_pve_result r;
+	char out[1024];
+	(void)state;
+
+	memset(&r, 0, sizeof(r));
+	r.status = (char *)"running";
+	r.json = (char *)"{\"lock_read\":true,\"lock\":null,\"ha\":{\"managed\":false,\"state\":null},"
+			 "\"versions\":{\"proxmox\":\"pve-manager/8.2.4/x (running kernel: 6.8)\",\"qemu\":\"8.1.5\"}}";
+	assert_int_equal(bg_pve_result_notes(out, sizeof(out), &r), 0);
+	assert_string_equal(out, "no config lock; not HA-managed; pve-manager/8.2.4/x; QEMU 8.1.5");
+
+	r.json = (char *)"{\"lock_read\":true,\"lock\":{\"kind\":\"migrate\",\"meaning\":\"M\",\"check\":\"C\"},"
+			 "\"ha\":{\"managed\":true,\"state\":\"started\"},"
+			 "\"versions\":{\"proxmox\":\"pve-manager/8.1.4/x\",\"qemu\":null}}";
+	assert_int_equal(bg_pve_result_notes(out, sizeof(out), &r), 3);
+	assert_non_null(strstr(out, "WARNING: config lock migrate: M; cycle stops at it: check C"));
+	assert_non_null(strstr(out, "HA-managed, state started: start and cycle wait"));
+	assert_null(strstr(out, "WARNING: HA"));
+	assert_non_null(strstr(out, "WARNING: Proxmox before 8.2"));
+	assert_non_null(strstr(out, "WARNING: QEMU version unknown"));
+
+	r.json = (char *)"{\"lock_read\":false,\"lock\":null,\"ha\":{\"managed\":true,\"state\":\"stopped\"},"
+			 "\"versions\":{\"proxmox\":null,\"qemu\":null}}";
+	r.status = (char *)"stopped";
+	assert_int_equal(bg_pve_result_notes(out, sizeof(out), &r), 3);
+	assert_non_null(strstr(out, "WARNING: config lock unknown"));
+	assert_non_null(strstr(out, "WARNING: HA-managed, state stopped"));
+	assert_non_null(strstr(out, "WARNING: Proxmox version unknown"));
+
+	r.json = (char *)"{\"verb\":\"status\",\"status\":\"running\"}"; /* an older host */
+	assert_int_equal(bg_pve_result_notes(out, sizeof(out), &r), 1);
+	assert_non_null(strstr(out, "upgrade it"));
+	r.json = NULL;
+	assert_int_equal(bg_pve_result_notes(out, sizeof(out), &r), 1);
+	assert_int_equal(bg_pve_result_notes(out, 0, &r), BG_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_transport_errors_pass_through),
 		cmocka_unit_test(test_tolerant_parsing),
 		cmocka_unit_test(test_minimal_fixture),
+		cmocka_unit_test(test_result_notes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,7 @@ static void test_commands(void **state)
 	json_object_object_add(args, "command-line", json_object_new_string("info name"));
 	assert_int_equal(bg_qmp_execute(q, "human-monitor-command", args, 2000, &ret), BG_OK);
 	json_object_put(args);
-	assert_string_equal(json_object_get_string(ret), "bgtest\r\n");
+	assert_string_equal(json_object_get_string(ret), "vm100\r\n");
 	json_object_put(ret);
 
 	assert_int_equal(bg_qmp_execute(q, "no-such-command", NULL, 2000, &ret), BG_EPROTO);

@@ -164,12 +164,14 @@ provider = offline
           str(r))
     # which policy each host uses, and what it made of the key (known_hosts
     # already holds the pve host's key from the commands above)
-    pve_line = [line for line in lines if line.startswith("PASS pve")]
+    pve_line = [line for line in lines if line.startswith("PASS pve ")]
     check(len(pve_line) == 1 and "host_key_policy = accept-new: known (" in pve_line[0] and
           os.path.join(base, "known_hosts") in pve_line[0] and pve["SSHD_HOST_KEY_FPR"] in pve_line[0],
           "doctor: pve host key known from known_hosts, policy shown", str(r))
     check(any(line.startswith("PASS devvm") and "(pinned), host_key_policy = accept-new" in line for line in lines),
           "doctor: devvm pinned, policy shown", str(r))
+    check(any(line.startswith("PASS pve-vm") and "no config lock; not HA-managed; pve-manager/8.2.4" in line
+              for line in lines), "doctor: PASS pve-vm with lock, HA and versions from status --json", str(r))
     check(any(line.startswith("PASS llm") for line in lines), "doctor: PASS llm (offline provider)", str(r))
     check(r.rc == 0 and lines[-1] == "doctor: all checks passed", "doctor: exit 0 when all pass", str(r))
     # the pve host's key "changed": known_hosts holds another key for it

@@ -56,9 +56,14 @@ class Lab:
     def write_conf(self, log=None, qm_path=None, **timeouts):
         t = {"qm": 10, "stop": 3, "kill": 3, "qmp": 1, "lock_wait": 1}
         t.update(timeouts)
+        # Proxmox's own tools: the stand-in under their names (standin.py)
+        proxmox = {"ha_manager": os.path.join(self.root, "ha-manager"),
+                   "ha_resources": os.path.join(self.run, "resources.cfg"),
+                   "tasks_active": os.path.join(self.run, "tasks-active"),
+                   "pveversion": os.path.join(self.root, "pveversion"), "ha_start": 20}
         bglab.write_pve_conf(self.conf, vmid=VMID, qm=qm_path or self.qm, run_dir=self.run, log=log or self.log,
                              state_dir=self.state, lock_dir=self.lock, timeouts=t,
-                             forensics={"blockstats_interval_ms": 100, "keep": 5})
+                             forensics={"blockstats_interval_ms": 100, "keep": 5}, proxmox=proxmox)
 
     @property
     def pidfile(self):

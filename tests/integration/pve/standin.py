@@ -8,14 +8,29 @@ from conftest import SRC
 STANDIN = os.environ.get("BG_QM_STANDIN") or os.path.join(SRC, "tests/lab/qm-standin")
 
 
+# ctest sets BG_QEMU_ID_SHIM; a bench run finds it in the build tree. Without
+# it QEMU starts with no -id (test_proxmox.py checks that it has one).
+SHIM = os.environ.get("BG_QEMU_ID_SHIM") or os.path.join(os.environ.get("BG_BINARY_DIR", "/nonexistent"),
+                                                         "tests", "libbg_qemu_id_shim.so")
+
+
 def make_qm(root, run_dir, vmid):
     """An executable `qm` for a lab rooted at root: a symlink to the
     stand-in with its settings in qm.env beside it (breakglass-pve runs qm
     with a cleaned environment). Every invocation is recorded, as one JSON
-    line, in run_dir/qm.log before the stand-in does anything."""
+    line, in run_dir/qm.log before the stand-in does anything. QEMU starts
+    as Proxmox starts it: reached as `kvm`, with `-id <vmid>` (through the
+    qemu-id shim). Beside qm: ha-manager, vzdump and pveversion, the
+    stand-in under those names (HA resources in run_dir/resources.cfg,
+    tasks in run_dir/tasks-active)."""
+    kvm = os.path.join(root, "kvm")
+    os.symlink("/usr/bin/qemu-system-x86_64", kvm)
+    for prog in ("ha-manager", "vzdump", "pveversion"):
+        os.symlink(STANDIN, os.path.join(root, prog))
+    shim = {"id_shim": SHIM} if os.path.isfile(SHIM) else {}
     # fast failure paths: the tests freeze QEMU on purpose
-    path = bglab.install_qm(os.path.join(root, "qm"), run_dir, standin=STANDIN, status_timeout=0.5, qmp_timeout=1,
-                            term_wait=0.5, lock_timeout=3)
+    path = bglab.install_qm(os.path.join(root, "qm"), run_dir, standin=STANDIN, qemu=kvm, ha_start_delay=0.5,
+                            status_timeout=0.5, qmp_timeout=1, term_wait=0.5, lock_timeout=3, **shim)
     with open(os.path.join(run_dir, "%d.conf" % vmid), "w") as f:
         f.write("name: devvm\n")  # the tiny QEMU: QMP and a null block device
     return path

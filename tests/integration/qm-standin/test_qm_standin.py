@@ -11,7 +11,10 @@ import pytest
 
 SOURCE = os.environ.get("BG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 STANDIN = os.path.join(SOURCE, "tests", "lab", "qm-standin")
+SHIM = os.environ.get("BG_QEMU_ID_SHIM", "")
 VMID = 100
+LOCKS = ["backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete", "suspending",
+         "suspended"]
 
 
 def proc_state(pid):
@@ -32,8 +35,17 @@ def alive(pid):
 def vm(tmp_path):
     if not os.access("/usr/bin/qemu-system-x86_64", os.X_OK):
         pytest.fail("qemu-system-x86_64 missing: run scripts/bootstrap")
+    if not os.path.isfile(SHIM):
+        pytest.fail("BG_QEMU_ID_SHIM must name the built qemu-id-shim (ctest sets it)")
+    # QEMU reached as `kvm`, as Proxmox does
+    os.symlink("/usr/bin/qemu-system-x86_64", tmp_path / "kvm")
+    for prog in ("ha-manager", "vzdump", "pveversion"):
+        os.symlink(STANDIN, tmp_path / prog)
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "BG_QM_QEMU": str(tmp_path / "kvm"),
+        "BG_QM_ID_SHIM": SHIM,
+        "BG_QM_HA_START_DELAY": "0.5",
         "BG_QM_RUN_DIR": str(tmp_path),
         "BG_QM_RECORD": str(tmp_path / "record.jsonl"),
         "BG_QM_QMP_TIMEOUT": "1",
@@ -50,6 +62,14 @@ def vm(tmp_path):
         def qm(self, *args, stdin=None):
             return subprocess.run([STANDIN, *args], env=env, input=stdin, capture_output=True, text=True,
                                   timeout=60)
+
+        def tool(self, prog, *args, **kw):
+            return subprocess.run([str(tmp_path / prog), *args], env=env, capture_output=True, text=True,
+                                  timeout=60, **kw)
+
+        def popen(self, prog, *args):
+            return subprocess.Popen([str(tmp_path / prog), *args], env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
 
         def pid(self):
             with open(tmp_path / ("%d.pid" % VMID)) as f:
@@ -240,3 +260,123 @@ def test_hung_shutdown_holds_the_lock(vm):
     assert alive(pid)
     assert vm.qm("stop", "100").returncode == 0
     assert not alive(pid)
+
+
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return [a.decode() for a in f.read().split(b"\0")[:-1]]
+
+
+def wait_for(pred, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def test_qemu_is_started_the_way_proxmox_starts_it(vm):
+    assert vm.qm("start", "100").returncode == 0
+    pid = vm.pid()
+    args = cmdline(pid)
+    # /usr/bin/kvm -id <vmid> -name <name>,debug-threads=on … -pidfile <run>/<vmid>.pid
+    assert args[0] == str(vm.dir / "kvm") and args[1:3] == ["-id", "100"], args
+    assert args[args.index("-name") + 1] == "devvm,debug-threads=on"
+    assert "socket,id=qmp,path=%s,server=on,wait=off" % (vm.dir / "100.qmp") in args
+    assert args[args.index("-pidfile") + 1] == str(vm.dir / "100.pid")
+    assert os.readlink("/proc/%d/exe" % pid) == "/usr/bin/qemu-system-x86_64"
+    # the shim hid -id from QEMU's parser only: QMP answers, QEMU runs
+    assert "qmpstatus: running" in vm.qm("status", "100", "--verbose").stdout
+
+
+@pytest.mark.parametrize("kind", LOCKS)
+def test_every_lock_kind_refuses_verbs_until_skiplock_or_unlock(vm, kind):
+    assert vm.qm("start", "100").returncode == 0
+    pid = vm.pid()
+    with open(vm.dir / "100.conf", "a") as f:
+        f.write("lock: %s\n" % kind)
+    for verb in ("stop", "reset", "shutdown", "start"):
+        r = vm.qm(verb, "100")
+        assert r.returncode == 255 and "VM is locked (%s)" % kind in r.stderr, (verb, r.stderr)
+    assert alive(pid)
+    verbose = vm.qm("status", "100", "--verbose").stdout
+    assert "lock: %s\n" % kind in verbose and "ha:\n\tmanaged: 0\n" in verbose
+    assert vm.qm("reset", "100", "--skiplock").returncode == 0
+    assert vm.qm("stop", "100", "--skiplock", "--timeout", "5").returncode == 0
+    assert not alive(pid)
+    assert "lock: %s" % kind in vm.qm("config", "100").stdout  # --skiplock leaves it
+    assert vm.qm("unlock", "100").returncode == 0
+    assert "lock:" not in vm.qm("config", "100").stdout
+    assert vm.qm("start", "100").returncode == 0
+
+
+def test_ha_start_is_a_request_and_the_lrm_restarts_a_killed_vm(vm):
+    (vm.dir / "resources.cfg").write_text("vm: 100\n\tstate stopped\n\tmax_restart 1\n")
+    lrm = vm.popen("ha-manager", "lrm")
+    try:
+        assert "service vm:100 (" in vm.tool("ha-manager", "status").stdout
+        assert "stopped)" in vm.tool("ha-manager", "status").stdout
+        r = vm.qm("start", "100")
+        assert r.returncode == 0 and r.stdout == "Requesting HA start for VM 100\n"
+        assert not os.path.exists(vm.dir / "100.pid")  # returned before the VM runs
+        assert "\tstate started\n" in (vm.dir / "resources.cfg").read_text()
+        assert wait_for(lambda: vm.qm("status", "100").stdout == "status: running\n")
+        verbose = vm.qm("status", "100", "--verbose").stdout
+        assert "ha:\n\tmanaged: 1\n\tstate: started\n" in verbose
+        first = vm.pid()
+        os.kill(first, signal.SIGKILL)
+        assert wait_for(lambda: vm.qm("status", "100").stdout == "status: stopped\n")
+        # the HA stack restarts it on its own
+        assert wait_for(lambda: vm.qm("status", "100").stdout == "status: running\n")
+        assert vm.pid() != first
+        r = vm.qm("stop", "100")
+        assert r.returncode == 0 and r.stdout == "Requesting HA stop for VM 100\n"
+        assert wait_for(lambda: vm.qm("status", "100").stdout == "status: stopped\n")
+        time.sleep(1.5)  # more than the start delay: it stays stopped
+        assert vm.qm("status", "100").stdout == "status: stopped\n"
+        assert "stopped)" in vm.tool("ha-manager", "status").stdout
+        # a locked VM is not started by the LRM
+        with open(vm.dir / "100.conf", "a") as f:
+            f.write("lock: migrate\n")
+        assert vm.tool("ha-manager", "set", "vm:100", "--state", "started").returncode == 0
+        time.sleep(1.5)
+        assert vm.qm("status", "100").stdout == "status: stopped\n"
+        assert "starting)" in vm.tool("ha-manager", "status").stdout
+    finally:
+        lrm.kill()
+        lrm.wait()
+
+
+def test_vzdump_task_alive_then_ended_or_killed(vm):
+    tasks = vm.dir / "tasks-active"
+    dump = vm.popen("vzdump", "100")
+    upid = dump.stdout.readline().strip()
+    try:
+        fields = upid.split(":")
+        assert fields[0] == "UPID" and int(fields[2], 16) == dump.pid and fields[5:7] == ["vzdump", "100"]
+        with open("/proc/%d/stat" % dump.pid) as f:
+            assert int(fields[3], 16) == int(f.read().rsplit(")", 1)[1].split()[19])
+        assert "lock: backup" in vm.qm("config", "100").stdout
+        assert tasks.read_text() == upid + " 1\n"
+        dump.terminate()
+        assert dump.wait(timeout=30) == 0
+        assert "lock:" not in vm.qm("config", "100").stdout
+        line = tasks.read_text().strip()
+        assert line.startswith(upid + " 1 ") and line.endswith(" OK")
+    finally:
+        dump.kill()
+        dump.wait()
+    dump = vm.popen("vzdump", "100")
+    upid = dump.stdout.readline().strip()
+    dump.kill()
+    dump.wait()
+    assert "lock: backup" in vm.qm("config", "100").stdout  # a stale lock, its task dead
+    assert (upid + " 1\n") in tasks.read_text() and not alive(dump.pid)
+    r = vm.tool("vzdump", "100")
+    assert r.returncode == 255 and "VM is locked (backup)" in r.stderr
+
+
+def test_pveversion(vm):
+    r = vm.tool("pveversion")
+    assert r.returncode == 0 and r.stdout.startswith("pve-manager/8.") and "running kernel" in r.stdout
