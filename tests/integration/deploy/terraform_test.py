@@ -18,6 +18,18 @@ import shutil
 import subprocess
 import sys
 
+
+def _preload_sanitizer():
+    """Under a sanitized build (BG_TEST_PRELOAD), run this interpreter with
+    the ASan runtime preloaded, and keep it out of every child's LD_PRELOAD."""
+    want = os.environ.get("BG_TEST_PRELOAD")
+    if want and want not in os.environ.get("LD_PRELOAD", ""):
+        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, LD_PRELOAD=want))
+    os.environ.pop("LD_PRELOAD", None)
+
+
+_preload_sanitizer()
+
 src = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 TF = os.path.join(src, "deploy", "terraform")

@@ -156,6 +156,7 @@ def build(dockerfile, src, work):
             base = base or base_root()
             root = os.path.join(work, "stage-" + name)
             sh(["cp", "-a", base, root])
+            os.chmod(root, 0o755)  # an image's / (base_root's came from mkdtemp, 0700)
             shutil.copy("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
             cur = stages[name] = Stage(name, root)
             print("== stage %s" % name, flush=True)

@@ -187,6 +187,6 @@ if [[ " ${expected[*]} " == *" breakglass-web "* ]]; then
 	for k in 'DynamicUser=yes' 'ProtectSystem=strict' 'NoNewPrivileges=yes' 'StateDirectory=breakglass'; do
 		grep -qx "$k" "$unit" || fail "breakglass-web.service lacks $k"
 	done
-	check_mode /usr/bin/breakglass-web "755 root:root regular file"
+	check_mode /usr/sbin/breakglass-web "755 root:root regular file"
 fi
 echo "package_test: ${#expected[@]} packages built, unpacked and checked; lintian clean of errors"
