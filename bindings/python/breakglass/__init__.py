@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import ctypes
 import json
-import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _ffi
 
@@ -622,7 +621,3 @@ class Agent(_Handle):
 
     def cancel(self) -> bool:
         return bool(_ffi.bg_agent_cancel(self))
-
-
-def _iter_bound() -> Iterator[str]:
-    return iter(_ffi.BOUND)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_longlong, c_size_t, c_uint, c_void_p)
-from typing import Optional
 
 SONAME = "libbreakglass.so.1"
 
@@ -22,7 +21,6 @@ try:
 except OSError as e:  # pragma: no cover - depends on the machine
     raise ImportError("breakglass: cannot load %s (%s): install libbreakglass1, or set BREAKGLASS_LIBRARY "
                       "to the library's path" % (_path, e)) from e
-_libc = ctypes.CDLL(None)
 
 
 def _fn(name: str, restype, *argtypes):
@@ -52,22 +50,8 @@ bg_error_last = _fn("bg_error_last", POINTER(bg_error))
 bg_error_clear = _fn("bg_error_clear", None)
 bg_version = _fn("bg_version", c_char_p)
 
-# Strings the library returns for the caller to free. A bg_free() is on its
-# way into the API; until it is there the library's strings come from
-# malloc and go back to free().
-_free = getattr(lib, "bg_free", None) or _libc.free
-_free.restype = None
-_free.argtypes = [c_void_p]
-
-
-def take_string(p: c_void_p) -> Optional[str]:
-    """The text of a library-allocated string, freed."""
-    if not p:
-        return None
-    try:
-        return ctypes.string_at(p).decode("utf-8", "replace")
-    finally:
-        _free(p)
+# No binding takes a library-allocated string yet (the *_to_json
+# functions): when one does, free it with bg_free() once the API has it.
 
 
 # ---- config.h ------------------------------------------------------------
