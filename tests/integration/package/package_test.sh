@@ -188,5 +188,12 @@ if [[ " ${expected[*]} " == *" breakglass-web "* ]]; then
 		grep -qx "$k" "$unit" || fail "breakglass-web.service lacks $k"
 	done
 	check_mode /usr/sbin/breakglass-web "755 root:root regular file"
+	# systemd's own rating of the sandbox: exposure at most 2.0 of 10
+	# ("OK"; the unit as written rates 1.4)
+	if command -v systemd-analyze >/dev/null; then
+		systemd-analyze security --offline=yes --threshold=20 "$unit" >"$work/exposure" 2>&1 ||
+			{ tail -n 30 "$work/exposure"; fail "breakglass-web.service: exposure above 2.0"; }
+		grep 'Overall exposure' "$work/exposure"
+	fi
 fi
 echo "package_test: ${#expected[@]} packages built, unpacked and checked; lintian clean of errors"
