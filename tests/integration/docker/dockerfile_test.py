@@ -270,7 +270,9 @@ def check_image(st, work):
     os.chmod(conf, 0o644)
     os.makedirs(os.path.join(st.root, "etc/breakglass"), exist_ok=True)
     open(os.path.join(st.root, "etc/breakglass/breakglass.conf"), "a").close()
+    # as `docker run -e`: the page's bearer token (the Kubernetes Secret's)
     env = ["%s=%s" % kv for kv in st.env.items() if kv[0] != "DEBIAN_FRONTEND"]
+    env.append("API_BEARER_TOKEN=" + os.urandom(24).hex())
     entry = st.entrypoint + st.cmd
     argv = (["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", RUN_SCRIPT, "run",
              st.root, user if gid else user + ":" + uid, conf, str(len(entry))] + entry + [str(len(env))] + env +
