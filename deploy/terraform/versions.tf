@@ -1,0 +1,13 @@
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = ">= 2.23"
+    }
+    vault = {
+      source  = "hashicorp/vault"
+      version = ">= 3.20"
+    }
+  }
+}
