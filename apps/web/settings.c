@@ -33,6 +33,8 @@ int web_parse_listen(const char *listen, char *addr, size_t addrlen, int *port, 
 	}
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
+	if (strcmp(host, "localhost") == 0) /* as the configuration check allows: not resolved */
+		snprintf(host, sizeof(host), "127.0.0.1");
 	p = strtol(colon + 1, &end, 10);
 	if (*end || colon[1] == '\0' || p < 0 || p > 65535) {
 		snprintf(err, errlen, "[web] listen = %s: the port must be a number 0..65535", listen);
