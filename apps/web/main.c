@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	       "\"max_streams\":%d}\n",
 	       srv.set.listen_addr, web_server_port(&srv), ready_ms, srv.set.threads, srv.set.max_streams);
 	fflush(stdout);
+	web_log_start();
 
 	do {
 		rc = sigwait(&sigs, &sig);
@@ -188,5 +189,6 @@ int main(int argc, char **argv)
 	bg_secret_free(key);
 	bg_config_free(cfg);
 	web_log_event("stopped", "bye");
+	web_log_stop();
 	return 0;
 }

@@ -19,8 +19,87 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Log lines go through a bounded buffer to a writer thread: a stalled
+ * stdout (a full pipe, a stuck log collector) must never block a request.
+ * When the buffer is full, lines are dropped and counted. */
+#define LOG_BUFFER_MAX (1024 * 1024)
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	wbuf pending;
+	unsigned long dropped;
+	int started, stop;
+	pthread_t thread;
+} logq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0, 0};
+
+static void *log_writer(void *arg)
+{
+	wbuf out = {0};
+	unsigned long dropped;
+
+	(void)arg;
+	pthread_mutex_lock(&logq.lock);
+	for (;;) {
+		while (!logq.pending.len && !logq.dropped && !logq.stop)
+			pthread_cond_wait(&logq.cond, &logq.lock);
+		if (!logq.pending.len && !logq.dropped && logq.stop)
+			break;
+		wbuf_put(&out, logq.pending.data ? logq.pending.data : "", logq.pending.len);
+		logq.pending.len = 0;
+		dropped = logq.dropped;
+		logq.dropped = 0;
+		pthread_mutex_unlock(&logq.lock);
+		if (dropped)
+			fprintf(stdout, "{\"event\":\"log-dropped\",\"lines\":%lu}\n", dropped);
+		if (out.len)
+			fwrite(out.data, 1, out.len, stdout);
+		fflush(stdout);
+		out.len = 0;
+		pthread_mutex_lock(&logq.lock);
+	}
+	pthread_mutex_unlock(&logq.lock);
+	wbuf_free(&out);
+	return NULL;
+}
+
+void web_log_start(void)
+{
+	if (pthread_create(&logq.thread, NULL, log_writer, NULL) == 0)
+		logq.started = 1;
+}
+
+void web_log_stop(void)
+{
+	if (!logq.started)
+		return;
+	pthread_mutex_lock(&logq.lock);
+	logq.stop = 1;
+	pthread_cond_signal(&logq.cond);
+	pthread_mutex_unlock(&logq.lock);
+	pthread_join(logq.thread, NULL);
+	logq.started = 0;
+	wbuf_free(&logq.pending);
+}
+
+static void log_line(wbuf *b)
+{
+	if (b->failed || !b->data)
+		return;
+	pthread_mutex_lock(&logq.lock);
+	if (!logq.started) { /* before the writer runs (startup) or after it stopped */
+		fwrite(b->data, 1, b->len, stdout);
+		fflush(stdout);
+	} else if (logq.pending.len + b->len > LOG_BUFFER_MAX) {
+		logq.dropped++;
+	} else {
+		wbuf_put(&logq.pending, b->data, b->len);
+		pthread_cond_signal(&logq.cond);
+	}
+	pthread_mutex_unlock(&logq.lock);
+}
 
 static long long ms_since(const struct timespec *t0)
 {
@@ -40,16 +119,6 @@ static void iso_now(char *buf, size_t n)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, n, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
-static void log_line(wbuf *b)
-{
-	if (b->failed || !b->data)
-		return;
-	pthread_mutex_lock(&log_lock);
-	fwrite(b->data, 1, b->len, stdout);
-	fflush(stdout);
-	pthread_mutex_unlock(&log_lock);
 }
 
 void web_log_request(web_req *r)
@@ -345,10 +414,24 @@ static int read_body(web_req *r)
 		free(buf);
 		return 413;
 	}
+	r->body_complete = 1;
 	buf[got] = '\0';
 	r->body = buf;
 	r->body_len = got;
 	return 0;
+}
+
+/* CivetWeb reads away a body the handler left unread before it closes,
+ * for as long as the client keeps sending: a slow body would hold the
+ * worker. Shut the reading side instead: the answer has gone out. */
+static void drop_unread_body(web_req *r, const struct mg_request_info *ri)
+{
+	int fd;
+
+	if (r->body_complete || (ri->content_length <= 0 && !mg_get_header(r->conn, "Transfer-Encoding")))
+		return;
+	if ((fd = web_conn_fd(ri)) >= 0)
+		shutdown(fd, SHUT_RD);
 }
 
 static int dispatch(struct mg_connection *conn, void *cbdata)
@@ -417,6 +500,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	}
 	web_routes[r.route].handler(&r);
 out:
+	drop_unread_body(&r, ri);
 	if (budgeted)
 		atomic_fetch_sub(&srv->inflight, 1);
 	if (r.status == 0) /* a handler that forgot to answer is a bug: never hang */

@@ -359,7 +359,7 @@ int web_stream_new(web_stream **out, web_server *srv)
 /* The descriptor of this request's connection: the TCP socket whose peer
  * is the request's remote address and port and whose local port is the
  * server's. Such a 4-tuple names one connection only. */
-static int find_socket(const struct mg_request_info *ri)
+int web_conn_fd(const struct mg_request_info *ri)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -396,7 +396,7 @@ static int find_socket(const struct mg_request_info *ri)
  * place for CivetWeb to shut down and close. */
 static int take_over(struct mg_connection *conn)
 {
-	int fd = find_socket(mg_get_request_info(conn));
+	int fd = web_conn_fd(mg_get_request_info(conn));
 	int mine, pair[2], one = 1;
 
 	if (fd < 0)

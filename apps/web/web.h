@@ -152,6 +152,7 @@ struct web_req {
 	const char *auth_method;
 	char *body;
 	size_t body_len;
+	int body_complete; /* the whole body was read */
 	int status;
 	size_t bytes;
 	struct timespec t0;
@@ -173,6 +174,10 @@ void web_audit(web_req *r, const char *action, const char *target, const char *r
 /* The JSON log line on stdout (one per request, and events). */
 void web_log_request(web_req *r);
 void web_log_event(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The log writer thread (stdout never blocks a request). */
+void web_log_start(void);
+void web_log_stop(void);
 
 /* server.c: start (bind) and stop the CivetWeb context. */
 int web_server_start(web_server *srv, char *err, size_t errlen);
@@ -199,6 +204,9 @@ int web_stream_new(web_stream **out, web_server *srv);
 /* Take over the connection of `r` and follow `session` from after_id. */
 int web_stream_attach(web_stream *st, web_req *r, bg_session *session, long long after_id);
 int web_stream_count(web_stream *st);
+/* The socket descriptor of a request's connection, or -1. */
+struct mg_request_info;
+int web_conn_fd(const struct mg_request_info *ri);
 /* Send each client a final event, flush for up to `ms`, close them all. */
 void web_stream_shutdown(web_stream *st, int ms);
 void web_stream_free(web_stream *st);

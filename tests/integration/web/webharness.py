@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SOURCE = os.environ.get("BG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -128,6 +129,13 @@ class Server:
             self.proc.kill()
             self.err.seek(0)
             raise RuntimeError("server did not start: %r %r" % (self.lines, self.err.read()[-2000:]))
+        # Keep reading its log, as a container runtime would.
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.decode("utf-8", "replace"))
 
     def _readline(self, timeout):
         r, _, _ = select.select([self.proc.stdout], [], [], max(timeout, 0))
@@ -141,13 +149,9 @@ class Server:
         return line
 
     def log_lines(self, wait=0.2):
-        """Log lines read so far (drains stdout without blocking)."""
-        end = time.time() + wait
-        while True:
-            line = self._readline(max(end - time.time(), 0))
-            if line is None:
-                break
-        return self.lines
+        """The log lines read so far."""
+        time.sleep(wait)
+        return list(self.lines)
 
     def request(self, method, path, body=None, headers=None, token=TOKEN, timeout=30):
         h = {}
@@ -194,6 +198,10 @@ class Server:
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            # Show where it is stuck before killing it.
+            p = subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt 12"],
+                               capture_output=True, text=True, timeout=60)
+            print("breakglass-web did not stop within %d s; its threads:\n%s" % (timeout, p.stdout[-12000:]))
             self.proc.kill()
             rc = None
         self.log_lines(0.1)
