@@ -17,7 +17,9 @@ typedef struct agent_entry {
 	bg_session *session;
 	pthread_t thread;
 	int has_thread;
-	int running;
+	/* 1 from the prompt until bg_agent_run() returns (a second prompt:
+	 * 409), 0 once the turn has ended and only its counting remains. */
+	atomic_int running;
 	char *prompt;
 	char who[160];
 	long long start_id;
@@ -79,7 +81,7 @@ void web_agents_free(web_agents *ag)
 	/* Cancel every turn first, so that they end side by side. */
 	pthread_mutex_lock(&ag->lock);
 	for (i = 0; i < ag->n; i++)
-		if (ag->e[i]->running)
+		if (atomic_load(&ag->e[i]->running))
 			bg_agent_cancel(ag->e[i]->agent);
 	pthread_mutex_unlock(&ag->lock);
 	for (i = 0; i < ag->n; i++)
@@ -123,12 +125,11 @@ static void *turn_thread(void *arg)
 
 	if (rc != BG_OK && rc != BG_ECANCELLED)
 		web_log_event("turn-error", "session %s: %s", e->id, bg_error_last()->message);
+	/* The turn is over: a new prompt may come now (it joins this thread,
+	 * which takes no lock from here on). */
+	atomic_store(&e->running, 0);
 	atomic_fetch_add(&ag->srv->metrics->turns, 1);
 	bg_session_read(e->session, e->start_id, 0, count_event, ag->srv->metrics);
-	pthread_mutex_lock(&ag->lock);
-	e->running = 0;
-	e->last_used = time(NULL);
-	pthread_mutex_unlock(&ag->lock);
 	return NULL;
 }
 
@@ -150,7 +151,7 @@ static int make_room(web_agents *ag)
 	if (ag->n < ag->cap)
 		return 0;
 	for (i = 0; i < ag->n; i++)
-		if (!ag->e[i]->running && (victim < 0 || ag->e[i]->last_used < ag->e[victim]->last_used))
+		if (!atomic_load(&ag->e[i]->running) && (victim < 0 || ag->e[i]->last_used < ag->e[victim]->last_used))
 			victim = i;
 	if (victim < 0)
 		return -1;
@@ -182,7 +183,10 @@ int web_agents_prompt(web_agents *ag, bg_session *s, const char *prompt, const c
 		e->ag = ag;
 		ag->e[ag->n++] = e;
 	}
-	if (e->running || bg_session_busy(s)) {
+	/* A turn that wrote its events and left the busy state has ended,
+	 * even if its thread has not returned yet: a client that saw
+	 * turn_end may send the next prompt at once (the join is short). */
+	if (bg_session_busy(s) || (atomic_load(&e->running) && bg_session_last_id(s) <= e->start_id)) {
 		pthread_mutex_unlock(&ag->lock);
 		return BG_ESTATE;
 	}
@@ -195,9 +199,9 @@ int web_agents_prompt(web_agents *ag, bg_session *s, const char *prompt, const c
 	snprintf(e->who, sizeof(e->who), "%s", who);
 	e->start_id = bg_session_last_id(s);
 	e->last_used = time(NULL);
-	e->running = 1;
+	atomic_store(&e->running, 1);
 	if (!e->prompt || pthread_create(&e->thread, NULL, turn_thread, e) != 0) {
-		e->running = 0;
+		atomic_store(&e->running, 0);
 		pthread_mutex_unlock(&ag->lock);
 		return BG_ENOMEM;
 	}
@@ -213,7 +217,7 @@ int web_agents_cancel(web_agents *ag, const char *session_id)
 
 	pthread_mutex_lock(&ag->lock);
 	e = find(ag, session_id);
-	if (e && e->running)
+	if (e && atomic_load(&e->running))
 		rc = bg_agent_cancel(e->agent);
 	pthread_mutex_unlock(&ag->lock);
 	return rc;
@@ -226,7 +230,7 @@ int web_agents_decide(web_agents *ag, const char *session_id, const char *tool_u
 
 	pthread_mutex_lock(&ag->lock);
 	e = find(ag, session_id);
-	rc = e && e->running ? bg_agent_decide(e->agent, tool_use_id, approved, who) : BG_ENOTFOUND;
+	rc = e && atomic_load(&e->running) ? bg_agent_decide(e->agent, tool_use_id, approved, who) : BG_ENOTFOUND;
 	pthread_mutex_unlock(&ag->lock);
 	return rc;
 }
@@ -237,7 +241,7 @@ int web_agents_running(web_agents *ag)
 
 	pthread_mutex_lock(&ag->lock);
 	for (i = 0; i < ag->n; i++)
-		n += ag->e[i]->running;
+		n += atomic_load(&ag->e[i]->running);
 	pthread_mutex_unlock(&ag->lock);
 	return n;
 }

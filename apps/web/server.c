@@ -468,7 +468,10 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		web_reply_error(&r, 503, "the server is stopping", NULL);
 		goto out;
 	}
-	if (r.route != WEB_ROUTE_HEALTH) {
+	/* /health is never refused; attaching a stream is brief and has a
+	 * budget of its own (max_streams), so a reconnect storm of browsers
+	 * is not turned away by the request budget. */
+	if (r.route != WEB_ROUTE_HEALTH && r.route != WEB_ROUTE_STREAM) {
 		budgeted = 1;
 		if (atomic_fetch_add(&srv->inflight, 1) >= srv->set.threads) {
 			web_reply_error(&r, 503, "busy: every request worker is taken; retry in a moment", NULL);

@@ -243,6 +243,8 @@ static void send_some(web_stream *st, sclient *c, long long now)
 		c->closing = 2; /* gone */
 		return;
 	}
+	if (c->out.cap > 16384) /* a burst is over: give its memory back */
+		wbuf_free(&c->out);
 	(void)st;
 }
 
