@@ -420,8 +420,12 @@ static int route_triage(web_req *r)
 	bg_triage *t = NULL;
 	bg_ssh *ssh = NULL;
 	char *json = NULL;
-	int rc;
+	int rc, text = 0;
 
+	if (r->query && strcmp(r->query, "format=text") == 0)
+		text = 1; /* what breakglassctl --server prints */
+	else if (r->query && r->query[0] && strcmp(r->query, "format=json") != 0)
+		return web_reply_error(r, 400, "format must be json or text", "format");
 	rc = bg_ssh_new_from_config(&ssh, vm->cfg, "devvm", vm->ssh_key);
 	if (rc == BG_OK && vm_track(vm, ssh, 1) != 0) {
 		bg_ssh_free(ssh);
@@ -432,11 +436,12 @@ static int route_triage(web_req *r)
 		vm_track(vm, ssh, 0);
 	}
 	if (rc == BG_OK)
-		rc = glue_triage_json(t, &json);
+		rc = text ? bg_triage_to_text(t, &json) : glue_triage_json(t, &json);
 	web_audit(r, "devvm.triage", vm->name, rc == BG_OK ? "ok" : "failed",
 		  rc == BG_OK ? NULL : bg_error_last()->message);
 	if (rc == BG_OK)
-		rc = web_reply(r, 200, "application/json", json, strlen(json), NULL);
+		rc = web_reply(r, 200, text ? "text/plain; charset=utf-8" : "application/json", json, strlen(json),
+			       NULL);
 	else
 		rc = web_reply_error(r, 502, bg_error_last()->message, NULL);
 	glue_free(json);
