@@ -2,7 +2,10 @@
 attached SSE streams and 150 connections that dribble their request head
 a byte at a time must leave /health answering in under 100 ms, and POST
 /api/pve/status (through the real breakglass-pve, whose status verb alone
-takes a few hundred ms here) within 100 ms of its unloaded median."""
+takes most of a second here, more when the machine is busy) waiting less
+than 100 ms for a worker: its time as the client sees it, less the time
+its handler ran (the server's log line), is the time it was kept waiting."""
+import json
 import os
 import socket
 import sys
@@ -82,9 +85,15 @@ try:
         worst_h = max(worst_h, ms)
         if r.status != 200:
             fails.append(r)
+        n_before = len([x for x in srv.lines if '"route":"/api/pve/{verb}"' in x])
         r, ms = timed(status)
         worst_s = max(worst_s, ms)
-        loaded_s.append(ms)
+        for _ in range(100):  # the log line of this request (written after the answer)
+            mine = [x for x in srv.lines if '"route":"/api/pve/{verb}"' in x]
+            if len(mine) > n_before:
+                break
+            time.sleep(0.01)
+        loaded_s.append(ms - json.loads(mine[-1])["ms"] if len(mine) > n_before else ms)
         if r.status != 200:
             fails.append(r)
         time.sleep(0.1)
@@ -92,10 +101,10 @@ try:
           % (worst_h, worst_s, dribbled["bytes"], dribbled["reconnects"]))
     check(not fails, "no failed request under load", fails[:2])
     check(worst_h < 100, "/health under 100 ms with 200 streams and 150 dribblers", "%.1f ms" % worst_h)
-    med = sorted(loaded_s)[len(loaded_s) // 2]
-    print("loaded: median POST /api/pve/status %.1f ms over %d" % (med, len(loaded_s)))
-    check(med < base_status + 100, "POST /api/pve/status: loaded median within 100 ms of the unloaded one",
-          "%.1f ms (unloaded %.1f)" % (med, base_status))
+    wait = max(loaded_s)
+    print("loaded: POST /api/pve/status waited at most %.1f ms beyond its handler's time (%d requests)"
+          % (wait, len(loaded_s)))
+    check(wait < 100, "POST /api/pve/status: under 100 ms beyond the verb's own time", "%.1f ms" % wait)
     check(metric(srv, "breakglass_sse_clients") == "breakglass_sse_clients 200", "the 200 streams are still there",
           metric(srv, "breakglass_sse_clients"))
     stop.set()
