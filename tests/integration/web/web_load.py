@@ -158,6 +158,31 @@ try:
                                                              for c in clients if c not in full][:3]))
     for c in clients:
         c.s.close()
+    # SIGTERM in the middle of a turn, with a client attached: the turn is
+    # cancelled and its last events are on disk, the client gets a final
+    # event, exit 0 within 5 s.
+    watcher = Client(srv.port, sid)
+    n0 = events_busy()[0]
+    srv.request("POST", "/api/session/%s/prompt" % sid, body={"prompt": "interrupted"})
+    t0 = time.time()
+    rc = srv.stop()
+    took = time.time() - t0
+    end = time.time() + 5
+    while time.time() < end and not watcher.closed:
+        watcher.s.setblocking(True)
+        watcher.s.settimeout(1)
+        try:
+            chunk = watcher.s.recv(262144)
+        except OSError:
+            break
+        if not chunk:
+            break
+        watcher.buf += chunk
+    check(rc == 0 and took < 5, "SIGTERM during a turn: exit 0 within 5 s", "rc=%r %.1f s" % (rc, took))
+    check(b"event: shutdown" in watcher.buf, "SIGTERM: the attached client got the final event", watcher.buf[-200:])
+    kinds = [json.loads(line)["kind"] for line in open(os.path.join(base, "sessions", sid + ".jsonl"))][n0:]
+    check(kinds and kinds[0] == "user" and kinds[-1] == "turn_end", "SIGTERM: the turn's events are on disk, "
+          "ended by turn_end", kinds[-5:])
 finally:
     stop.set()
     srv.stop()
