@@ -294,8 +294,29 @@ def check_budget(d):
         srv.stop()
 
 
+def check_prune(d):
+    conf = config(d, auth="bearer", extra="max_sessions = 3")
+    srv = Server(conf)
+    try:
+        ids = [srv.request("POST", "/api/session", body={}).doc["session_id"] for _ in range(5)]
+        got = [x["id"] for x in srv.request("GET", "/api/sessions").doc["sessions"]]
+        check(len(got) == 3 and set(got) == set(ids[2:]), "max_sessions = 3: the oldest idle sessions are pruned",
+              got)
+        r = srv.request("GET", "/api/session/%s/stream" % ids[0])
+        check(r.status == 404, "a pruned session is gone", r)
+    finally:
+        srv.stop()
+    srv = Server(conf)
+    try:
+        got = [x["id"] for x in srv.request("GET", "/api/sessions").doc["sessions"]]
+        check(set(got) == set(ids[2:]), "after a restart, the same three", got)
+    finally:
+        srv.stop()
+
+
 d = tmpdir()
 check_config_refusals(d)
+check_prune(tmpdir())
 check_auth(tmpdir())
 check_safety(tmpdir())
 check_sse(tmpdir())
