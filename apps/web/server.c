@@ -392,13 +392,17 @@ static int read_body(web_req *r)
 	long long cl = ri->content_length;
 	char *buf;
 	size_t got = 0;
-	int n;
+	int n, fd, slot = -1;
 
 	if (cl > WEB_BODY_MAX)
 		return 413; /* before a byte of it is read */
 	buf = malloc(WEB_BODY_MAX + 2);
 	if (!buf)
 		return 500;
+	/* mg_read() waits for all it is asked, each byte resetting its
+	 * timeout: the streaming thread cuts a body that takes too long. */
+	if (cl != 0 && (fd = web_conn_fd(ri)) >= 0)
+		slot = web_stream_watch(r->srv->stream, fd, WEB_BODY_DEADLINE_MS);
 	for (;;) {
 		size_t want = WEB_BODY_MAX + 1 - got;
 		if (want == 0)
@@ -410,9 +414,14 @@ static int read_body(web_req *r)
 		if (cl >= 0 && (long long)got >= cl)
 			break;
 	}
+	web_stream_unwatch(r->srv->stream, slot);
 	if (got > WEB_BODY_MAX) {
 		free(buf);
 		return 413;
+	}
+	if ((cl >= 0 && (long long)got < cl) || ms_since(&r->t0) > WEB_BODY_DEADLINE_MS) {
+		free(buf);
+		return 408; /* cut short, or too slow */
 	}
 	r->body_complete = 1;
 	buf[got] = '\0';
@@ -497,7 +506,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 			goto out;
 		}
 		if ((st = read_body(&r)) != 0) {
-			web_reply_error(&r, st, st == 413 ? "request body over 64 KiB" : "out of memory", NULL);
+			web_reply_error(&r, st,
+					st == 413   ? "request body over 64 KiB"
+					: st == 408 ? "the request body came too slowly"
+						    : "out of memory",
+					NULL);
 			goto out;
 		}
 	}

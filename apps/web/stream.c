@@ -41,6 +41,7 @@
 #define STALL_MS       60000
 #define FOLLOW_WAIT_MS 250
 #define STOP_FILL      (-1000)
+#define WATCH_SLOTS    256
 
 typedef struct sfollow sfollow;
 
@@ -79,6 +80,10 @@ struct web_stream {
 	int final; /* shutdown: flush what is queued, then close */
 	long long final_deadline;
 	long long next_keepalive;
+	struct {
+		int fd;
+		long long deadline;
+	} watch[WATCH_SLOTS]; /* body reads with a deadline (fd -1: free) */
 };
 
 static long long now_ms(void)
@@ -274,6 +279,11 @@ static void *streamer(void *arg)
 					wbuf_puts(&c->out, ": keepalive\n\n");
 			st->next_keepalive = now + st->srv->set.keepalive_ms;
 		}
+		for (size_t w = 0; w < WATCH_SLOTS; w++)
+			if (st->watch[w].fd >= 0 && now >= st->watch[w].deadline) {
+				shutdown(st->watch[w].fd, SHUT_RD); /* its mg_read() returns now */
+				st->watch[w].fd = -1;
+			}
 		if ((size_t)st->nclients + 1 > cap) {
 			size_t ncap = (size_t)st->nclients + 64;
 			struct pollfd *np = realloc(pfd, ncap * sizeof(*pfd));
@@ -340,6 +350,8 @@ int web_stream_new(web_stream **out, web_server *srv)
 	if (!st)
 		return -1;
 	st->srv = srv;
+	for (int i = 0; i < WATCH_SLOTS; i++)
+		st->watch[i].fd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	if (pipe2(st->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -477,6 +489,30 @@ int web_stream_attach(web_stream *st, web_req *r, bg_session *session, long long
 	r->status = 200;
 	r->bytes = 0;
 	return 200;
+}
+
+int web_stream_watch(web_stream *st, int fd, int ms)
+{
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < WATCH_SLOTS; i++)
+		if (st->watch[i].fd < 0) {
+			st->watch[i].fd = fd;
+			st->watch[i].deadline = now_ms() + ms;
+			break;
+		}
+	pthread_mutex_unlock(&st->lock);
+	return i < WATCH_SLOTS ? i : -1;
+}
+
+void web_stream_unwatch(web_stream *st, int slot)
+{
+	if (slot < 0)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->watch[slot].fd = -1;
+	pthread_mutex_unlock(&st->lock);
 }
 
 int web_stream_count(web_stream *st)

@@ -26,6 +26,7 @@ struct mg_connection;
 struct mg_context;
 
 #define WEB_BODY_MAX            (64 * 1024)
+#define WEB_BODY_DEADLINE_MS    10000 /* the whole body, from the start of the request */
 #define WEB_SESSION_ID_LEN      32
 #define WEB_STREAM_KEEPALIVE_MS 15000
 
@@ -204,6 +205,10 @@ int web_stream_new(web_stream **out, web_server *srv);
 /* Take over the connection of `r` and follow `session` from after_id. */
 int web_stream_attach(web_stream *st, web_req *r, bg_session *session, long long after_id);
 int web_stream_count(web_stream *st);
+/* Cut the reading side of `fd` if still watched after `ms` (a body read
+ * that takes too long); a slot to unwatch, or -1 when none is free. */
+int web_stream_watch(web_stream *st, int fd, int ms);
+void web_stream_unwatch(web_stream *st, int slot);
 /* The socket descriptor of a request's connection, or -1. */
 struct mg_request_info;
 int web_conn_fd(const struct mg_request_info *ri);

@@ -132,6 +132,23 @@ def check_safety(d):
               b"Content-Type: application/json\r\nContent-Length: 70000\r\n\r\n" % (sid.encode(), TOKEN.encode())
         out = srv.raw(big, timeout=5)
         check(out.startswith(b"HTTP/1.1 413"), "a body over 64 KiB: 413 before it is sent", out[:200])
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+        s.sendall(b"POST /api/session HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{" % TOKEN.encode())
+        t0, out = time.time(), b""
+        try:
+            while not out:
+                s.sendall(b" ")  # a byte every 3 s, never the whole body
+                s.settimeout(3)
+                try:
+                    out = s.recv(4096)
+                except socket.timeout:
+                    pass
+        except OSError:
+            pass
+        s.close()
+        check(out.startswith(b"HTTP/1.1 408") and time.time() - t0 < 16, "a body sent a byte at a time: 408",
+              "%r after %.1f s" % (out[:60], time.time() - t0))
         r = srv.request("POST", "/api/session/%s/prompt" % sid, body=json.dumps({"prompt": "x" * 70000}))
         check(r.status == 413, "a body over 64 KiB sent whole: 413", r)
         after = srv.request("GET", "/api/audit?limit=1000").doc
