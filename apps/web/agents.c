@@ -103,7 +103,7 @@ static int count_event(long long id, bg_event_kind kind, const char *json, size_
 		atomic_fetch_add(&m->approvals, 1);
 	else if (kind == BG_EVENT_ERROR) {
 		int k = 3;
-		if (bg_event_field(json, len, "error", &text) == BG_OK && text) {
+		if (glue_event_field(json, len, "error", &text) == BG_OK && text) {
 			if (strstr(text, "unreachable") || strstr(text, "connect"))
 				k = 0;
 			else if (strstr(text, "timed out") || strstr(text, "timeout"))

@@ -35,6 +35,16 @@ int glue_triage_json(const bg_triage *t, char **json)
 	return bg_triage_to_json(t, json);
 }
 
+int glue_triage_text(const bg_triage *t, char **text)
+{
+	return bg_triage_to_text(t, text);
+}
+
+int glue_event_field(const char *json, size_t len, const char *path, char **out)
+{
+	return bg_event_field(json, len, path, out);
+}
+
 void glue_free(void *p)
 {
 	free(p);

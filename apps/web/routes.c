@@ -436,7 +436,7 @@ static int route_triage(web_req *r)
 		vm_track(vm, ssh, 0);
 	}
 	if (rc == BG_OK)
-		rc = text ? bg_triage_to_text(t, &json) : glue_triage_json(t, &json);
+		rc = text ? glue_triage_text(t, &json) : glue_triage_json(t, &json);
 	web_audit(r, "devvm.triage", vm->name, rc == BG_OK ? "ok" : "failed",
 		  rc == BG_OK ? NULL : bg_error_last()->message);
 	if (rc == BG_OK)

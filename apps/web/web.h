@@ -237,6 +237,8 @@ int glue_session_list(bg_session_store *st, char **json);
 int glue_audit_recent(bg_audit *a, size_t max, char **json);
 int glue_pve_result_json(const bg_pve_result *res, char **json);
 int glue_triage_json(const bg_triage *t, char **json);
+int glue_triage_text(const bg_triage *t, char **text);
+int glue_event_field(const char *json, size_t len, const char *path, char **out);
 void glue_free(void *p); /* strings the library returned */
 const bg_client_settings *glue_client(const bg_config *cfg);
 
