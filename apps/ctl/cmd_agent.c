@@ -47,7 +47,8 @@ static void catch_sigint(void)
 
 typedef struct follow {
 	ctl_ctx *ctx;
-	bg_agent *agent;
+	bg_agent *agent; /* NULL through --server */
+	char sid[64];    /* the server's session, through --server */
 	const char *who;
 	long long last;
 	int done, in_text, cancel_sent;
@@ -119,6 +120,8 @@ static void show_result(follow *f, const char *json, size_t len)
 /* Ask on the terminal itself, never on stdin (which may be a pipe), for at
  * most the library's approval timeout (the web's too): 1 yes, 0 no (an
  * answer, EOF, Ctrl-C), -1 no terminal, -2 no answer in time. */
+static void remote_decide(follow *f, const char *nonce, const char *verb, int yes);
+
 static int ask_tty(const char *question)
 {
 	char answer[16];
@@ -170,8 +173,12 @@ static void approval(follow *f, const char *json, size_t len)
 	} else {
 		snprintf(by, sizeof(by), "%s", f->who);
 	}
-	if (nonce && verb && bg_agent_decide(f->agent, nonce, verb, yes > 0, by) != BG_OK && yes > 0)
-		fprintf(stderr, "%s: too late: %s\n", f->ctx->prog, bg_error_last()->message);
+	if (nonce && verb && f->agent) {
+		if (bg_agent_decide(f->agent, nonce, verb, yes > 0, by) != BG_OK && yes > 0)
+			fprintf(stderr, "%s: too late: %s\n", f->ctx->prog, bg_error_last()->message);
+	} else if (nonce && verb) {
+		remote_decide(f, nonce, verb, yes > 0);
+	}
 	bg_free(nonce);
 	bg_free(verb);
 }
@@ -359,6 +366,136 @@ static void follow_start(follow *f, ctl_ctx *ctx, bg_agent *agent, char *who, si
 	catch_sigint();
 }
 
+/* ---- through breakglass-web (--server) ----------------------------------- */
+
+/* A JSON object {"KEY": "VALUE"...} from pairs; the caller frees. */
+static char *json_pairs(const char *k1, const char *v1, const char *k2, const char *raw2)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&buf, &n);
+
+	if (!m)
+		return NULL;
+	fputc('{', m);
+	ctl_json_str(m, k1);
+	fputc(':', m);
+	ctl_json_str(m, v1);
+	if (k2) {
+		fputc(',', m);
+		ctl_json_str(m, k2);
+		fprintf(m, ":%s", raw2);
+	}
+	fputc('}', m);
+	fclose(m);
+	return buf;
+}
+
+static void remote_post(follow *f, const char *what, const char *body)
+{
+	char path[160], *resp = NULL;
+	int status = 0;
+
+	snprintf(path, sizeof(path), "/api/session/%s/%s", f->sid, what);
+	if (ctl_server_call(f->ctx, "POST", path, body, 30, &status, &resp) == 0 && status != 200)
+		ctl_server_error(f->ctx, what, status, resp);
+	free(resp);
+}
+
+static void remote_decide(follow *f, const char *nonce, const char *verb, int yes)
+{
+	char *body = NULL;
+	size_t n = 0;
+	FILE *m = open_memstream(&body, &n);
+
+	/* the request as shown: its nonce and verb, never the model's id */
+	if (!m)
+		return;
+	fputs("{\"nonce\":", m);
+	ctl_json_str(m, nonce);
+	fputs(",\"verb\":", m);
+	ctl_json_str(m, verb);
+	fprintf(m, ",\"approved\":%s}", yes ? "true" : "false");
+	fclose(m);
+	remote_post(f, "approve", body);
+	free(body);
+}
+
+static int remote_session(ctl_ctx *ctx, follow *f)
+{
+	char *resp = NULL, *sid = NULL;
+	int status = 0, rc;
+
+	if ((rc = ctl_server_call(ctx, "POST", "/api/session", "{}", 30, &status, &resp)) != 0)
+		return rc;
+	if (status != 200 || bg_event_field(&sid, resp, strlen(resp), "session_id") != BG_OK) {
+		ctl_server_error(ctx, "new session", status, resp);
+		free(resp);
+		return CTL_EXIT_FAILED;
+	}
+	snprintf(f->sid, sizeof(f->sid), "%s", sid);
+	free(sid);
+	free(resp);
+	return CTL_EXIT_OK;
+}
+
+/* Attach to the session's stream (everything up to now is replayed and
+ * skipped by id), send the prompt, render the events to turn_end. */
+static int remote_turn(follow *f, const char *prompt)
+{
+	char path[160], err[300], *body, *resp = NULL, *event, *data, *kind;
+	long long id;
+	ctl_sse s;
+	int status = 0, rc;
+
+	snprintf(path, sizeof(path), "/api/session/%s/stream", f->sid);
+	if (ctl_sse_open(&s, f->ctx->server, path, &status, err, sizeof(err)) != 0 || status != 200) {
+		fprintf(stderr, "%s: --server: %s\n", f->ctx->prog, status ? "the event stream was refused" : err);
+		if (status)
+			ctl_sse_close(&s);
+		return status == 401 ? CTL_EXIT_FAILED : CTL_EXIT_UNREACHABLE;
+	}
+	body = json_pairs("prompt", prompt, NULL, NULL);
+	snprintf(path, sizeof(path), "/api/session/%s/prompt", f->sid);
+	rc = body ? ctl_server_call(f->ctx, "POST", path, body, 30, &status, &resp) : CTL_EXIT_FAILED;
+	free(body);
+	if (rc == 0 && status != 202) {
+		ctl_server_error(f->ctx, "prompt", status, resp);
+		rc = CTL_EXIT_FAILED;
+	}
+	free(resp);
+	f->done = 0;
+	f->cancel_sent = 0;
+	f->rc = CTL_EXIT_FAILED;
+	while (rc == 0 && !f->done) {
+		int n = ctl_sse_next(&s, 200, &event, &data, &id);
+
+		if (n < 0) {
+			fprintf(stderr, "%s: --server: the event stream ended before the turn did\n", f->ctx->prog);
+			f->rc = CTL_EXIT_UNREACHABLE;
+			break;
+		}
+		if (n == 1 && data && id > f->last && event && !*event &&
+		    bg_event_field(&kind, data, strlen(data), "kind") == BG_OK) {
+			on_event(id, (bg_event_kind)bg_event_kind_from_name(kind), data, strlen(data), f);
+			free(kind);
+		} else if (n == 1 && event && strcmp(event, "shutdown") == 0) {
+			fprintf(stderr, "%s: --server: the server is stopping; the turn was cancelled\n", f->ctx->prog);
+		}
+		free(event);
+		free(data);
+		if (interrupts && !f->cancel_sent) {
+			end_text(f);
+			fprintf(stderr, "%s: cancelling the turn (Ctrl-C again to quit)\n", f->ctx->prog);
+			remote_post(f, "cancel", "{}");
+			f->cancel_sent = 1;
+		}
+	}
+	ctl_sse_close(&s);
+	interrupts = 0;
+	return rc ? rc : f->rc;
+}
+
 static int run_ask(ctl_ctx *ctx, int argc, char **argv)
 {
 	agent_env e;
@@ -368,6 +505,11 @@ static int run_ask(ctl_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2 || !*argv[1])
 		return ctl_usage_error(ctx, "ask: one PROMPT argument is needed (quote it)");
+	if (ctx->server) {
+		follow_start(&f, ctx, NULL, who, sizeof(who));
+		rc = remote_session(ctx, &f);
+		return rc ? rc : remote_turn(&f, argv[1]);
+	}
 	rc = env_open(&e, ctx);
 	if (rc != CTL_EXIT_OK)
 		return rc;
@@ -407,23 +549,31 @@ static int run_chat(ctl_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return ctl_usage_error(ctx, "chat: no arguments (type prompts, /quit or Ctrl-D to leave)");
-	rc = env_open(&e, ctx);
-	if (rc != CTL_EXIT_OK)
-		return rc;
-	follow_start(&f, ctx, e.agent, who, sizeof(who));
+	memset(&e, 0, sizeof(e));
+	if (ctx->server) {
+		follow_start(&f, ctx, NULL, who, sizeof(who));
+		if ((rc = remote_session(ctx, &f)) != CTL_EXIT_OK)
+			return rc;
+	} else {
+		rc = env_open(&e, ctx);
+		if (rc != CTL_EXIT_OK)
+			return rc;
+		follow_start(&f, ctx, e.agent, who, sizeof(who));
+	}
 	if (isatty(STDIN_FILENO) && !ctx->json)
 		printf("breakglass chat — session %s. Ctrl-C cancels a turn, /quit or Ctrl-D leaves.\n",
-		       bg_session_id(bg_agent_session(e.agent)));
+		       ctx->server ? f.sid : bg_session_id(bg_agent_session(e.agent)));
 	while ((line = read_prompt()) != NULL) {
 		if (strcmp(line, "/quit") == 0 || strcmp(line, "/exit") == 0) {
 			free(line);
 			break;
 		}
 		if (*line)
-			rc = one_turn(ctx, &e, &f, line);
+			rc = ctx->server ? remote_turn(&f, line) : one_turn(ctx, &e, &f, line);
 		free(line);
 	}
-	env_free(&e);
+	if (!ctx->server)
+		env_free(&e);
 	return rc;
 }
 

@@ -78,6 +78,75 @@ static void print_json(const bg_pve_result *r, const char *verb, int rc)
 	bg_free(result);
 }
 
+static char *rfield(const char *body, const char *path)
+{
+	char *v = NULL;
+
+	return bg_event_field(&v, body, strlen(body), path) == BG_OK ? v : NULL;
+}
+
+/* Through breakglass-web: POST /api/pve/VERB, the same exit statuses. */
+static int run_pve_remote(ctl_ctx *ctx, const char *verb)
+{
+	char path[96], label[64], *body = NULL, *code, *vmid, *ok, *st, *ms, *verdict, *err;
+	int status = 0, rc;
+
+	snprintf(path, sizeof(path), "/api/pve/%s", verb);
+	snprintf(label, sizeof(label), "pve %s via the server", verb);
+	ctl_progress_start(ctx, label);
+	rc = ctl_server_call(ctx, "POST", path, "{}", 600, &status, &body);
+	ctl_progress_stop();
+	if (rc != 0)
+		return rc;
+	if (ctx->json) {
+		fputs(body, stdout);
+		fputc('\n', stdout);
+	}
+	if (status == 409 || status == 400 || status == 401 || status == 403 || status >= 500) {
+		if (status != 502 || !ctx->json)
+			ctl_server_error(ctx, label, status, body);
+	}
+	code = rfield(body, "exit_code");
+	if (!ctx->json && (status == 200 || status == 502) && code && strcmp(code, "-1") != 0) {
+		vmid = rfield(body, "result.vmid");
+		ok = rfield(body, "result.ok");
+		st = rfield(body, "result.status");
+		ms = rfield(body, "result.elapsed_ms");
+		verdict = rfield(body, "result.forensics.verdict");
+		err = rfield(body, "stderr");
+		printf("%s%s%s: %s", verb, vmid && strcmp(vmid, "null") ? " on VM " : "",
+		       vmid && strcmp(vmid, "null") ? vmid : "", ok && strcmp(ok, "true") == 0 ? "ok" : "FAILED");
+		if (st && strcmp(st, "null") != 0)
+			printf(", VM %s", st);
+		printf(" (%.1f s)\n", ms ? strtod(ms, NULL) / 1000.0 : 0.0);
+		if (verdict && strcmp(verdict, "null") != 0)
+			printf("forensics verdict: %s\n", verdict);
+		if (err && *err)
+			fputs(err, stderr);
+		free(vmid);
+		free(ok);
+		free(st);
+		free(ms);
+		free(verdict);
+		free(err);
+	}
+	if (status == 200)
+		rc = CTL_EXIT_OK;
+	else if (status == 409)
+		rc = 3; /* busy, as breakglass-pve says it */
+	else if (status == 400)
+		rc = CTL_EXIT_USAGE;
+	else if (status == 502 && code && strcmp(code, "-1") != 0)
+		rc = (int)strtol(code, NULL, 10); /* breakglass-pve's, passed through */
+	else if (status == 502)
+		rc = CTL_EXIT_UNREACHABLE;
+	else
+		rc = CTL_EXIT_FAILED;
+	free(code);
+	free(body);
+	return rc;
+}
+
 static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 {
 	bg_pve_result r;
@@ -93,6 +162,8 @@ static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 		return ctl_usage_error(ctx, "pve: one verb only (got '%s' after '%s')", argv[2], argv[1]);
 	if (!bg_pve_verb_find(argv[1]))
 		return ctl_usage_error(ctx, "pve: '%s' is not a verb; the verbs are: %s", argv[1], verbs);
+	if (ctx->server)
+		return run_pve_remote(ctx, argv[1]);
 	if ((rc = bg_config_validate(ctx->cfg)) != BG_OK)
 		return ctl_fail(ctx, rc, "configuration");
 	if ((rc = ctl_open_target(&ssh, &key, ctx, "pve")) != BG_OK)

@@ -6,6 +6,8 @@
 #include <breakglass.h>
 #include <stdio.h>
 
+#include "http.h"
+
 /* Exit statuses (SPEC §10); `exec` and `pve` pass the remote one through. */
 enum { CTL_EXIT_OK = 0, CTL_EXIT_FAILED = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_UNREACHABLE = 255 };
 
@@ -15,6 +17,7 @@ typedef struct ctl_ctx {
 	int json;                /* --json: one document on stdout */
 	int progress;            /* stderr is a terminal: show progress */
 	bg_config *cfg;          /* loaded per the command's needs */
+	const ctl_http *server;  /* --server: go through breakglass-web, or NULL */
 } ctl_ctx;
 
 /* How much configuration a command needs before it runs. */
@@ -61,6 +64,14 @@ void ctl_progress_stop(void);
  * unknown key; its number or flag, 0 for an unknown key. */
 const char *ctl_conf(const bg_config *cfg, const char *section, const char *key);
 int ctl_conf_int(const bg_config *cfg, const char *section, const char *key);
+
+/* A request to --server: 0 with the HTTP status and body (caller frees),
+ * or an error already reported on stderr and the exit status (255). */
+int ctl_server_call(const ctl_ctx *ctx, const char *method, const char *path, const char *body, int timeout_s,
+		    int *status, char **resp);
+
+/* The error message of a JSON error body ("error"), or the body. */
+void ctl_server_error(const ctl_ctx *ctx, const char *what, int status, const char *body);
 
 /* JSON output helpers (the apps use the public API only, so no json-c). */
 void ctl_json_string(FILE *f, const char *s, size_t len); /* NULL prints null */

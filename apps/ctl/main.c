@@ -47,8 +47,9 @@ static void print_usage(FILE *f, const char *prog)
 	      "  --config FILE   configuration file (default " BG_CONFIG_CLIENT_DEFAULT_PATH ",\n"
 	      "                  which may be missing); BREAKGLASS_<SECTION>_<KEY> variables override it\n"
 	      "  --json          print one JSON document on stdout and nothing else\n"
-	      "  --server URL    (or $BREAKGLASS_SERVER) go through a running breakglass-web:\n"
-	      "                  not available yet, it comes with the web server; exits 2\n"
+	      "  --server URL    (or $BREAKGLASS_SERVER) pve, triage, ask and chat through a running\n"
+	      "                  breakglass-web (http://HOST:PORT), with the bearer token from\n"
+	      "                  $BREAKGLASS_TOKEN, the file $BREAKGLASS_TOKEN_FILE, or $API_BEARER_TOKEN\n"
 	      "  -v, --verbose   log more on stderr (-vv: debug)\n"
 	      "  -h, --help      this text\n"
 	      "\nexit status: 0 done, 1 failed, 2 usage or configuration error, 255 could not reach\n"
@@ -138,6 +139,7 @@ int main(int argc, char **argv)
 {
 	ctl_ctx ctx = {0};
 	global_opts g = {0, NULL, 0};
+	static ctl_http server;
 	const ctl_command *cmd;
 	int first, rc;
 
@@ -158,11 +160,16 @@ int main(int argc, char **argv)
 	if (!g.server)
 		g.server = getenv("BREAKGLASS_SERVER");
 	if (g.server && *g.server) {
-		fprintf(stderr,
-			"%s: --server %s: going through breakglass-web is not available yet (it comes with the web "
-			"server's API); unset --server / $BREAKGLASS_SERVER to reach the hosts over SSH directly\n",
-			ctx.prog, g.server);
-		return CTL_EXIT_USAGE;
+		char err[300];
+
+		if (strcmp(cmd->name, "pve") != 0 && strcmp(cmd->name, "triage") != 0 &&
+		    strcmp(cmd->name, "ask") != 0 && strcmp(cmd->name, "chat") != 0 &&
+		    strcmp(cmd->name, "version") != 0)
+			return ctl_usage_error(&ctx, "%s does not go through --server (pve, triage, ask and chat do)",
+					       cmd->name);
+		if (ctl_http_open(&server, g.server, err, sizeof(err)) != 0)
+			return ctl_usage_error(&ctx, "%s", err);
+		ctx.server = &server;
 	}
 	if ((rc = load_config(&ctx, cmd->config)) != BG_OK) {
 		fprintf(stderr, "%s: configuration: %s\n", ctx.prog, bg_error_last()->message);

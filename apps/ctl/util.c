@@ -199,3 +199,26 @@ int ctl_conf_int(const bg_config *cfg, const char *section, const char *key)
 		bg_config_get_int(&v, cfg, section, key);
 	return v;
 }
+
+int ctl_server_call(const ctl_ctx *ctx, const char *method, const char *path, const char *body, int timeout_s,
+		    int *status, char **resp)
+{
+	char err[400];
+
+	if (ctl_http_request(ctx->server, method, path, body, timeout_s, status, resp, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: --server: %s\n", ctx->prog, err);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+void ctl_server_error(const ctl_ctx *ctx, const char *what, int status, const char *body)
+{
+	char *msg = NULL;
+
+	if (!body || bg_event_field(&msg, body, strlen(body), "error") != BG_OK)
+		msg = NULL;
+	fprintf(stderr, "%s: %s: HTTP %d: %s%s\n", ctx->prog, what, status, msg ? msg : (body ? body : ""),
+		status == 401 ? " (set $BREAKGLASS_TOKEN or $BREAKGLASS_TOKEN_FILE)" : "");
+	bg_free(msg);
+}

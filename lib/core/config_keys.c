@@ -179,7 +179,11 @@ int bg_config_check_listen(const char *v, bg_buf *why)
 
 	if (bg_config_split_listen(v, host, sizeof(host), &port) < 0 ||
 	    (inet_pton(AF_INET, host, &a) != 1 && strcmp(host, "localhost") != 0)) {
-		bg_buf_puts(why, "must be IPV4:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080");
+		bg_buf_puts(why,
+			    v[0] == '[' || strchr(v, ':') != strrchr(v, ':')
+				    ? "IPv6 is not available (Debian's CivetWeb is built without it): use IPV4:PORT, "
+				      "e.g. 0.0.0.0:8080"
+				    : "must be IPV4:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080");
 		return -1;
 	}
 	return 0;

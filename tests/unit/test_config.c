@@ -193,7 +193,7 @@ static void test_bad_inputs(void **state)
 	expect_bad_client("[pve]\nvmid = 102a\n", "VMID");
 	expect_bad_client("[ssh]\nkey_file = relative/key\n", "absolute path");
 	expect_bad_client("[web]\nlisten = 8080\n", "IPV4:PORT");
-	expect_bad_client("[web]\nlisten = [::1]:8080\n", "IPV4:PORT");
+	expect_bad_client("[web]\nlisten = [::1]:8080\n", "IPv6 is not available");
 	expect_bad_client("[web]\nauth = magic\n", "got 'magic'");
 	expect_bad_client("[web]\nauth = \n", "must not be empty");
 	expect_bad_client("[web]\nauth = none,bearer\n", "cannot be combined");

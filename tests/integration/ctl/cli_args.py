@@ -64,10 +64,12 @@ check(r.rc == 2 and "BREAKGLASS_DEVVM_PORT" in r.err, "bad number in the environ
 nohost = write(os.path.join(d, "nohost.conf"), "[ssh]\nkey_file = %s\n" % key)
 r = run(ctl, ["--config", nohost, "exec", "--", "true"])
 check(r.rc == 2 and "host" in r.err, "missing required [devvm] host", str(r))
-r = run(ctl, ["--config", conf, "--server", "http://127.0.0.1:%d" % listener.port, "version"])
-check(r.rc == 2 and "not available yet" in r.err and r.out == "", "--server waits for the web issue", str(r))
-r = run(ctl, ["--config", conf, "version"], env={"BREAKGLASS_SERVER": "http://127.0.0.1:1"})
-check(r.rc == 2 and "not available yet" in r.err, "$BREAKGLASS_SERVER too", str(r))
+r = run(ctl, ["--config", conf, "--server", "http://127.0.0.1:%d" % listener.port, "exec", "--", "true"])
+check(r.rc == 2 and "does not go through --server" in r.err and r.out == "", "exec refuses --server", str(r))
+r = run(ctl, ["--config", conf, "exec", "--", "true"], env={"BREAKGLASS_SERVER": "ftp://127.0.0.1:1"})
+check(r.rc == 2 and "--server" in r.err, "$BREAKGLASS_SERVER too", str(r))
+r = run(ctl, ["--config", conf, "--server", "https://127.0.0.1:%d" % listener.port, "pve", "status"])
+check(r.rc == 2 and "http://" in r.err, "--server wants http:// (TLS is the proxy's)", str(r))
 check(listener.accepted == 0, "no connection was made with a bad configuration", "accepted=%d" % listener.accepted)
 
 # version, help
@@ -77,7 +79,7 @@ r = run(ctl, ["--json", "version"])
 check(r.rc == 0 and r.out.startswith('{"program":"breakglassctl","version":"') and r.out.count("\n") == 1,
       "version --json is one JSON document", str(r))
 r = run(ctl, ["--help"])
-check(r.rc == 0 and "authorized-keys" in r.out and "--server URL" in r.out and "not available yet" in r.out,
+check(r.rc == 0 and "authorized-keys" in r.out and "--server URL" in r.out and "BREAKGLASS_TOKEN" in r.out,
       "--help on stdout, exit 0", str(r))
 
 # authorized-keys: the public half must be what ssh-keygen -y derives.
