@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -39,6 +40,7 @@ struct bg_forensics {
 	int64_t started_wall_ms; /* the bundle's time: when collection began */
 	char id[96];
 	char *dir;         /* where stored, or NULL */
+	int dir_lock;      /* the bundle directory, open and flock'ed while written; -1 */
 	char *store_error; /* why not stored */
 	char pidfile[512], qmp_path[512], qga_path[512];
 	json_object *summary;
@@ -653,6 +655,20 @@ static void make_id(bg_forensics *f)
 	snprintf(f->id + strlen(f->id), sizeof(f->id) - strlen(f->id), "%s", verb);
 }
 
+/* The new bundle's directory, open and flock'ed until the bundle is
+ * written: a concurrent run's pruning skips it. -1 when that fails (the
+ * bundle is still written). */
+static int lock_bundle_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static void open_store(bg_forensics *f)
 {
 	char base[768], path[1024];
@@ -680,6 +696,7 @@ static void open_store(bg_forensics *f)
 		snprintf(path, sizeof(path), "%s/%s", base, f->id);
 		if (mkdir(path, 0700) == 0) {
 			f->dir = strdup(path);
+			f->dir_lock = lock_bundle_dir(path);
 			return;
 		}
 		if (errno != EEXIST)
@@ -709,41 +726,89 @@ static int bundle_filter(const struct dirent *de)
 	return strlen(de->d_name) > ID_PREFIX_LEN && is_bundle_name(de->d_name);
 }
 
-static void remove_bundle(const char *path)
+/* Delete one bundle directory `name` under the open store `base_fd`,
+ * without ever leaving it: the bundle is opened with O_NOFOLLOW|
+ * O_DIRECTORY (a planted symlink or file is left alone), its entries are
+ * unlinked relative to it (unlinkat never follows a symlink), and a bundle
+ * whose writer still holds its flock is skipped. */
+static void remove_bundle(int base_fd, const char *name)
 {
-	DIR *d = opendir(path);
+	int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
-	char file[1280];
+	DIR *d;
 
-	if (!d)
+	if (fd < 0)
 		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd); /* a concurrent run is still writing it */
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-			unlink(file);
-		}
-	closedir(d);
-	rmdir(path);
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	(void)unlinkat(base_fd, name, AT_REMOVEDIR);
+	closedir(d); /* drops the flock after the directory is gone */
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest `keep` bundles (the UTC time in their names sorts). */
 static void prune(bg_forensics *f)
 {
-	char base[768], path[1024];
-	struct dirent **names = NULL;
-	int n, i;
+	char base[768];
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	int base_fd, list_fd;
+	DIR *d;
 
 	if (f->o.keep <= 0 || !f->dir)
 		return;
 	snprintf(base, sizeof(base), "%s/forensics", f->o.state_dir);
-	n = scandir(base, &names, bundle_filter, alphasort); /* the UTC time sorts */
-	for (i = 0; i < n; i++) {
-		if (i < n - f->o.keep && strcmp(names[i]->d_name, f->id) != 0) {
-			snprintf(path, sizeof(path), "%s/%s", base, names[i]->d_name);
-			remove_bundle(path);
+	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (base_fd < 0)
+		return;
+	list_fd = dup(base_fd);
+	d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+	if (!d) {
+		if (list_fd >= 0)
+			close(list_fd);
+		close(base_fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!bundle_filter(de))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			char **grown = realloc(names, ncap * sizeof(*names));
+			if (!grown)
+				break;
+			names = grown;
+			cap = ncap;
 		}
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	if (names)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		if (i + (size_t)f->o.keep < n && strcmp(names[i], f->id) != 0)
+			remove_bundle(base_fd, names[i]);
 		free(names[i]);
 	}
 	free(names);
+	close(base_fd);
 }
 
 /* --- verdict, summary, text ------------------------------------------------ */
@@ -877,6 +942,7 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 		return bg_error_oom();
 	}
 	f->o = *opts;
+	f->dir_lock = -1;
 	f->started_wall_ms = bg_wall_ms();
 	snprintf(f->pidfile, sizeof(f->pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
 	snprintf(f->qmp_path, sizeof(f->qmp_path), "%s/%d.qmp", opts->run_dir, opts->vmid);
@@ -910,6 +976,10 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 		free(summary);
 	}
 	prune(f);
+	if (f->dir_lock >= 0) {
+		close(f->dir_lock); /* written: prunable from now on */
+		f->dir_lock = -1;
+	}
 	build_text(f);
 	bg_error_clear();
 	*out = f;
