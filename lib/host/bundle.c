@@ -14,6 +14,7 @@
 #include "host/qm.h"
 #include "host/qga.h"
 #include "host/qmp.h"
+#include "host/safe_path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -86,6 +87,10 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(errno));
+	if (bg_host_check_opened(fd, path) != BG_OK) {
+		close(fd);
+		return bg_error_last()->code;
+	}
 	while (len) {
 		ssize_t n = write(fd, data, len);
 		if (n < 0 && errno == EINTR)

@@ -11,6 +11,7 @@
 #include "host/proc.h"
 #include "host/qm.h"
 #include "host/qmp.h"
+#include "host/safe_path.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -71,6 +72,10 @@ static void log_write_line(bg_pve_host *h, const char *msg)
 	if (bg_buf_puts(&line, head) == BG_OK && bg_buf_puts(&line, msg) == BG_OK &&
 	    bg_buf_putc(&line, '\n') == BG_OK) {
 		fd = open(h->s->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+		if (fd >= 0 && bg_host_check_opened(fd, h->s->paths.log) != BG_OK) {
+			close(fd); /* a hard link or a stranger's file: never write to it */
+			fd = -1;
+		}
 		if (fd >= 0) {
 			/* One write per line: O_APPEND keeps concurrent lines whole. */
 			(void)!write(fd, line.data, line.len);
@@ -152,6 +157,38 @@ static void set_client(bg_pve_host *h, const char *client)
 	h->client[n] = '\0';
 }
 
+int bg_pve_host_check_config(const char *path)
+{
+	return bg_host_check_file(path, "the config file");
+}
+
+/* The directories of pve.conf that exist must be safe (StrictModes); a
+ * missing one is created later (lock_dir, state_dir) or is reported by the
+ * step that needs it. */
+static int check_paths(const bg_pve_settings *s)
+{
+	char logdir[4096], *slash;
+	const struct {
+		const char *key, *path;
+	} dirs[] = {{"[paths] state_dir", s->paths.state_dir},
+		    {"[paths] lock_dir", s->paths.lock_dir},
+		    {"[paths] run_dir", s->paths.run_dir},
+		    {"the directory of [paths] log", logdir}};
+	size_t i;
+
+	snprintf(logdir, sizeof(logdir), "%s", s->paths.log);
+	slash = strrchr(logdir, '/');
+	if (slash)
+		slash[slash == logdir ? 1 : 0] = '\0';
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int rc = bg_host_check_dir(dirs[i].path, dirs[i].key);
+		if (rc != BG_OK && rc != BG_ENOTFOUND)
+			return rc;
+	}
+	bg_error_clear();
+	return BG_OK;
+}
+
 int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 {
 	bg_pve_host *h;
@@ -165,6 +202,8 @@ int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 		return bg_error_set(BG_EINVAL, "bg_pve_host_new: the config is not a pve.conf");
 	if (strlen(s->paths.run_dir) > 400 || strlen(s->paths.lock_dir) > 400)
 		return bg_error_set(BG_ECONFIG, "[paths] run_dir and lock_dir must be shorter than 400 bytes");
+	if (check_paths(s) != BG_OK)
+		return bg_error_last()->code;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return bg_error_oom();
@@ -832,8 +871,11 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	bg_vm_lock lock;
 	const bg_pve_settings *s = c->h->s;
 	int64_t t0 = bg_now_ms();
-	int rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
-				    s->timeouts.lock_wait * 1000);
+	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
+
+	if (rc == BG_OK)
+		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
+					s->timeouts.lock_wait * 1000);
 
 	if (rc != BG_OK) {
 		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);

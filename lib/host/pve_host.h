@@ -63,6 +63,16 @@ int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version);
  */
 int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts);
 
+/**
+ * Whether `path` (pve.conf) may be trusted, before it is read: a regular
+ * file owned by root (or the effective uid), not writable by group or
+ * others, in directories that are the same up to / (sshd's StrictModes).
+ * BG_OK, or BG_EDENIED / BG_ENOTFOUND with a message naming the path and
+ * the fix. bg_pve_host_new() checks the directories of pve.conf the same
+ * way and fails when one that exists is not safe.
+ */
+int bg_pve_host_check_config(const char *path);
+
 /** Free the engine. NULL is a no-op. */
 void bg_pve_host_free(bg_pve_host *h);
 
