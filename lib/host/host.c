@@ -11,6 +11,7 @@
 #include "host/proc.h"
 #include "host/qm.h"
 #include "host/qmp.h"
+#include "host/rate.h"
 #include "host/safe_path.h"
 
 #include <errno.h>
@@ -114,14 +115,35 @@ static int put_quoted(bg_buf *b, const char *key, const char *value, size_t len)
 	return rc;
 }
 
+/* Rejected requests cost an attacker nothing: their lines are rate-limited
+ * by a token bucket shared by all our processes (rate.h) and carry at most
+ * BG_REJECT_INPUT_LOGGED bytes of the input; the first line logged after a
+ * drop says how many were dropped. */
+static int rejected_may_log(bg_pve_host *h, long long *suppressed)
+{
+	char path[512];
+
+	*suppressed = 0;
+	if (bg_host_ensure_dir(h->s->paths.lock_dir, "[paths] lock_dir") != BG_OK) {
+		bg_error_clear();
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/breakglass-pve-rejected.bucket", h->s->paths.lock_dir);
+	return bg_rate_take(path, bg_wall_ms(), suppressed);
+}
+
 void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason)
 {
+	size_t logged = len > BG_REJECT_INPUT_LOGGED ? BG_REJECT_INPUT_LOGGED : len;
 	bg_buf f = BG_BUF_INIT;
+	long long suppressed = 0;
 
-	if (!h)
+	if (!h || !rejected_may_log(h, &suppressed))
 		return;
-	if (bg_buf_printf(&f, "len=%zu", len) == BG_OK && put_quoted(&f, "input", input, input ? len : 0) == BG_OK &&
-	    put_quoted(&f, "reason", reason, reason ? strlen(reason) : 0) == BG_OK)
+	if (bg_buf_printf(&f, "len=%zu", len) == BG_OK && put_quoted(&f, "input", input, input ? logged : 0) == BG_OK &&
+	    (logged == len || bg_buf_printf(&f, " input_cut=%zu", len - logged) == BG_OK) &&
+	    put_quoted(&f, "reason", reason, reason ? strnlen(reason, 512) : 0) == BG_OK &&
+	    (!suppressed || bg_buf_printf(&f, " suppressed=%lld", suppressed) == BG_OK))
 		bg_pve_host_log(h, "rejected", NULL, f.data);
 	bg_buf_free(&f);
 }
@@ -897,6 +919,32 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	bg_vm_lock_release(&lock);
 }
 
+/* The forensics verb: one at a time per VM (a bundle samples QMP, the
+ * agent and the block counters, which one client at a time must do, and a
+ * flood of forensics requests must not pile up). It takes the VM lock
+ * that the mutating verbs take for their own forensics: the next waits up
+ * to lock_wait, then is busy (exit 3). */
+static void run_forensics_locked(run_ctx *c)
+{
+	const bg_pve_settings *s = c->h->s;
+	bg_vm_lock lock;
+	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
+
+	if (rc == BG_OK)
+		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, "forensics", c->h->client,
+					s->timeouts.lock_wait * 1000);
+	if (rc != BG_OK) {
+		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
+		if (rc == BG_EBUSY)
+			bg_pve_host_log(c->h, "busy", c->verb, NULL);
+		bg_buf_printf(&c->r->text, "%s\n", c->r->error ? c->r->error : "");
+		return;
+	}
+	if (take_forensics(c, 1) != BG_OK)
+		set_error(c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
+	bg_vm_lock_release(&lock);
+}
+
 static int exit_status(int exit_code)
 {
 	switch (exit_code) {
@@ -938,8 +986,8 @@ int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_reque
 		run_mutating(&c, req->verb);
 	else if (strcmp(r->verb, "status") == 0)
 		verb_status(&c);
-	else if (take_forensics(&c, 1) != BG_OK)
-		set_error(&c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
+	else
+		run_forensics_locked(&c);
 	r->elapsed_ms = bg_now_ms() - t0;
 	finish_text(&c, req->verb);
 	log_complete(&c);

@@ -58,7 +58,8 @@ int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version);
 
 /**
  * A host engine for the VM of `opts->config`. Opens nothing yet: a
- * rejected request must leave no trace but its log line. The caller frees
+ * rejected request must leave no trace but its log line (and the rate
+ * limit's bucket). The caller frees
  * it with bg_pve_host_free(); `opts->config` must outlive it.
  */
 int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts);
@@ -77,9 +78,14 @@ int bg_pve_host_check_config(const char *path);
 void bg_pve_host_free(bg_pve_host *h);
 
 /**
- * Record a rejected request: exactly one log line (`event=rejected`) with
- * the input escaped (no raw control byte reaches the log), the reason and
- * the client address. Nothing else happens. `input` may hold NUL bytes.
+ * Record a rejected request: at most one log line (`event=rejected`) with
+ * the input escaped (no raw control byte reaches the log) and cut to its
+ * first 256 bytes (`len=` gives the whole, `input_cut=` what was left
+ * out), the reason and the client address. Lines are rate-limited by a
+ * token bucket shared by all processes, in lock_dir/
+ * breakglass-pve-rejected.bucket: a burst of 60, then one a second; the
+ * next line logged says `suppressed=N`. Nothing else happens. `input` may
+ * hold NUL bytes.
  */
 void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason);
 
