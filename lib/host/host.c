@@ -249,6 +249,32 @@ void bg_pve_host_free(bg_pve_host *h)
 
 /* ---- steps ----------------------------------------------------------- */
 
+/* Text for a terminal: every control byte (ESC, CR, BEL, …), DEL and
+ * non-ASCII byte escaped as \xHH, as the log escapes them, so that no text
+ * a guest or QEMU supplied (an agent's error, a QMP error, a device name)
+ * can move the cursor, retitle the window or forge a line. `keep_newlines`
+ * keeps the report's own line structure; the parts that came from outside
+ * are escaped where they are read, newlines included. */
+static int escape_for_terminal(bg_buf *out, const char *s, size_t len, int keep_newlines)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+	int rc = BG_OK;
+
+	for (i = 0; i < len && rc == BG_OK; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch >= 0x20 && ch < 0x7f) || ch == '\t' || (keep_newlines && ch == '\n')) {
+			rc = bg_buf_putc(out, (char)ch);
+		} else {
+			char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+			rc = bg_buf_append(out, esc, 4);
+		}
+	}
+	if (rc == BG_OK && !out->data)
+		rc = bg_buf_puts(out, "");
+	return rc;
+}
+
 static void progress(run_ctx *c, const char *fmt, ...) BG_PRINTF(2, 3);
 static void progress(run_ctx *c, const char *fmt, ...)
 {
@@ -260,7 +286,12 @@ static void progress(run_ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	(void)c->h->progress(line, c->h->payload);
+	{
+		bg_buf safe = BG_BUF_INIT;
+		if (escape_for_terminal(&safe, line, strlen(line), 0) == BG_OK && safe.data)
+			(void)c->h->progress(safe.data, c->h->payload);
+		bg_buf_free(&safe);
+	}
 }
 
 static void log_step(run_ctx *c, const bg_pve_step *st)
@@ -945,6 +976,21 @@ static void run_forensics_locked(run_ctx *c)
 	bg_vm_lock_release(&lock);
 }
 
+/* The text report goes to a terminal: no raw control byte in it. */
+static void terminal_safe_text(bg_pve_host_report *r)
+{
+	bg_buf safe = BG_BUF_INIT;
+
+	if (!r->text.data)
+		return;
+	if (escape_for_terminal(&safe, r->text.data, r->text.len, 1) == BG_OK) {
+		bg_buf_free(&r->text);
+		r->text = safe;
+	} else {
+		bg_buf_free(&safe);
+	}
+}
+
 static int exit_status(int exit_code)
 {
 	switch (exit_code) {
@@ -990,6 +1036,7 @@ int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_reque
 		run_forensics_locked(&c);
 	r->elapsed_ms = bg_now_ms() - t0;
 	finish_text(&c, req->verb);
+	terminal_safe_text(r);
 	log_complete(&c);
 	build_json(r);
 	*out = r;
