@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GDB_PATH        "/usr/bin/gdb"
-#define AGENT_MAX_MS    3000
+#define GDB_PATH     "/usr/bin/gdb"
+#define AGENT_MAX_MS 3000
+/* A VM whose config has no agent gets a short look only: its silence is
+ * expected, and waiting for it cost forensics 2 s (issue 13). */
+#define AGENT_UNCONFIGURED_MS 300
+/* A stopped (T) QEMU cannot greet: QMP gets a short look, recorded, not
+ * the full [timeouts] qmp; one in state D a little longer (D is often
+ * brief). */
+#define QMP_STOPPED_MS  250
+#define QMP_DSTATE_MS   1000
 #define KMSG_MS         2000
 #define KMSG_TAIL_LINES 100
 #define ID_PREFIX_LEN   17 /* "20260611T164742Z-" */
@@ -40,9 +49,11 @@ struct bg_forensics {
 	bg_forensics_options o;
 	int64_t started_wall_ms; /* the bundle's time: when collection began */
 	char id[96];
-	char *dir;         /* where stored, or NULL */
-	int dir_lock;      /* the bundle directory, open and flock'ed while written; -1 */
-	char *store_error; /* why not stored */
+	char *dir;          /* where stored, or NULL */
+	int dir_lock;       /* the bundle directory, open and flock'ed while written; -1 */
+	pthread_mutex_t mu; /* sections end from several threads (collect_in_parallel) */
+	int qmp_wait_ms;    /* per QMP exchange: qmp_timeout_ms, less for a stopped QEMU */
+	char *store_error;  /* why not stored */
 	char pidfile[512], qmp_path[512], qga_path[512];
 	json_object *summary;
 	json_object *sections;
@@ -127,6 +138,7 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 			bg_buf_putc(&s->out, '\n');
 		bg_buf_printf(&s->out, "error: %s\n", err);
 	}
+	pthread_mutex_lock(&f->mu);
 	if (f->dir && write_file(f->dir, s->file, s->out.data ? s->out.data : "", s->out.len) != BG_OK &&
 	    !f->store_error)
 		f->store_error = strdup(bg_error_last()->message);
@@ -139,6 +151,7 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 		bg_json_add_int(j, "elapsed_ms", bg_now_ms() - s->t0);
 		json_object_array_add(f->sections, j);
 	}
+	pthread_mutex_unlock(&f->mu);
 	bg_buf_free(&s->out);
 }
 
@@ -276,7 +289,7 @@ static int qmp_section(bg_forensics *f, const char *command, const char *file, j
 		section_end(f, &s, BG_OK, f->qemu_running ? f->qmp_skip : "QEMU is not running");
 		return BG_ECANCELLED;
 	}
-	rc = bg_qmp_command(f->qmp_path, command, NULL, f->o.qmp_timeout_ms, &ret);
+	rc = bg_qmp_command(f->qmp_path, command, NULL, f->qmp_wait_ms, &ret);
 	if (rc == BG_OK)
 		put_json(&s.out, ret);
 	section_end(f, &s, rc, NULL);
@@ -435,11 +448,13 @@ static void collect_agent(bg_forensics *f)
 		section_end(f, &s, BG_OK, "QEMU is not running");
 		return;
 	}
-	if (f->qmp_skip) {
-		/* The agent's channel is served by the same hung main loop. */
-		section_end(f, &s, BG_OK, "QMP did not answer: the agent channel is served by the same QEMU main loop");
+	if (f->qemu_state == 'T' || f->qemu_state == 't') {
+		/* The agent's channel is served by the QEMU main loop, stopped. */
+		section_end(f, &s, BG_OK, "QEMU is stopped (state T): the agent channel is served by its main loop");
 		return;
 	}
+	if (f->agent_unconfigured && ms > AGENT_UNCONFIGURED_MS)
+		ms = AGENT_UNCONFIGURED_MS; /* a look, in case one answers anyway */
 	rc = bg_qga_ping(f->qga_path, ms);
 	if (rc == BG_OK) {
 		f->agent_answered = 1;
@@ -916,6 +931,96 @@ static void build_text(bg_forensics *f)
 
 /* --- the whole ------------------------------------------------------------- */
 
+/* --- the sections that wait, side by side -------------------------------------- */
+
+/* The qm calls that need nothing else. */
+static void *qm_worker(void *arg)
+{
+	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
+	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
+	bg_forensics *f = arg;
+
+	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
+	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
+	return NULL;
+}
+
+/* qm config, then the agent ping, whose wait depends on it. */
+static void *agent_worker(void *arg)
+{
+	static const char *const qm_config[] = {"config", "{vmid}", NULL};
+	bg_forensics *f = arg;
+	bg_buf config = BG_BUF_INIT;
+
+	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
+	/* A silent agent is evidence only where one is configured; an unread
+	 * config keeps the stricter reading. */
+	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
+	bg_buf_free(&config);
+	collect_agent(f);
+	return NULL;
+}
+
+/* Where each section stands in the bundle, whatever order they ended in. */
+static int section_rank(json_object *s)
+{
+	static const char *const order[] = {"process",    "query-status", "query-block", "query-blockstats",
+					    "query-jobs", "agent-ping",   "qm-status",   "qm-config",
+					    "qm-pending", "gdb",          "host",        "kernel-log"};
+	const char *name = bg_json_str(s, "name", "");
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (strcmp(name, order[i]) == 0)
+			return (int)i;
+	return 100;
+}
+
+static int section_cmp(const void *a, const void *b)
+{
+	json_object *const *x = a, *const *y = b;
+	int d = section_rank(*x) - section_rank(*y);
+	return d ? d : strcmp(bg_json_str(*x, "name", ""), bg_json_str(*y, "name", ""));
+}
+
+/*
+ * The sections that wait (QMP and the block counters' sample, the guest
+ * agent, qm) run side by side under their own deadlines, so a frozen QEMU
+ * costs the longest wait, not their sum (issue 13: a SIGSTOPped QEMU took
+ * 5 s before the kill). The process was read first: a QEMU in state T
+ * cannot answer QMP, so QMP gets a short look. This thread keeps the QMP
+ * sections (the only ones that add evidence lines while others run); the
+ * workers only end sections, which section_end serialises. Where a thread
+ * cannot start, its sections run here, one after another.
+ */
+static void collect_in_parallel(bg_forensics *f)
+{
+	pthread_t qm_t, agent_t;
+	int qm_started, agent_started;
+
+	if (f->qemu_state == 'T' || f->qemu_state == 't')
+		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_STOPPED_MS ? f->o.qmp_timeout_ms : QMP_STOPPED_MS;
+	else if (f->qemu_state == 'D')
+		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_DSTATE_MS ? f->o.qmp_timeout_ms : QMP_DSTATE_MS;
+	qm_started = pthread_create(&qm_t, NULL, qm_worker, f) == 0;
+	agent_started = pthread_create(&agent_t, NULL, agent_worker, f) == 0;
+	collect_qmp_status(f);
+	collect_qmp_block(f);
+	collect_qmp_blockstats(f);
+	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
+	collect_host(f);
+	collect_kernel_log(f);
+	if (qm_started)
+		pthread_join(qm_t, NULL);
+	else
+		qm_worker(f);
+	if (agent_started)
+		pthread_join(agent_t, NULL);
+	else
+		agent_worker(f);
+	json_object_array_sort(f->sections, section_cmp);
+}
+
 static int check_options(const bg_forensics_options *o)
 {
 	if (!o || o->vmid <= 0 || !o->qm || !o->run_dir)
@@ -927,10 +1032,6 @@ static int check_options(const bg_forensics_options *o)
 
 int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 {
-	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
-	static const char *const qm_config[] = {"config", "{vmid}", NULL};
-	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
-	bg_buf config = BG_BUF_INIT;
 	bg_forensics *f;
 	char *summary;
 	int rc;
@@ -948,6 +1049,8 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	}
 	f->o = *opts;
 	f->dir_lock = -1;
+	f->qmp_wait_ms = opts->qmp_timeout_ms;
+	pthread_mutex_init(&f->mu, NULL);
 	f->started_wall_ms = bg_wall_ms();
 	snprintf(f->pidfile, sizeof(f->pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
 	snprintf(f->qmp_path, sizeof(f->qmp_path), "%s/%d.qmp", opts->run_dir, opts->vmid);
@@ -956,21 +1059,8 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	open_store(f);
 
 	collect_process(f);
-	collect_qmp_status(f);
-	collect_qmp_block(f);
-	collect_qmp_blockstats(f);
-	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
-	collect_agent(f);
-	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
-	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
-	/* A silent agent is evidence only where one is configured; an unread
-	 * config keeps the stricter reading. */
-	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
-	bg_buf_free(&config);
-	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
+	collect_in_parallel(f);
 	collect_gdb(f);
-	collect_host(f);
-	collect_kernel_log(f);
 
 	conclude(f);
 	build_summary(f);
@@ -1035,6 +1125,7 @@ void bg_forensics_free(bg_forensics *f)
 {
 	if (!f)
 		return;
+	pthread_mutex_destroy(&f->mu);
 	json_object_put(f->summary);
 	json_object_put(f->sections);
 	bg_buf_free(&f->evidence);
