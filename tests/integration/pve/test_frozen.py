@@ -55,3 +55,13 @@ def test_cycle_of_a_frozen_qemu_kills_before_the_qmp_timeout(lab):
     upto_kill = sum(s["elapsed_ms"] for s in doc["steps"][:names.index("kill") + 1])
     assert upto_kill < 1000 * QMP_S, doc["steps"]
     assert lab.qemu_running() and lab.pid() != old
+
+
+def test_status_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
+    lab.write_conf(qmp=QMP_S)
+    freeze(lab)
+    r, doc = lab.pve_json("status", timeout=60)
+    assert r.returncode == 0, r
+    qmp = [s for s in doc["steps"] if s["name"] == "qmp"][0]
+    assert not qmp["ok"] and "state T" in qmp["detail"], qmp
+    assert qmp["elapsed_ms"] < 1000 * QMP_S / 2, qmp
