@@ -34,6 +34,7 @@ struct bg_pve_host {
 	int syslog_open;
 	bg_pve_host_progress_fn progress;
 	void *payload;
+	int deadline_ms; /* 0: verb_budget_ms() */
 };
 
 struct bg_pve_host_report {
@@ -57,8 +58,32 @@ typedef struct run_ctx {
 	const char *verb;
 	char pidfile[512];
 	char qmp_path[512];
-	int qmp_answered; /* from the forensics just taken */
+	int qmp_answered;     /* from the forensics just taken */
+	bg_deadline deadline; /* the verb's one overall deadline (verb_budget_ms) */
+	int deadline_hit;     /* its step was recorded */
 } run_ctx;
+
+/* ---- the verb's overall deadline --------------------------------------- */
+
+/* Every step already has its own limit; the verb has one more, over the
+ * whole: the sum of the limits of the steps it may take, so that no
+ * combination of slow peers (a hung qm, a QEMU that trickles, a guest
+ * that floods) keeps the VM lock past it. Each step's limit is clamped to
+ * what is left; once it has passed, no further step starts, the verb
+ * records it (step "deadline"), releases the lock and ends (exit 4). */
+static int64_t verb_budget_ms(const bg_pve_settings *s)
+{
+	return ((int64_t)s->timeouts.lock_wait + s->timeouts.stop + s->timeouts.kill + 6LL * s->timeouts.qm +
+		4LL * s->timeouts.qmp + 5) *
+		       1000 +
+	       s->forensics.blockstats_interval_ms;
+}
+
+static int clamp_ms(const struct run_ctx *c, int ms)
+{
+	int64_t left = bg_deadline_left(c->deadline);
+	return left < ms ? (int)left : ms;
+}
 
 /* ---- the event log --------------------------------------------------- */
 
@@ -233,6 +258,7 @@ int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 	h->use_syslog = opts->use_syslog;
 	h->progress = opts->progress;
 	h->payload = opts->payload;
+	h->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : 0;
 	set_client(h, opts->client);
 	*out = h;
 	return BG_OK;
@@ -349,6 +375,25 @@ static void set_error(run_ctx *c, int exit_code, const char *fmt, ...)
 		c->r->error = strdup(msg);
 }
 
+/* Whether the verb's deadline has passed (recorded once, as a failed step
+ * and the verb's error); `next` names what will not be done. */
+static int out_of_time(run_ctx *c, const char *next)
+{
+	if (!bg_deadline_expired(c->deadline))
+		return 0;
+	if (!c->deadline_hit) {
+		c->deadline_hit = 1;
+		step_done(c, "deadline", 0, bg_now_ms(), "the verb's overall deadline has passed: %s not done", next);
+		free(c->r->error);
+		c->r->error = NULL;
+		set_error(c, BG_PVE_EXIT_FAILED,
+			  "the verb ran out of its overall deadline before %s; what was collected is recorded (the "
+			  "bundle, the steps), the VM lock is released",
+			  next);
+	}
+	return 1;
+}
+
 /* The first line of qm output, flattened, for step details. */
 static const char *first_line(const bg_run_result *res, char *buf, size_t n)
 {
@@ -370,6 +415,11 @@ static int qm_call(run_ctx *c, const char *const *args, int timeout_ms, bg_run_r
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	timeout_ms = clamp_ms(c, timeout_ms);
+	if (timeout_ms <= 0) {
+		snprintf(why, n, "qm %s not run: the verb's overall deadline has passed", args[0]);
+		return BG_ETIMEOUT;
+	}
 	rc = bg_qm(res, c->h->s->paths.qm, timeout_ms, args, c->h->s->vmid);
 	if (rc == BG_ETIMEOUT || res->timed_out) {
 		snprintf(why, n, "qm %s did not finish in %d ms: killed", args[0], timeout_ms);
@@ -414,7 +464,7 @@ static int vm_status(run_ctx *c, char *status, size_t n, char *why, size_t wn)
 /* Poll `qm status` until it says `want` or timeout_ms passes. */
 static int wait_status(run_ctx *c, const char *want, int timeout_ms, char *seen, size_t n)
 {
-	bg_deadline d = bg_deadline_in(timeout_ms);
+	bg_deadline d = bg_deadline_min(bg_deadline_in(timeout_ms), c->deadline);
 	char why[512];
 
 	for (;;) {
@@ -451,8 +501,12 @@ static int take_forensics(run_ctx *c, int print_all)
 	o.state_dir = s->paths.state_dir;
 	o.verb = c->verb;
 	o.keep = s->forensics.keep;
-	o.qm_timeout_ms = s->timeouts.qm * 1000;
-	o.qmp_timeout_ms = s->timeouts.qmp * 1000;
+	o.qm_timeout_ms = clamp_ms(c, s->timeouts.qm * 1000);
+	o.qmp_timeout_ms = clamp_ms(c, s->timeouts.qmp * 1000);
+	if (o.qm_timeout_ms <= 0 || o.qmp_timeout_ms <= 0) {
+		(void)out_of_time(c, "forensics");
+		return bg_error_set(BG_ETIMEOUT, "the verb's overall deadline has passed before forensics");
+	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
 	rc = bg_forensics_collect(&f, &o);
@@ -561,6 +615,7 @@ static void status_qmp(run_ctx *c, int pid)
 
 	if (bg_proc_state(pid, &pst) == BG_OK && (pst == 'T' || pst == 't') && wait_ms > STATUS_QMP_STOPPED_MS)
 		wait_ms = STATUS_QMP_STOPPED_MS;
+	wait_ms = clamp_ms(c, wait_ms) > 0 ? clamp_ms(c, wait_ms) : 1;
 	rc = bg_qmp_command(c->qmp_path, "query-status", NULL, wait_ms, &ret);
 
 	if (rc == BG_OK) {
@@ -781,7 +836,7 @@ static int checked_kill(run_ctx *c)
 	}
 	step_done(c, "kill", 1, t0, "SIGKILL sent to QEMU pid %d", pid);
 	t0 = bg_now_ms();
-	d = bg_deadline_in((int64_t)c->h->s->timeouts.kill * 1000);
+	d = bg_deadline_min(bg_deadline_in((int64_t)c->h->s->timeouts.kill * 1000), c->deadline);
 	while (!process_gone(pid) && !bg_deadline_expired(d))
 		bg_sleep_ms(50);
 	if (!process_gone(pid)) {
@@ -839,6 +894,8 @@ static void verb_cycle(run_ctx *c)
 			return;
 		}
 	}
+	if (out_of_time(c, "qm unlock and qm start"))
+		return;
 	t0 = bg_now_ms();
 	rc = qm_call(c, unlock, c->h->s->timeouts.qm * 1000, &res, why, sizeof(why));
 	step_done(c, "qm-unlock", rc == BG_OK, t0, "%s", rc == BG_OK ? "exit 0" : why);
@@ -953,7 +1010,9 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	}
 	step_done(c, "lock", 1, t0, "%s", lock.path);
 	(void)take_forensics(c, 0); /* the evidence first; a failed bundle never blocks recovery */
-	if (strcmp(verb->name, "cycle") == 0)
+	if (out_of_time(c, verb->name))
+		; /* recorded: the lock is released below */
+	else if (strcmp(verb->name, "cycle") == 0)
 		verb_cycle(c);
 	else if (strcmp(verb->name, "start") == 0)
 		verb_start(c);
@@ -1022,6 +1081,7 @@ static void run_ctx_init(run_ctx *c, bg_pve_host *h, bg_pve_host_report *r, cons
 	c->r = r;
 	c->verb = verb;
 	c->qmp_answered = 1;
+	c->deadline = bg_deadline_in(h->deadline_ms > 0 ? h->deadline_ms : verb_budget_ms(h->s));
 	snprintf(c->pidfile, sizeof(c->pidfile), "%s/%d.pid", h->s->paths.run_dir, h->s->vmid);
 	snprintf(c->qmp_path, sizeof(c->qmp_path), "%s/%d.qmp", h->s->paths.run_dir, h->s->vmid);
 }
@@ -1048,6 +1108,8 @@ int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_reque
 		verb_status(&c);
 	else
 		run_forensics_locked(&c);
+	if (req->verb->mutating && r->exit_code == BG_PVE_EXIT_OK && bg_deadline_expired(c.deadline))
+		(void)out_of_time(&c, "the verification");
 	r->elapsed_ms = bg_now_ms() - t0;
 	finish_text(&c, req->verb);
 	terminal_safe_text(r);

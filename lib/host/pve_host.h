@@ -44,12 +44,13 @@ typedef struct bg_pve_host_options {
 	int use_syslog;                   /**< also send each log line to syslog (LOG_AUTHPRIV) */
 	bg_pve_host_progress_fn progress; /**< may be NULL */
 	void *payload;
+	int deadline_ms; /**< each verb's overall deadline; 0 (the default): the sum of the limits in [timeouts] */
 } bg_pve_host_options;
 
 #define BG_PVE_HOST_OPTIONS_VERSION 1
-#define BG_PVE_HOST_OPTIONS_INIT                                       \
-	{                                                              \
-		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL \
+#define BG_PVE_HOST_OPTIONS_INIT                                          \
+	{                                                                 \
+		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 \
 	}
 
 /** Fill `opts` with the defaults of `version` (for bindings that cannot

@@ -3,6 +3,7 @@
  * verbs against a real QEMU are in tests/integration/pve. */
 #include "bg_test.h"
 
+#include "core/clock.h"
 #include "host/lock.h"
 #include "host/pve_host.h"
 
@@ -77,6 +78,20 @@ static int teardown(void **state)
 	snprintf(cmd, sizeof(cmd), "%s/breakglass-pve-rejected.bucket", dir);
 	unlink(cmd);
 	unlink(logpath);
+	{
+		/* and the bundles the verbs stored (state_dir is dir) */
+		const char *argv[] = {"/bin/rm", "-rf", "--one-file-system", NULL, NULL};
+		char forensics[300];
+		pid_t pid;
+		snprintf(forensics, sizeof(forensics), "%s/forensics", dir);
+		argv[3] = forensics;
+		pid = fork();
+		if (pid == 0) {
+			execv(argv[0], (char *const *)argv);
+			_exit(127);
+		}
+		waitpid(pid, NULL, 0);
+	}
 	return rmdir(dir);
 }
 
@@ -267,6 +282,51 @@ static void rejected_requests_are_capped_and_rate_limited(void **state)
 	bg_config_free(cfg);
 }
 
+/* A qm that never returns (each call is killed at [timeouts] qm = 2 s):
+ * the verb's one overall deadline ends cycle early, with a clear status,
+ * and the VM lock is released. */
+static void a_verb_ends_at_its_overall_deadline(void **state)
+{
+	char qm[300];
+	bg_config *cfg;
+	bg_pve_host_options o;
+	bg_pve_host *h = NULL;
+	bg_pve_host_report *r = NULL;
+	bg_pve_request req = {bg_pve_verb_find("cycle"), 1};
+	bg_vm_lock again;
+	int64_t t0;
+	FILE *f;
+	(void)state;
+
+	snprintf(qm, sizeof(qm), "%s/qm-hangs", dir);
+	f = fopen(qm, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexec sleep 100\n", f);
+	fclose(f);
+	assert_int_equal(chmod(qm, 0755), 0);
+	cfg = config(qm, logpath, 0);
+	assert_int_equal(bg_pve_host_options_init(&o, BG_PVE_HOST_OPTIONS_VERSION), BG_OK);
+	o.config = cfg;
+	o.deadline_ms = 1500;
+	assert_int_equal(bg_pve_host_new(&h, &o), BG_OK);
+	t0 = bg_now_ms();
+	assert_int_equal(bg_pve_host_run(&r, h, &req), BG_EFAILED);
+	/* without the deadline: forensics 2 s, unlock 2 s, start 2 s, verify 2 s */
+	if (bg_now_ms() - t0 > 4000)
+		fail_msg("cycle took %lld ms past a 1500 ms deadline", (long long)(bg_now_ms() - t0));
+	assert_int_equal(bg_pve_host_report_exit_code(r), BG_PVE_EXIT_FAILED);
+	assert_non_null(strstr(bg_pve_host_report_error(r), "overall deadline"));
+	assert_non_null(strstr(bg_pve_host_report_json(r), "\"name\":\"deadline\",\"ok\":false"));
+	assert_null(strstr(bg_pve_host_report_json(r), "\"name\":\"qm-start\""));
+	bg_pve_host_report_free(r);
+	/* the lock is free again at once */
+	assert_int_equal(bg_vm_lock_acquire(&again, dir, 102, "cycle", NULL, 0), BG_OK);
+	bg_vm_lock_release(&again);
+	bg_pve_host_free(h);
+	bg_config_free(cfg);
+	unlink(qm);
+}
+
 static void an_unwritable_log_is_not_fatal(void **state)
 {
 	bg_config *cfg = config("/nonexistent/qm", "/nonexistent/dir/pve.log", 0);
@@ -306,6 +366,7 @@ int main(void)
 		cmocka_unit_test(a_held_lock_is_busy_naming_the_holder),
 		cmocka_unit_test(a_forensics_while_another_runs_is_busy),
 		cmocka_unit_test(rejected_requests_are_capped_and_rate_limited),
+		cmocka_unit_test(a_verb_ends_at_its_overall_deadline),
 		cmocka_unit_test(an_unwritable_log_is_not_fatal),
 		cmocka_unit_test(options_and_nulls),
 	};
