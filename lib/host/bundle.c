@@ -61,6 +61,8 @@ struct bg_forensics {
 	bg_buf text;
 	bg_verdict verdict;
 	int qemu_pid;
+	long long qemu_start_ticks; /* the process's start time: with the pid, its identity */
+	int reused;                 /* taken from an earlier bundle (bg_forensics_reuse) */
 	char qemu_state;
 	int qemu_running;
 	int qmp_answered;
@@ -267,6 +269,7 @@ static void collect_process(bg_forensics *f)
 	rc = bg_proc_read(&p, pid);
 	if (rc == BG_OK) {
 		f->qemu_state = p.state;
+		f->qemu_start_ticks = p.start_time_ticks;
 		put_proc(&s.out, &p);
 		thread_summary(f, &p);
 		bg_proc_info_clear(&p);
@@ -886,6 +889,12 @@ static void build_summary(bg_forensics *f)
 	json_object_object_add(s, "evidence", ev);
 	bg_json_add_str(s, "recommended_verb", bg_verdict_recommended_verb(f->verdict));
 	bg_json_add_int(s, "qemu_pid", f->qemu_pid);
+	bg_json_add_int(s, "qemu_start_ticks", f->qemu_start_ticks);
+	if (f->qemu_state) {
+		char st[2] = {f->qemu_state, '\0'};
+		bg_json_add_str(s, "qemu_state", st);
+	}
+	bg_json_add_int(s, "time_ms", f->started_wall_ms);
 	bg_json_add_bool(s, "qmp_answered", f->qmp_answered);
 	bg_json_add_bool(s, "agent_answered", f->agent_answered);
 	json_object_object_add(s, "sections", json_object_get(f->sections));
@@ -1079,6 +1088,120 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	bg_error_clear();
 	*out = f;
 	return BG_OK;
+}
+
+/* --- reuse of a bundle taken seconds before ----------------------------------- */
+
+/* The summary.json of bundle `name` in the store, parsed, or NULL. */
+static json_object *read_summary(const char *base, const char *name)
+{
+	char path[1024], *buf;
+	json_object *doc = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/summary.json", base, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(256 * 1024);
+	if (buf && bg_host_check_opened(fd, path) == BG_OK) {
+		while (len < 256 * 1024 - 1 && (n = read(fd, buf + len, 256 * 1024 - 1 - len)) > 0)
+			len += (size_t)n;
+		doc = bg_json_parse(buf, len, "summary.json");
+	}
+	free(buf);
+	close(fd);
+	return doc;
+}
+
+/* The newest bundle's name in the store (caller frees), or NULL. */
+static char *newest_bundle(const char *base)
+{
+	struct dirent *de;
+	char *best = NULL;
+	DIR *d = opendir(base);
+
+	if (!d)
+		return NULL;
+	while ((de = readdir(d)))
+		if (bundle_filter(de) && (!best || strcmp(de->d_name, best) > 0)) {
+			free(best);
+			best = strdup(de->d_name);
+		}
+	closedir(d);
+	return best;
+}
+
+int bg_forensics_reuse(bg_forensics **out, const bg_forensics_options *opts, int max_age_s)
+{
+	char pidfile[512], base[768], *name = NULL;
+	json_object *doc = NULL, *ev;
+	bg_proc_info p;
+	bg_forensics *f = NULL;
+	int pid = 0, rc = BG_ENOTFOUND;
+	int64_t age_ms;
+	size_t i;
+
+	*out = NULL;
+	if (check_options(opts) != BG_OK || !opts->state_dir || max_age_s <= 0)
+		return BG_EINVAL;
+	snprintf(pidfile, sizeof(pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
+	snprintf(base, sizeof(base), "%s/forensics", opts->state_dir);
+	memset(&p, 0, sizeof(p));
+	if (bg_pidfile_read(pidfile, &pid) != BG_OK || bg_proc_is_qemu_for_vm(pid, opts->vmid, pidfile) != 1 ||
+	    bg_proc_read(&p, pid) != BG_OK)
+		goto done;
+	if (!(name = newest_bundle(base)) || !(doc = read_summary(base, name)))
+		goto done;
+	age_ms = bg_wall_ms() - bg_json_int(doc, "time_ms", 0);
+	/* the same process (pid and start time), in the same state, seconds ago */
+	if (bg_json_int(doc, "qemu_pid", -1) != pid || bg_json_int(doc, "qemu_start_ticks", -1) != p.start_time_ticks ||
+	    bg_json_str(doc, "qemu_state", "")[0] != p.state || age_ms < 0 || age_ms > (int64_t)max_age_s * 1000 ||
+	    bg_verdict_from_name(bg_json_str(doc, "verdict", "")) == BG_VERDICT_UNKNOWN)
+		goto done;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->sections = json_object_new_array())) {
+		free(f);
+		f = NULL;
+		rc = bg_error_oom();
+		goto done;
+	}
+	f->o = *opts;
+	f->dir_lock = -1;
+	pthread_mutex_init(&f->mu, NULL);
+	f->reused = 1;
+	f->started_wall_ms = bg_json_int(doc, "time_ms", 0);
+	snprintf(f->id, sizeof(f->id), "%s", bg_json_str(doc, "id", name));
+	f->dir = malloc(strlen(base) + strlen(name) + 2);
+	if (f->dir)
+		snprintf(f->dir, strlen(base) + strlen(name) + 2, "%s/%s", base, name);
+	f->verdict = bg_verdict_from_name(bg_json_str(doc, "verdict", ""));
+	f->qemu_pid = pid;
+	f->qemu_running = 1;
+	f->qemu_state = p.state;
+	f->qemu_start_ticks = p.start_time_ticks;
+	f->qmp_answered = bg_json_bool(doc, "qmp_answered", 0);
+	f->agent_answered = bg_json_bool(doc, "agent_answered", 0);
+	ev = bg_json_arr(doc, "evidence");
+	for (i = 0; ev && i < json_object_array_length(ev); i++)
+		bg_buf_printf(&f->evidence, "%s\n", json_object_get_string(json_object_array_get_idx(ev, i)));
+	bg_buf_printf(&f->text, "reused forensics %s (VM %d): taken %lld s ago of the same QEMU (pid %d, state %c)\n",
+		      f->id, opts->vmid, (long long)(age_ms / 1000), pid, p.state);
+	f->summary = json_object_get(doc);
+	*out = f;
+	rc = BG_OK;
+done:
+	bg_proc_info_clear(&p);
+	json_object_put(doc);
+	free(name);
+	return rc;
+}
+
+int bg_forensics_reused(const bg_forensics *f)
+{
+	return f ? f->reused : 0;
 }
 
 bg_verdict bg_forensics_verdict(const bg_forensics *f)

@@ -45,6 +45,7 @@ struct bg_pve_host_report {
 	bg_pve_step *steps;
 	size_t nsteps;
 	int have_forensics;
+	int f_reused; /* the bundle was taken seconds before, not by this verb */
 	char *f_id, *f_verdict, *f_recommended, *f_evidence, *f_path;
 	char *error;
 	long long elapsed_ms;
@@ -485,6 +486,9 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* How old a bundle of the same QEMU process a mutating verb may reuse. */
+#define FORENSICS_REUSE_S 30
+
 static int take_forensics(run_ctx *c, int print_all)
 {
 	const bg_pve_settings *s = c->h->s;
@@ -509,7 +513,14 @@ static int take_forensics(run_ctx *c, int print_all)
 	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
-	rc = bg_forensics_collect(&f, &o);
+	/* A mutating verb seconds after a forensics of the same QEMU process
+	 * uses that bundle: the evidence is still taken once before any
+	 * power action, not twice (issue 13: the playbook's cycle spent 3 s
+	 * taking again what it had just read). */
+	if (print_all || bg_forensics_reuse(&f, &o, FORENSICS_REUSE_S) != BG_OK)
+		rc = bg_forensics_collect(&f, &o);
+	else
+		rc = BG_OK;
 	if (rc != BG_OK) {
 		step_done(c, "forensics", 0, t0, "%s", bg_error_last()->message);
 		return rc;
@@ -517,6 +528,7 @@ static int take_forensics(run_ctx *c, int print_all)
 	v = bg_forensics_verdict(f);
 	c->qmp_answered = bg_forensics_qmp_answered(f);
 	c->r->have_forensics = 1;
+	c->r->f_reused = bg_forensics_reused(f);
 	c->r->f_id = dup_or_null(bg_forensics_id(f));
 	c->r->f_verdict = dup_or_null(bg_verdict_name(v));
 	c->r->f_recommended = dup_or_null(bg_verdict_recommended_verb(v));
@@ -524,8 +536,10 @@ static int take_forensics(run_ctx *c, int print_all)
 	c->r->f_path = dup_or_null(bg_forensics_path(f));
 	if (print_all && bg_forensics_text(f))
 		bg_buf_puts(&c->r->text, bg_forensics_text(f));
-	step_done(c, "forensics", 1, t0, "bundle %s, verdict %s%s%s", c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v),
-		  c->qmp_answered ? "" : ", QMP not answering", c->r->f_path ? "" : " (not stored)");
+	step_done(c, "forensics", 1, t0, "%sbundle %s, verdict %s%s%s",
+		  bg_forensics_reused(f) ? "reused (same QEMU process, taken seconds before) " : "",
+		  c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v), c->qmp_answered ? "" : ", QMP not answering",
+		  c->r->f_path ? "" : " (not stored)");
 	bg_forensics_free(f);
 	return BG_OK;
 }
@@ -938,6 +952,7 @@ static json_object *forensics_json(const bg_pve_host_report *r)
 	json_object_object_add(o, "recommended_verb", str_or_null(r->f_recommended));
 	json_object_object_add(o, "evidence", str_or_null(r->f_evidence));
 	json_object_object_add(o, "path", str_or_null(r->f_path));
+	json_object_object_add(o, "reused", json_object_new_boolean(r->f_reused));
 	return o;
 }
 
@@ -967,9 +982,10 @@ static void finish_text(run_ctx *c, const bg_pve_verb *verb)
 
 	if (verb->mutating) {
 		if (r->have_forensics)
-			bg_buf_printf(&r->text, "forensics: %s verdict %s%s%s\n", r->f_id ? r->f_id : "?",
-				      r->f_verdict ? r->f_verdict : "unknown", r->f_path ? " stored in " : "",
-				      r->f_path ? r->f_path : "");
+			bg_buf_printf(&r->text, "forensics: %s verdict %s%s%s%s\n", r->f_id ? r->f_id : "?",
+				      r->f_verdict ? r->f_verdict : "unknown",
+				      r->f_reused ? " (reused: taken seconds before, of the same QEMU process)" : "",
+				      r->f_path ? " stored in " : "", r->f_path ? r->f_path : "");
 		bg_buf_printf(&r->text, "%s: %s, status: %s (%.1f s)\n", r->verb, r->exit_code == 0 ? "done" : "FAILED",
 			      r->status[0] ? r->status : "unknown", (double)r->elapsed_ms / 1000.0);
 	}

@@ -16,7 +16,7 @@ SECTIONS = ["process", "query-status", "query-block", "query-blockstats", "query
 
 
 def freeze(lab):
-    pid = lab.start_vm()
+    pid = lab.pid() if lab.qemu_running() else lab.start_vm()
     os.kill(pid, signal.SIGSTOP)
     while proc_state(pid) != "T":
         time.sleep(0.01)
@@ -65,3 +65,33 @@ def test_status_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
     qmp = [s for s in doc["steps"] if s["name"] == "qmp"][0]
     assert not qmp["ok"] and "state T" in qmp["detail"], qmp
     assert qmp["elapsed_ms"] < 1000 * QMP_S / 2, qmp
+
+
+def test_cycle_right_after_forensics_reuses_its_bundle(lab):
+    lab.write_conf(qmp=QMP_S)
+    old = freeze(lab)
+    r, first = lab.pve_json("forensics", timeout=60)
+    assert r.returncode == 0, r
+    r, doc = lab.pve_json("cycle", timeout=120)
+    assert r.returncode == 0, (r, doc)
+    f = doc["forensics"]
+    assert f["reused"] is True and f["id"] == first["forensics"]["id"], (f, first["forensics"])
+    step = [s for s in doc["steps"] if s["name"] == "forensics"][0]
+    assert step["detail"].startswith("reused") and step["elapsed_ms"] < 1000, step
+    # the evidence was still taken before the kill, and the kill came at once
+    assert [s["name"] for s in doc["steps"]][:4] == ["lock", "forensics", "clean-stop", "kill"], doc["steps"]
+    assert lab.qemu_running() and lab.pid() != old
+    # a new QEMU process: the next verb takes its own bundle
+    r, again = lab.pve_json("stop", timeout=120)
+    assert again["forensics"]["reused"] is False and again["forensics"]["id"] != f["id"], again["forensics"]
+
+
+def test_a_bundle_of_another_process_is_not_reused(lab):
+    lab.write_conf(qmp=QMP_S)
+    lab.start_vm()
+    r, first = lab.pve_json("forensics", timeout=60)
+    assert r.returncode == 0, r
+    freeze(lab)  # same process, another state: its QMP answered then, not now
+    r, doc = lab.pve_json("cycle", timeout=120)
+    assert doc["forensics"]["reused"] is False, doc["forensics"]
+    assert doc["forensics"]["verdict"] == "qmp-unresponsive", doc["forensics"]
