@@ -113,3 +113,23 @@ def test_agent_error_text_never_reaches_the_terminal_raw(lab):
     lines = out.decode("ascii").splitlines()
     assert sum(1 for line in lines if line.startswith("verdict:")) == 1, lines  # no forged line
     assert any("guest-ping failed: \\x1b]0;owned\\x07\\r\\nverdict: healthy" in line for line in lines), lines
+
+
+def test_a_local_user_cannot_forge_the_config_or_the_lock(lab):
+    """A pve.conf others can write is refused before it is read; a lock
+    file that is not ours (a forged holder) is refused, never reported."""
+    os.chmod(lab.conf, 0o666)
+    r = lab.pve("status")
+    assert r.returncode == 1 and b"chmod go-w" in r.stderr and lab.conf.encode() in r.stderr, r
+    os.chmod(lab.conf, 0o644)
+    os.chmod(lab.lock, 0o1777)  # like /run/lock
+    r = lab.pve("status")
+    assert r.returncode == 1 and b"[paths] lock_dir" in r.stderr and b"writable by group or others" in r.stderr, r
+    os.chmod(lab.lock, 0o700)
+    forged = os.path.join(lab.lock, "breakglass-pve-%d.lock" % VMID)
+    with open(forged, "w") as f:
+        f.write("cycle 1999-01-01T00:00:00Z 6.6.6.6 1\n")
+    os.chown(forged, 65534, 65534)
+    r = lab.pve("cycle")
+    assert r.returncode == 1 and forged.encode() in r.stderr and b"6.6.6.6" not in r.stdout + r.stderr, r
+    assert lab.invocations() == []  # nothing ran: no qm
