@@ -333,6 +333,11 @@ static void final_after_action(plan *p, const facts *f, const call *act)
 			      act->verb);
 	} else {
 		bg_buf_printf(&p->text, "\n**Done:** `%s` ran: %s\n", act->verb, line);
+		/* breakglass-pve's JSON says when the verb used the bundle just
+		 * taken rather than take the same evidence twice */
+		if (act->output && strstr(act->output, "\"reused\":true"))
+			bg_buf_printf(&p->text, "(on the forensics just taken: the host reused that bundle, of the "
+						"same QEMU process, rather than take it twice)\n");
 	}
 	if (field(act->output ? act->output : "", "status", status, sizeof(status)))
 		bg_buf_printf(&p->text, "\n**State now:** %s.\n", status);

@@ -31,6 +31,9 @@ static const char FORENSICS_STALL[] = "verb: forensics\nexit status: 0\nstatus: 
 				      "verdict: block-io-stalled (blockstats frozen 2 samples; guest agent silent)\n";
 static const char FORENSICS_HEALTHY[] = "verb: forensics\nexit status: 0\nstatus: running\nverdict: healthy\n";
 static const char CYCLE_OK[] = "verb: cycle\nexit status: 0\nstatus: running\nforensics: 20260611T164800Z-cycle\n";
+static const char CYCLE_REUSED[] =
+	"verb: cycle\nexit status: 0\nstatus: running\nforensics: 20260611T164742Z-forensics\n\n"
+	"{\"verb\":\"cycle\",\"forensics\":{\"id\":\"20260611T164742Z-forensics\",\"reused\":true}}\n";
 static const char CYCLE_DENIED[] = "refused: mutating verbs are disabled for the agent ([agent] pve_mutations = deny).";
 static const char START_OK[] = "verb: start\nexit status: 0\nstatus: running\n";
 
@@ -217,6 +220,7 @@ static void test_unreachable_stall_cycles(void **state)
 	assert_non_null(strstr(s.text.data, "block-io-stalled"));
 	assert_non_null(strstr(s.text.data, "`cycle` ran"));
 	assert_non_null(strstr(s.text.data, "**State now:** running"));
+	assert_null(strstr(s.text.data, "reused")); /* the cycle took its own bundle */
 	bg_buf_free(&s.text);
 }
 
@@ -225,7 +229,7 @@ static void test_unreachable_stall_cycles(void **state)
  * and the verb it recommends. */
 static void test_frozen_qemu_skips_the_ssh_probe(void **state)
 {
-	script sc = {STATUS_FROZEN, SSH_DEAD, NULL, FORENSICS_FROZEN, CYCLE_OK, 1, 0};
+	script sc = {STATUS_FROZEN, SSH_DEAD, NULL, FORENSICS_FROZEN, CYCLE_REUSED, 1, 0};
 	seen s = {.n = 0, .text = BG_BUF_INIT};
 
 	(void)state;
@@ -235,6 +239,7 @@ static void test_frozen_qemu_skips_the_ssh_probe(void **state)
 	assert_string_equal(s.calls[1], "pve forensics");
 	assert_string_equal(s.calls[2], "pve cycle");
 	assert_non_null(strstr(s.text.data, "stopped (state T)"));
+	assert_non_null(strstr(s.text.data, "the host reused that bundle"));
 	assert_non_null(strstr(s.text.data, "`cycle` ran"));
 	bg_buf_free(&s.text);
 }
