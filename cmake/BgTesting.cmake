@@ -26,7 +26,7 @@ endfunction()
 # host side (BG_HOST_UNIT_TESTS) link bg_host, the forced command's own
 # library; no other test does.
 set(BG_HOST_UNIT_TESTS test_pve_host test_pve_host_lock test_qm test_qmp test_proc test_forensics_rules
-  test_pve_host_kill test_pvestate)
+  test_pve_host_kill test_pvestate test_hostile_peers test_bundle_store test_safe_paths)
 function(bg_add_unit_test name)
   add_executable(${name} ${ARGN})
   bg_target_defaults(${name})

@@ -168,7 +168,7 @@ static int progress_line(const char *line, void *payload)
 
 static int load_config(bg_config **cfg, const char *path)
 {
-	if (bg_config_load(cfg, BG_CONFIG_PVE, path) != BG_OK ||
+	if (bg_pve_host_check_config(path) != BG_OK || bg_config_load(cfg, BG_CONFIG_PVE, path) != BG_OK ||
 	    bg_pve_check_allow(bg_config_get(*cfg, "verbs", "allow")) != BG_OK) {
 		fprintf(stderr, PROGRAM ": %s\n", bg_error_last()->message);
 		return -1;

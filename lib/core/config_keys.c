@@ -346,7 +346,7 @@ const bg_config_key bg_config_keys[] = {
 	    "the verb log"),
 	PVE("paths", "state_dir", BG_CONF_STRING, paths.state_dir, "/var/lib/breakglass-pve", 0, 0, check_abs_path,
 	    "forensics bundles"),
-	PVE("paths", "lock_dir", BG_CONF_STRING, paths.lock_dir, "/run/lock", 0, 0, check_abs_path,
+	PVE("paths", "lock_dir", BG_CONF_STRING, paths.lock_dir, "/run/breakglass-pve", 0, 0, check_abs_path,
 	    "per-VMID lock files"),
 	PVE("timeouts", "qm", BG_CONF_INT, timeouts.qm, "30", 1, 86400, NULL, "seconds per qm call"),
 	PVE("timeouts", "stop", BG_CONF_INT, timeouts.stop, "40", 1, 86400, NULL, "seconds for a clean stop"),

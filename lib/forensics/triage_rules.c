@@ -56,6 +56,17 @@ static void add_line(bg_buf *b, const char *line, size_t len)
 	bg_buf_putc(b, '\n');
 }
 
+/* The guest prints these counters: a hostile or broken one may print
+ * anything. Clamped to [0, 2^50] (kB: an exbibyte; pages: more than any
+ * machine swaps), sums and differences of a few of them cannot overflow. */
+#define COUNTER_MAX (1LL << 50)
+
+static long long counter(const char *s)
+{
+	long long v = strtoll(s, NULL, 10);
+	return v < 0 ? 0 : v > COUNTER_MAX ? COUNTER_MAX : v;
+}
+
 /* The line of `text` that starts with `prefix`, as a number after it. */
 static int value_after(const char *text, const char *prefix, long long *out)
 {
@@ -64,7 +75,7 @@ static int value_after(const char *text, const char *prefix, long long *out)
 
 	while (next_line(&p, &line, &len))
 		if (len > n && strncmp(line, prefix, n) == 0) {
-			*out = strtoll(line + n, NULL, 10);
+			*out = counter(line + n);
 			return 1;
 		}
 	return 0;
@@ -290,7 +301,7 @@ static int pswpin(const char *text, int nth, long long *out)
 
 	while (next_line(&p, &line, &len))
 		if (len > 7 && strncmp(line, "pswpin ", 7) == 0 && seen++ == nth) {
-			*out = strtoll(line + 7, NULL, 10);
+			*out = counter(line + 7);
 			return 1;
 		}
 	return 0;

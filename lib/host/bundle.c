@@ -13,23 +13,35 @@
 #include "core/json.h"
 #include "host/proc.h"
 #include "host/qm.h"
+#include "host/qga.h"
 #include "host/qmp.h"
+#include "host/safe_path.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#define GDB_PATH        "/usr/bin/gdb"
-#define AGENT_MAX_MS    3000
+#define GDB_PATH     "/usr/bin/gdb"
+#define AGENT_MAX_MS 3000
+/* A VM whose config has no agent gets a short look only: its silence is
+ * expected, and waiting for it cost forensics 2 s (issue 13). */
+#define AGENT_UNCONFIGURED_MS 300
+/* A stopped (T) QEMU cannot greet: QMP gets a short look, recorded, not
+ * the full [timeouts] qmp; one in state D a little longer (D is often
+ * brief). */
+#define QMP_STOPPED_MS  250
+#define QMP_DSTATE_MS   1000
 #define KMSG_MS         2000
 #define KMSG_TAIL_LINES 100
 #define ID_PREFIX_LEN   17 /* "20260611T164742Z-" */
@@ -38,8 +50,11 @@ struct bg_forensics {
 	bg_forensics_options o;
 	int64_t started_wall_ms; /* the bundle's time: when collection began */
 	char id[96];
-	char *dir;         /* where stored, or NULL */
-	char *store_error; /* why not stored */
+	char *dir;          /* where stored, or NULL */
+	int dir_lock;       /* the bundle directory, open and flock'ed while written; -1 */
+	pthread_mutex_t mu; /* sections end from several threads (collect_in_parallel) */
+	int qmp_wait_ms;    /* per QMP exchange: qmp_timeout_ms, less for a stopped QEMU */
+	char *store_error;  /* why not stored */
 	char pidfile[512], qmp_path[512], qga_path[512];
 	json_object *summary;
 	json_object *sections;
@@ -47,6 +62,8 @@ struct bg_forensics {
 	bg_buf text;
 	bg_verdict verdict;
 	int qemu_pid;
+	long long qemu_start_ticks; /* the process's start time: with the pid, its identity */
+	int reused;                 /* taken from an earlier bundle (bg_forensics_reuse) */
 	char qemu_state;
 	int qemu_running;
 	int qmp_answered;
@@ -78,9 +95,21 @@ static void section_begin(section *s, const char *name, const char *file)
 static int write_file(const char *dir, const char *name, const char *data, size_t len)
 {
 	char path[1024];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return bg_write_file(path, data, len, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(errno));
+	/* a file we own, regular, one link: not a hard link planted in the store */
+	if (bg_host_check_opened(fd, path) != BG_OK || bg_write_all(fd, data, len) != BG_OK) {
+		int code = bg_error_last()->code;
+		close(fd);
+		return code;
+	}
+	if (close(fd) != 0)
+		return bg_error_set(BG_EIO, "cannot write %s: %s", path, strerror(errno));
+	return BG_OK;
 }
 
 /* End a section: rc is BG_OK or its failure; skipped is a reason or NULL. */
@@ -102,6 +131,7 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 			bg_buf_putc(&s->out, '\n');
 		bg_buf_printf(&s->out, "error: %s\n", err);
 	}
+	pthread_mutex_lock(&f->mu);
 	if (f->dir && write_file(f->dir, s->file, s->out.data ? s->out.data : "", s->out.len) != BG_OK &&
 	    !f->store_error)
 		f->store_error = strdup(bg_error_last()->message);
@@ -114,6 +144,7 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 		bg_json_add_int(j, "elapsed_ms", bg_now_ms() - s->t0);
 		json_object_array_add(f->sections, j);
 	}
+	pthread_mutex_unlock(&f->mu);
 	bg_buf_free(&s->out);
 }
 
@@ -213,6 +244,7 @@ static void collect_process(bg_forensics *f)
 	rc = bg_proc_read(&p, pid);
 	if (rc == BG_OK) {
 		f->qemu_state = p.state;
+		f->qemu_start_ticks = p.start_time_ticks;
 		put_proc(&s.out, &p);
 		thread_summary(f, &p);
 		bg_proc_info_clear(&p);
@@ -235,7 +267,7 @@ static int qmp_section(bg_forensics *f, const char *command, const char *file, j
 		section_end(f, &s, BG_OK, f->qemu_running ? f->qmp_skip : "QEMU is not running");
 		return BG_ECANCELLED;
 	}
-	rc = bg_qmp_command(f->qmp_path, command, NULL, f->o.qmp_timeout_ms, &ret);
+	rc = bg_qmp_command(f->qmp_path, command, NULL, f->qmp_wait_ms, &ret);
 	if (rc == BG_OK)
 		put_json(&s.out, ret);
 	section_end(f, &s, rc, NULL);
@@ -383,156 +415,6 @@ static void collect_qmp_blockstats(bg_forensics *f)
 
 /* --- the guest agent ------------------------------------------------------- */
 
-typedef struct line_conn {
-	int fd;
-	bg_buf in;
-	bg_deadline d;
-} line_conn;
-
-static int lc_wait(line_conn *c, short ev)
-{
-	struct pollfd p = {c->fd, ev, 0};
-
-	for (;;) {
-		int n = poll(&p, 1, bg_deadline_poll_ms(c->d));
-		if (n > 0)
-			return BG_OK;
-		if (n == 0)
-			return BG_ETIMEOUT;
-		if (errno != EINTR)
-			return BG_EIO;
-	}
-}
-
-static int lc_connect(line_conn *c, const char *path)
-{
-	struct sockaddr_un a;
-
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path))
-		return bg_error_set(BG_EINVAL, "socket path too long: %s", path);
-	memcpy(a.sun_path, path, strlen(path));
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return bg_error_set(BG_EIO, "socket: %s", strerror(errno));
-	for (;;) {
-		if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0)
-			return BG_OK;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN && !bg_deadline_expired(c->d)) {
-			bg_sleep_ms(20);
-			continue;
-		}
-		if (errno == ENOENT)
-			return bg_error_set(BG_ENOTFOUND, "no guest agent socket %s (agent not configured?)", path);
-		return bg_error_set(errno == EAGAIN ? BG_ETIMEOUT : BG_ECONNECT, "guest agent socket %s: %s", path,
-				    strerror(errno));
-	}
-}
-
-static int lc_send(line_conn *c, const char *line)
-{
-	size_t len = strlen(line);
-
-	while (len) {
-		ssize_t n = send(c->fd, line, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			line += n;
-			len -= (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
-			if (lc_wait(c, POLLOUT) != BG_OK)
-				return bg_error_set(BG_ETIMEOUT, "guest agent: write timed out");
-		} else if (!(n < 0 && errno == EINTR)) {
-			return bg_error_set(BG_EIO, "guest agent: write: %s", strerror(errno));
-		}
-	}
-	return BG_OK;
-}
-
-/* The next JSON line; the agent's 0xFF sync sentinel and garbage are
- * skipped (NULL parse results are retried). */
-static int lc_recv(line_conn *c, json_object **msg)
-{
-	char chunk[4096];
-
-	*msg = NULL;
-	for (;;) {
-		char *nl = c->in.data ? memchr(c->in.data, '\n', c->in.len) : NULL;
-		if (nl) {
-			size_t len = (size_t)(nl - c->in.data), skip = 0;
-			while (skip < len && (unsigned char)c->in.data[skip] == 0xFF)
-				skip++;
-			*nl = '\0';
-			*msg = json_tokener_parse(c->in.data + skip);
-			memmove(c->in.data, nl + 1, c->in.len - len - 1);
-			c->in.len -= len + 1;
-			if (*msg)
-				return BG_OK;
-			continue;
-		}
-		if (c->in.len > 65536)
-			return bg_error_set(BG_EPROTO, "guest agent: an over-long line");
-		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
-		if (n > 0) {
-			if (bg_buf_append(&c->in, chunk, (size_t)n) != BG_OK)
-				return BG_ENOMEM;
-		} else if (n == 0) {
-			return bg_error_set(BG_EPROTO, "guest agent: socket closed");
-		} else if (errno == EAGAIN) {
-			if (lc_wait(c, POLLIN) != BG_OK)
-				return bg_error_set(BG_ETIMEOUT, "guest agent: no answer in time");
-		} else if (errno != EINTR) {
-			return bg_error_set(BG_EIO, "guest agent: read: %s", strerror(errno));
-		}
-	}
-}
-
-/* guest-sync with a fresh id flushes stale replies, then guest-ping. */
-static int agent_ping(const char *path, int timeout_ms)
-{
-	line_conn c = {-1, BG_BUF_INIT, bg_deadline_in(timeout_ms)};
-	long long sync_id = (long long)(bg_wall_ms() % 1000000000);
-	json_object *msg = NULL;
-	char req[128];
-	int rc;
-
-	rc = lc_connect(&c, path);
-	snprintf(req, sizeof(req), "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":%lld}}\n", sync_id);
-	if (rc == BG_OK)
-		rc = lc_send(&c, req);
-	while (rc == BG_OK) {
-		rc = lc_recv(&c, &msg);
-		if (rc == BG_OK && bg_json_int(msg, "return", -1) == sync_id) {
-			json_object_put(msg);
-			break;
-		}
-		json_object_put(msg);
-	}
-	if (rc == BG_OK)
-		rc = lc_send(&c, "{\"execute\":\"guest-ping\"}\n");
-	while (rc == BG_OK) {
-		rc = lc_recv(&c, &msg);
-		if (rc != BG_OK)
-			break;
-		json_object *err = bg_json_obj(msg, "error");
-		int done = err || json_object_object_get_ex(msg, "return", NULL);
-		if (err)
-			rc = bg_error_set(BG_EPROTO, "guest agent: guest-ping failed: %s",
-					  bg_json_str(err, "desc", "?"));
-		json_object_put(msg);
-		if (done)
-			break;
-	}
-	if (c.fd >= 0)
-		close(c.fd);
-	bg_buf_free(&c.in);
-	if (rc == BG_ETIMEOUT)
-		bg_error_set(BG_ETIMEOUT, "guest agent did not answer guest-ping within %d ms", timeout_ms);
-	return rc;
-}
-
 static void collect_agent(bg_forensics *f)
 {
 	int ms = f->o.qmp_timeout_ms < AGENT_MAX_MS ? f->o.qmp_timeout_ms : AGENT_MAX_MS;
@@ -544,12 +426,14 @@ static void collect_agent(bg_forensics *f)
 		section_end(f, &s, BG_OK, "QEMU is not running");
 		return;
 	}
-	if (f->qmp_skip) {
-		/* The agent's channel is served by the same hung main loop. */
-		section_end(f, &s, BG_OK, "QMP did not answer: the agent channel is served by the same QEMU main loop");
+	if (f->qemu_state == 'T' || f->qemu_state == 't') {
+		/* The agent's channel is served by the QEMU main loop, stopped. */
+		section_end(f, &s, BG_OK, "QEMU is stopped (state T): the agent channel is served by its main loop");
 		return;
 	}
-	rc = agent_ping(f->qga_path, ms);
+	if (f->agent_unconfigured && ms > AGENT_UNCONFIGURED_MS)
+		ms = AGENT_UNCONFIGURED_MS; /* a look, in case one answers anyway */
+	rc = bg_qga_ping(f->qga_path, ms);
 	if (rc == BG_OK) {
 		f->agent_answered = 1;
 		bg_buf_printf(&s.out, "guest-ping answered in %lld ms\n", (long long)(bg_now_ms() - s.t0));
@@ -762,6 +646,20 @@ static void make_id(bg_forensics *f)
 	snprintf(f->id + strlen(f->id), sizeof(f->id) - strlen(f->id), "%s", verb);
 }
 
+/* The new bundle's directory, open and flock'ed until the bundle is
+ * written: a concurrent run's pruning skips it. -1 when that fails (the
+ * bundle is still written). */
+static int lock_bundle_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static void open_store(bg_forensics *f)
 {
 	char base[768], path[1024];
@@ -789,6 +687,7 @@ static void open_store(bg_forensics *f)
 		snprintf(path, sizeof(path), "%s/%s", base, f->id);
 		if (mkdir(path, 0700) == 0) {
 			f->dir = strdup(path);
+			f->dir_lock = lock_bundle_dir(path);
 			return;
 		}
 		if (errno != EEXIST)
@@ -818,41 +717,89 @@ static int bundle_filter(const struct dirent *de)
 	return strlen(de->d_name) > ID_PREFIX_LEN && is_bundle_name(de->d_name);
 }
 
-static void remove_bundle(const char *path)
+/* Delete one bundle directory `name` under the open store `base_fd`,
+ * without ever leaving it: the bundle is opened with O_NOFOLLOW|
+ * O_DIRECTORY (a planted symlink or file is left alone), its entries are
+ * unlinked relative to it (unlinkat never follows a symlink), and a bundle
+ * whose writer still holds its flock is skipped. */
+static void remove_bundle(int base_fd, const char *name)
 {
-	DIR *d = opendir(path);
+	int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
-	char file[1280];
+	DIR *d;
 
-	if (!d)
+	if (fd < 0)
 		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd); /* a concurrent run is still writing it */
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
-			unlink(file);
-		}
-	closedir(d);
-	rmdir(path);
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	(void)unlinkat(base_fd, name, AT_REMOVEDIR);
+	closedir(d); /* drops the flock after the directory is gone */
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest `keep` bundles (the UTC time in their names sorts). */
 static void prune(bg_forensics *f)
 {
-	char base[768], path[1024];
-	struct dirent **names = NULL;
-	int n, i;
+	char base[768];
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	int base_fd, list_fd;
+	DIR *d;
 
 	if (f->o.keep <= 0 || !f->dir)
 		return;
 	snprintf(base, sizeof(base), "%s/forensics", f->o.state_dir);
-	n = scandir(base, &names, bundle_filter, alphasort); /* the UTC time sorts */
-	for (i = 0; i < n; i++) {
-		if (i < n - f->o.keep && strcmp(names[i]->d_name, f->id) != 0) {
-			snprintf(path, sizeof(path), "%s/%s", base, names[i]->d_name);
-			remove_bundle(path);
+	base_fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (base_fd < 0)
+		return;
+	list_fd = dup(base_fd);
+	d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+	if (!d) {
+		if (list_fd >= 0)
+			close(list_fd);
+		close(base_fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!bundle_filter(de))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			char **grown = realloc(names, ncap * sizeof(*names));
+			if (!grown)
+				break;
+			names = grown;
+			cap = ncap;
 		}
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	if (names)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		if (i + (size_t)f->o.keep < n && strcmp(names[i], f->id) != 0)
+			remove_bundle(base_fd, names[i]);
 		free(names[i]);
 	}
 	free(names);
+	close(base_fd);
 }
 
 /* --- verdict, summary, text ------------------------------------------------ */
@@ -910,6 +857,12 @@ static void build_summary(bg_forensics *f)
 	json_object_object_add(s, "evidence", ev);
 	bg_json_add_str(s, "recommended_verb", bg_verdict_recommended_verb(f->verdict));
 	bg_json_add_int(s, "qemu_pid", f->qemu_pid);
+	bg_json_add_int(s, "qemu_start_ticks", f->qemu_start_ticks);
+	if (f->qemu_state) {
+		char st[2] = {f->qemu_state, '\0'};
+		bg_json_add_str(s, "qemu_state", st);
+	}
+	bg_json_add_int(s, "time_ms", f->started_wall_ms);
 	bg_json_add_bool(s, "qmp_answered", f->qmp_answered);
 	bg_json_add_bool(s, "agent_answered", f->agent_answered);
 	bg_json_add_str(s, "config_lock", f->o.config_lock);
@@ -956,6 +909,98 @@ static void build_text(bg_forensics *f)
 
 /* --- the whole ------------------------------------------------------------- */
 
+/* --- the sections that wait, side by side -------------------------------------- */
+
+/* The qm calls that need nothing else. */
+static void *qm_worker(void *arg)
+{
+	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
+	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
+	bg_forensics *f = arg;
+
+	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
+	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
+	return NULL;
+}
+
+/* qm config, then the agent ping, whose wait depends on it. */
+static void *agent_worker(void *arg)
+{
+	static const char *const qm_config[] = {"config", "{vmid}", NULL};
+	bg_forensics *f = arg;
+	bg_buf config = BG_BUF_INIT;
+
+	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
+	/* A silent agent is evidence only where one is configured; an unread
+	 * config keeps the stricter reading. */
+	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
+	bg_buf_free(&config);
+	collect_agent(f);
+	return NULL;
+}
+
+/* Where each section stands in the bundle, whatever order they ended in. */
+static int section_rank(json_object *s)
+{
+	static const char *const order[] = {"process",    "query-status", "query-block", "query-blockstats",
+					    "query-jobs", "agent-ping",   "qm-status",   "qm-config",
+					    "qm-pending", "proxmox",      "gdb",         "host",
+					    "kernel-log"};
+	const char *name = bg_json_str(s, "name", "");
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (strcmp(name, order[i]) == 0)
+			return (int)i;
+	return 100;
+}
+
+static int section_cmp(const void *a, const void *b)
+{
+	json_object *const *x = a, *const *y = b;
+	int d = section_rank(*x) - section_rank(*y);
+	return d ? d : strcmp(bg_json_str(*x, "name", ""), bg_json_str(*y, "name", ""));
+}
+
+/*
+ * The sections that wait (QMP and the block counters' sample, the guest
+ * agent, qm) run side by side under their own deadlines, so a frozen QEMU
+ * costs the longest wait, not their sum (issue 13: a SIGSTOPped QEMU took
+ * 5 s before the kill). The process was read first: a QEMU in state T
+ * cannot answer QMP, so QMP gets a short look. This thread keeps the QMP
+ * sections (the only ones that add evidence lines while others run); the
+ * workers only end sections, which section_end serialises. Where a thread
+ * cannot start, its sections run here, one after another.
+ */
+static void collect_in_parallel(bg_forensics *f)
+{
+	pthread_t qm_t, agent_t;
+	int qm_started, agent_started;
+
+	if (f->qemu_state == 'T' || f->qemu_state == 't')
+		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_STOPPED_MS ? f->o.qmp_timeout_ms : QMP_STOPPED_MS;
+	else if (f->qemu_state == 'D')
+		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_DSTATE_MS ? f->o.qmp_timeout_ms : QMP_DSTATE_MS;
+	qm_started = pthread_create(&qm_t, NULL, qm_worker, f) == 0;
+	agent_started = pthread_create(&agent_t, NULL, agent_worker, f) == 0;
+	collect_qmp_status(f);
+	collect_qmp_block(f);
+	collect_qmp_blockstats(f);
+	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
+	collect_host(f);
+	collect_kernel_log(f);
+	if (qm_started)
+		pthread_join(qm_t, NULL);
+	else
+		qm_worker(f);
+	if (agent_started)
+		pthread_join(agent_t, NULL);
+	else
+		agent_worker(f);
+	collect_proxmox(f); /* adds evidence lines: here, once the workers are done */
+	json_object_array_sort(f->sections, section_cmp);
+}
+
 static int check_options(const bg_forensics_options *o)
 {
 	if (!o || o->vmid <= 0 || !o->qm || !o->run_dir)
@@ -967,10 +1012,6 @@ static int check_options(const bg_forensics_options *o)
 
 int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 {
-	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
-	static const char *const qm_config[] = {"config", "{vmid}", NULL};
-	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
-	bg_buf config = BG_BUF_INIT;
 	bg_forensics *f;
 	char *summary;
 	int rc;
@@ -987,6 +1028,9 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 		return bg_error_oom();
 	}
 	f->o = *opts;
+	f->dir_lock = -1;
+	f->qmp_wait_ms = opts->qmp_timeout_ms;
+	pthread_mutex_init(&f->mu, NULL);
 	f->started_wall_ms = bg_wall_ms();
 	snprintf(f->pidfile, sizeof(f->pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
 	snprintf(f->qmp_path, sizeof(f->qmp_path), "%s/%d.qmp", opts->run_dir, opts->vmid);
@@ -995,22 +1039,8 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	open_store(f);
 
 	collect_process(f);
-	collect_qmp_status(f);
-	collect_qmp_block(f);
-	collect_qmp_blockstats(f);
-	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
-	collect_agent(f);
-	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
-	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
-	/* A silent agent is evidence only where one is configured; an unread
-	 * config keeps the stricter reading. */
-	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
-	bg_buf_free(&config);
-	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
-	collect_proxmox(f);
+	collect_in_parallel(f);
 	collect_gdb(f);
-	collect_host(f);
-	collect_kernel_log(f);
 
 	conclude(f);
 	build_summary(f);
@@ -1021,10 +1051,128 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 		free(summary);
 	}
 	prune(f);
+	if (f->dir_lock >= 0) {
+		close(f->dir_lock); /* written: prunable from now on */
+		f->dir_lock = -1;
+	}
 	build_text(f);
 	bg_error_clear();
 	*out = f;
 	return BG_OK;
+}
+
+/* --- reuse of a bundle taken seconds before ----------------------------------- */
+
+/* The summary.json of bundle `name` in the store, parsed, or NULL. */
+static json_object *read_summary(const char *base, const char *name)
+{
+	char path[1024], *buf;
+	json_object *doc = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/summary.json", base, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(256 * 1024);
+	if (buf && bg_host_check_opened(fd, path) == BG_OK) {
+		while (len < 256 * 1024 - 1 && (n = read(fd, buf + len, 256 * 1024 - 1 - len)) > 0)
+			len += (size_t)n;
+		doc = bg_json_parse(buf, len, "summary.json");
+	}
+	free(buf);
+	close(fd);
+	return doc;
+}
+
+/* The newest bundle's name in the store (caller frees), or NULL. */
+static char *newest_bundle(const char *base)
+{
+	struct dirent *de;
+	char *best = NULL;
+	DIR *d = opendir(base);
+
+	if (!d)
+		return NULL;
+	while ((de = readdir(d)))
+		if (bundle_filter(de) && (!best || strcmp(de->d_name, best) > 0)) {
+			free(best);
+			best = strdup(de->d_name);
+		}
+	closedir(d);
+	return best;
+}
+
+int bg_forensics_reuse(bg_forensics **out, const bg_forensics_options *opts, int max_age_s)
+{
+	char pidfile[512], base[768], *name = NULL;
+	json_object *doc = NULL, *ev;
+	bg_proc_info p;
+	bg_forensics *f = NULL;
+	int pid = 0, rc = BG_ENOTFOUND;
+	int64_t age_ms;
+	size_t i;
+
+	*out = NULL;
+	if (check_options(opts) != BG_OK || !opts->state_dir || max_age_s <= 0)
+		return BG_EINVAL;
+	snprintf(pidfile, sizeof(pidfile), "%s/%d.pid", opts->run_dir, opts->vmid);
+	snprintf(base, sizeof(base), "%s/forensics", opts->state_dir);
+	memset(&p, 0, sizeof(p));
+	if (bg_pidfile_read(pidfile, &pid) != BG_OK || bg_proc_is_qemu_for_vm(pid, opts->vmid, pidfile) != 1 ||
+	    bg_proc_read(&p, pid) != BG_OK)
+		goto done;
+	if (!(name = newest_bundle(base)) || !(doc = read_summary(base, name)))
+		goto done;
+	age_ms = bg_wall_ms() - bg_json_int(doc, "time_ms", 0);
+	/* the same process (pid and start time), in the same state, seconds ago */
+	if (bg_json_int(doc, "qemu_pid", -1) != pid || bg_json_int(doc, "qemu_start_ticks", -1) != p.start_time_ticks ||
+	    bg_json_str(doc, "qemu_state", "")[0] != p.state || age_ms < 0 || age_ms > (int64_t)max_age_s * 1000 ||
+	    bg_verdict_from_name(bg_json_str(doc, "verdict", "")) == BG_VERDICT_UNKNOWN)
+		goto done;
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->sections = json_object_new_array())) {
+		free(f);
+		f = NULL;
+		rc = bg_error_oom();
+		goto done;
+	}
+	f->o = *opts;
+	f->dir_lock = -1;
+	pthread_mutex_init(&f->mu, NULL);
+	f->reused = 1;
+	f->started_wall_ms = bg_json_int(doc, "time_ms", 0);
+	snprintf(f->id, sizeof(f->id), "%s", bg_json_str(doc, "id", name));
+	f->dir = malloc(strlen(base) + strlen(name) + 2);
+	if (f->dir)
+		snprintf(f->dir, strlen(base) + strlen(name) + 2, "%s/%s", base, name);
+	f->verdict = bg_verdict_from_name(bg_json_str(doc, "verdict", ""));
+	f->qemu_pid = pid;
+	f->qemu_running = 1;
+	f->qemu_state = p.state;
+	f->qemu_start_ticks = p.start_time_ticks;
+	f->qmp_answered = bg_json_bool(doc, "qmp_answered", 0);
+	f->agent_answered = bg_json_bool(doc, "agent_answered", 0);
+	ev = bg_json_arr(doc, "evidence");
+	for (i = 0; ev && i < json_object_array_length(ev); i++)
+		bg_buf_printf(&f->evidence, "%s\n", json_object_get_string(json_object_array_get_idx(ev, i)));
+	bg_buf_printf(&f->text, "reused forensics %s (VM %d): taken %lld s ago of the same QEMU (pid %d, state %c)\n",
+		      f->id, opts->vmid, (long long)(age_ms / 1000), pid, p.state);
+	f->summary = json_object_get(doc);
+	*out = f;
+	rc = BG_OK;
+done:
+	bg_proc_info_clear(&p);
+	json_object_put(doc);
+	free(name);
+	return rc;
+}
+
+int bg_forensics_reused(const bg_forensics *f)
+{
+	return f ? f->reused : 0;
 }
 
 bg_verdict bg_forensics_verdict(const bg_forensics *f)
@@ -1071,6 +1219,7 @@ void bg_forensics_free(bg_forensics *f)
 {
 	if (!f)
 		return;
+	pthread_mutex_destroy(&f->mu);
 	json_object_put(f->summary);
 	json_object_put(f->sections);
 	bg_buf_free(&f->evidence);

@@ -49,6 +49,18 @@ json_object *bg_forensics_summary(const bg_forensics *f); /* borrowed */
 
 void bg_forensics_free(bg_forensics *f);
 
+/*
+ * The newest stored bundle, when it is of the VM's current QEMU process
+ * (the same pid and start time, in the same state) and at most max_age_s
+ * old: a mutating verb right after a `forensics` uses it rather than take
+ * the same evidence again (the offline playbook runs forensics, then
+ * cycle, seconds apart). BG_OK with *out (free with bg_forensics_free),
+ * BG_ENOTFOUND when there is none to reuse. The QEMU's state is read now:
+ * a process that changed state gets a fresh bundle.
+ */
+int bg_forensics_reuse(bg_forensics **out, const bg_forensics_options *opts, int max_age_s);
+int bg_forensics_reused(const bg_forensics *f); /* 1 for a bundle from bg_forensics_reuse */
+
 /* The verdict rules, on the recorded facts (for unit tests with recorded
  * section data). */
 typedef struct bg_forensics_facts {

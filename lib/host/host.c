@@ -16,6 +16,8 @@
 #include "host/pvestate.h"
 #include "host/qm.h"
 #include "host/qmp.h"
+#include "host/rate.h"
+#include "host/safe_path.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +39,7 @@ struct bg_pve_host {
 	int syslog_open;
 	bg_pve_host_progress_fn progress;
 	void *payload;
+	int deadline_ms; /* 0: verb_budget_ms() */
 };
 
 struct bg_pve_host_report {
@@ -47,6 +50,7 @@ struct bg_pve_host_report {
 	bg_pve_step *steps;
 	size_t nsteps;
 	int have_forensics;
+	int f_reused; /* the bundle was taken seconds before, not by this verb */
 	char *f_id, *f_verdict, *f_recommended, *f_evidence, *f_path;
 	char *error;
 	bg_pve_state pve; /* copied from the run, for the JSON */
@@ -63,11 +67,35 @@ typedef struct run_ctx {
 	const char *verb;
 	char pidfile[512];
 	char qmp_path[512];
-	int qmp_answered; /* from the forensics just taken */
-	bg_pve_state pve; /* lock, HA: what Proxmox says (pvestate.h) */
+	int qmp_answered;     /* from the forensics just taken */
+	bg_deadline deadline; /* the verb's one overall deadline (verb_budget_ms) */
+	int deadline_hit;     /* its step was recorded */
+	bg_pve_state pve;     /* lock, HA: what Proxmox says (pvestate.h) */
 	int pve_read;
 	int stop_requested, start_requested; /* cycle: qm stop / qm start issued */
 } run_ctx;
+
+/* ---- the verb's overall deadline --------------------------------------- */
+
+/* Every step already has its own limit; the verb has one more, over the
+ * whole: the sum of the limits of the steps it may take, so that no
+ * combination of slow peers (a hung qm, a QEMU that trickles, a guest
+ * that floods) keeps the VM lock past it. Each step's limit is clamped to
+ * what is left; once it has passed, no further step starts, the verb
+ * records it (step "deadline"), releases the lock and ends (exit 4). */
+static int64_t verb_budget_ms(const bg_pve_settings *s)
+{
+	return ((int64_t)s->timeouts.lock_wait + s->timeouts.stop + s->timeouts.kill + 6LL * s->timeouts.qm +
+		4LL * s->timeouts.qmp + 5) *
+		       1000 +
+	       s->forensics.blockstats_interval_ms;
+}
+
+static int clamp_ms(const struct run_ctx *c, int ms)
+{
+	int64_t left = bg_deadline_left(c->deadline);
+	return left < ms ? (int)left : ms;
+}
 
 /* ---- the event log --------------------------------------------------- */
 
@@ -82,6 +110,10 @@ static void log_write_line(bg_pve_host *h, const char *msg)
 	if (bg_buf_puts(&line, head) == BG_OK && bg_buf_puts(&line, msg) == BG_OK &&
 	    bg_buf_putc(&line, '\n') == BG_OK) {
 		fd = open(h->s->paths.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+		if (fd >= 0 && bg_host_check_opened(fd, h->s->paths.log) != BG_OK) {
+			close(fd); /* a hard link or a stranger's file: never write to it */
+			fd = -1;
+		}
 		if (fd >= 0) {
 			/* One write per line: O_APPEND keeps concurrent lines whole. */
 			(void)!write(fd, line.data, line.len);
@@ -126,14 +158,35 @@ static int put_quoted(bg_buf *b, const char *key, const char *value, size_t len)
 	return rc;
 }
 
+/* Rejected requests cost an attacker nothing: their lines are rate-limited
+ * by a token bucket shared by all our processes (rate.h) and carry at most
+ * BG_REJECT_INPUT_LOGGED bytes of the input; the first line logged after a
+ * drop says how many were dropped. */
+static int rejected_may_log(bg_pve_host *h, long long *suppressed)
+{
+	char path[512];
+
+	*suppressed = 0;
+	if (bg_host_ensure_dir(h->s->paths.lock_dir, "[paths] lock_dir") != BG_OK) {
+		bg_error_clear();
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/breakglass-pve-rejected.bucket", h->s->paths.lock_dir);
+	return bg_rate_take(path, bg_wall_ms(), suppressed);
+}
+
 void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason)
 {
+	size_t logged = len > BG_REJECT_INPUT_LOGGED ? BG_REJECT_INPUT_LOGGED : len;
 	bg_buf f = BG_BUF_INIT;
+	long long suppressed = 0;
 
-	if (!h)
+	if (!h || !rejected_may_log(h, &suppressed))
 		return;
-	if (bg_buf_printf(&f, "len=%zu", len) == BG_OK && put_quoted(&f, "input", input, input ? len : 0) == BG_OK &&
-	    put_quoted(&f, "reason", reason, reason ? strlen(reason) : 0) == BG_OK)
+	if (bg_buf_printf(&f, "len=%zu", len) == BG_OK && put_quoted(&f, "input", input, input ? logged : 0) == BG_OK &&
+	    (logged == len || bg_buf_printf(&f, " input_cut=%zu", len - logged) == BG_OK) &&
+	    put_quoted(&f, "reason", reason, reason ? strnlen(reason, 512) : 0) == BG_OK &&
+	    (!suppressed || bg_buf_printf(&f, " suppressed=%lld", suppressed) == BG_OK))
 		bg_pve_host_log(h, "rejected", NULL, f.data);
 	bg_buf_free(&f);
 }
@@ -169,6 +222,38 @@ static void set_client(bg_pve_host *h, const char *client)
 	h->client[n] = '\0';
 }
 
+int bg_pve_host_check_config(const char *path)
+{
+	return bg_host_check_file(path, "the config file");
+}
+
+/* The directories of pve.conf that exist must be safe (StrictModes); a
+ * missing one is created later (lock_dir, state_dir) or is reported by the
+ * step that needs it. */
+static int check_paths(const bg_pve_settings *s)
+{
+	char logdir[4096], *slash;
+	const struct {
+		const char *key, *path;
+	} dirs[] = {{"[paths] state_dir", s->paths.state_dir},
+		    {"[paths] lock_dir", s->paths.lock_dir},
+		    {"[paths] run_dir", s->paths.run_dir},
+		    {"the directory of [paths] log", logdir}};
+	size_t i;
+
+	snprintf(logdir, sizeof(logdir), "%s", s->paths.log);
+	slash = strrchr(logdir, '/');
+	if (slash)
+		slash[slash == logdir ? 1 : 0] = '\0';
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int rc = bg_host_check_dir(dirs[i].path, dirs[i].key);
+		if (rc != BG_OK && rc != BG_ENOTFOUND)
+			return rc;
+	}
+	bg_error_clear();
+	return BG_OK;
+}
+
 int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 {
 	bg_pve_host *h;
@@ -182,6 +267,8 @@ int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 		return bg_error_set(BG_EINVAL, "bg_pve_host_new: the config is not a pve.conf");
 	if (strlen(s->paths.run_dir) > 400 || strlen(s->paths.lock_dir) > 400)
 		return bg_error_set(BG_ECONFIG, "[paths] run_dir and lock_dir must be shorter than 400 bytes");
+	if (check_paths(s) != BG_OK)
+		return bg_error_last()->code;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return bg_error_oom();
@@ -189,6 +276,7 @@ int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 	h->use_syslog = opts->use_syslog;
 	h->progress = opts->progress;
 	h->payload = opts->payload;
+	h->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : 0;
 	set_client(h, opts->client);
 	*out = h;
 	return BG_OK;
@@ -205,6 +293,32 @@ void bg_pve_host_free(bg_pve_host *h)
 
 /* ---- steps ----------------------------------------------------------- */
 
+/* Text for a terminal: every control byte (ESC, CR, BEL, …), DEL and
+ * non-ASCII byte escaped as \xHH, as the log escapes them, so that no text
+ * a guest or QEMU supplied (an agent's error, a QMP error, a device name)
+ * can move the cursor, retitle the window or forge a line. `keep_newlines`
+ * keeps the report's own line structure; the parts that came from outside
+ * are escaped where they are read, newlines included. */
+static int escape_for_terminal(bg_buf *out, const char *s, size_t len, int keep_newlines)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+	int rc = BG_OK;
+
+	for (i = 0; i < len && rc == BG_OK; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch >= 0x20 && ch < 0x7f) || ch == '\t' || (keep_newlines && ch == '\n')) {
+			rc = bg_buf_putc(out, (char)ch);
+		} else {
+			char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+			rc = bg_buf_append(out, esc, 4);
+		}
+	}
+	if (rc == BG_OK && !out->data)
+		rc = bg_buf_puts(out, "");
+	return rc;
+}
+
 static void progress(run_ctx *c, const char *fmt, ...) BG_PRINTF(2, 3);
 static void progress(run_ctx *c, const char *fmt, ...)
 {
@@ -216,7 +330,12 @@ static void progress(run_ctx *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	(void)c->h->progress(line, c->h->payload);
+	{
+		bg_buf safe = BG_BUF_INIT;
+		if (escape_for_terminal(&safe, line, strlen(line), 0) == BG_OK && safe.data)
+			(void)c->h->progress(safe.data, c->h->payload);
+		bg_buf_free(&safe);
+	}
 }
 
 static void log_step(run_ctx *c, const bg_pve_step *st)
@@ -274,6 +393,25 @@ static void set_error(run_ctx *c, int exit_code, const char *fmt, ...)
 		c->r->error = strdup(msg);
 }
 
+/* Whether the verb's deadline has passed (recorded once, as a failed step
+ * and the verb's error); `next` names what will not be done. */
+static int out_of_time(run_ctx *c, const char *next)
+{
+	if (!bg_deadline_expired(c->deadline))
+		return 0;
+	if (!c->deadline_hit) {
+		c->deadline_hit = 1;
+		step_done(c, "deadline", 0, bg_now_ms(), "the verb's overall deadline has passed: %s not done", next);
+		free(c->r->error);
+		c->r->error = NULL;
+		set_error(c, BG_PVE_EXIT_FAILED,
+			  "the verb ran out of its overall deadline before %s; what was collected is recorded (the "
+			  "bundle, the steps), the VM lock is released",
+			  next);
+	}
+	return 1;
+}
+
 /* The first line of qm output, flattened, for step details. */
 static const char *first_line(const bg_run_result *res, char *buf, size_t n)
 {
@@ -295,6 +433,11 @@ static int qm_call(run_ctx *c, const char *const *args, int timeout_ms, bg_run_r
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	timeout_ms = clamp_ms(c, timeout_ms);
+	if (timeout_ms <= 0) {
+		snprintf(why, n, "qm %s not run: the verb's overall deadline has passed", args[0]);
+		return BG_ETIMEOUT;
+	}
 	rc = bg_qm(res, c->h->s->paths.qm, timeout_ms, args, c->h->s->vmid);
 	if (rc == BG_ETIMEOUT || res->timed_out) {
 		snprintf(why, n, "qm %s did not finish in %d ms: killed", args[0], timeout_ms);
@@ -339,7 +482,7 @@ static int vm_status(run_ctx *c, char *status, size_t n, char *why, size_t wn)
 /* Poll `qm status` until it says `want` or timeout_ms passes. */
 static int wait_status(run_ctx *c, const char *want, int timeout_ms, char *seen, size_t n)
 {
-	bg_deadline d = bg_deadline_in(timeout_ms);
+	bg_deadline d = bg_deadline_min(bg_deadline_in(timeout_ms), c->deadline);
 	char why[512];
 
 	for (;;) {
@@ -360,6 +503,9 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* How old a bundle of the same QEMU process a mutating verb may reuse. */
+#define FORENSICS_REUSE_S 30
+
 static int take_forensics(run_ctx *c, int print_all)
 {
 	const bg_pve_settings *s = c->h->s;
@@ -377,8 +523,12 @@ static int take_forensics(run_ctx *c, int print_all)
 	o.state_dir = s->paths.state_dir;
 	o.verb = c->verb;
 	o.keep = s->forensics.keep;
-	o.qm_timeout_ms = s->timeouts.qm * 1000;
-	o.qmp_timeout_ms = s->timeouts.qmp * 1000;
+	o.qm_timeout_ms = clamp_ms(c, s->timeouts.qm * 1000);
+	o.qmp_timeout_ms = clamp_ms(c, s->timeouts.qmp * 1000);
+	if (o.qm_timeout_ms <= 0 || o.qmp_timeout_ms <= 0) {
+		(void)out_of_time(c, "forensics");
+		return bg_error_set(BG_ETIMEOUT, "the verb's overall deadline has passed before forensics");
+	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
 	if (c->pve_read) {
@@ -386,7 +536,14 @@ static int take_forensics(run_ctx *c, int print_all)
 		o.proxmox_facts = facts;
 		o.config_lock = c->pve.config_read ? c->pve.lock : NULL;
 	}
-	rc = bg_forensics_collect(&f, &o);
+	/* A mutating verb seconds after a forensics of the same QEMU process
+	 * uses that bundle: the evidence is still taken once before any
+	 * power action, not twice (issue 13: the playbook's cycle spent 3 s
+	 * taking again what it had just read). */
+	if (print_all || bg_forensics_reuse(&f, &o, FORENSICS_REUSE_S) != BG_OK)
+		rc = bg_forensics_collect(&f, &o);
+	else
+		rc = BG_OK;
 	if (rc != BG_OK) {
 		step_done(c, "forensics", 0, t0, "%s", bg_error_last()->message);
 		return rc;
@@ -394,6 +551,7 @@ static int take_forensics(run_ctx *c, int print_all)
 	v = bg_forensics_verdict(f);
 	c->qmp_answered = bg_forensics_qmp_answered(f);
 	c->r->have_forensics = 1;
+	c->r->f_reused = bg_forensics_reused(f);
 	c->r->f_id = dup_or_null(bg_forensics_id(f));
 	c->r->f_verdict = dup_or_null(bg_verdict_name(v));
 	c->r->f_recommended = dup_or_null(bg_verdict_recommended_verb(v));
@@ -401,8 +559,10 @@ static int take_forensics(run_ctx *c, int print_all)
 	c->r->f_path = dup_or_null(bg_forensics_path(f));
 	if (print_all && bg_forensics_text(f))
 		bg_buf_puts(&c->r->text, bg_forensics_text(f));
-	step_done(c, "forensics", 1, t0, "bundle %s, verdict %s%s%s", c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v),
-		  c->qmp_answered ? "" : ", QMP not answering", c->r->f_path ? "" : " (not stored)");
+	step_done(c, "forensics", 1, t0, "%sbundle %s, verdict %s%s%s",
+		  bg_forensics_reused(f) ? "reused (same QEMU process, taken seconds before) " : "",
+		  c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v), c->qmp_answered ? "" : ", QMP not answering",
+		  c->r->f_path ? "" : " (not stored)");
 	bg_forensics_free(f);
 	return BG_OK;
 }
@@ -463,11 +623,23 @@ static void human_duration(long long s, char *buf, size_t n)
 		snprintf(buf, n, "%lldd%02lldh%02lldm", s / 86400, (s / 3600) % 24, (s / 60) % 60);
 }
 
-static void status_qmp(run_ctx *c)
+/* A QEMU in state T (SIGSTOPped, or traced) cannot greet: /proc says so
+ * at once, so QMP gets a short look instead of the whole [timeouts] qmp
+ * (issue 13: status of a frozen QEMU took 5.2 s). */
+#define STATUS_QMP_STOPPED_MS 250
+
+static void status_qmp(run_ctx *c, int pid)
 {
 	json_object *ret = NULL;
 	int64_t t0 = bg_now_ms();
-	int rc = bg_qmp_command(c->qmp_path, "query-status", NULL, c->h->s->timeouts.qmp * 1000, &ret);
+	int wait_ms = c->h->s->timeouts.qmp * 1000;
+	char pst = 0;
+	int rc;
+
+	if (bg_proc_state(pid, &pst) == BG_OK && (pst == 'T' || pst == 't') && wait_ms > STATUS_QMP_STOPPED_MS)
+		wait_ms = STATUS_QMP_STOPPED_MS;
+	wait_ms = clamp_ms(c, wait_ms) > 0 ? clamp_ms(c, wait_ms) : 1;
+	rc = bg_qmp_command(c->qmp_path, "query-status", NULL, wait_ms, &ret);
 
 	if (rc == BG_OK) {
 		const char *st = NULL;
@@ -477,8 +649,11 @@ static void status_qmp(run_ctx *c)
 		bg_buf_printf(&c->r->text, "qmp: answering (%s)\n", st ? st : "?");
 		step_done(c, "qmp", 1, t0, "query-status: %s", st ? st : "?");
 	} else {
-		bg_buf_printf(&c->r->text, "qmp: not answering (%s)\n", bg_error_last()->message);
-		step_done(c, "qmp", 0, t0, "%s", bg_error_last()->message);
+		char why[600];
+		snprintf(why, sizeof(why), "%s%s", bg_error_last()->message,
+			 pst == 'T' || pst == 't' ? " (QEMU is stopped: state T)" : "");
+		bg_buf_printf(&c->r->text, "qmp: not answering (%s)\n", why);
+		step_done(c, "qmp", 0, t0, "%s", why);
 	}
 	json_object_put(ret);
 }
@@ -505,7 +680,7 @@ static void verb_status(run_ctx *c)
 	}
 	human_duration(process_uptime_s(pid), up, sizeof(up));
 	bg_buf_printf(&c->r->text, "pid: %d\n", pid);
-	status_qmp(c);
+	status_qmp(c, pid);
 	bg_buf_printf(&c->r->text, "uptime: %s\n", up);
 }
 
@@ -872,7 +1047,7 @@ static int checked_kill(run_ctx *c)
 	}
 	step_done(c, "kill", 1, t0, "SIGKILL sent to QEMU pid %d", pid);
 	t0 = bg_now_ms();
-	d = bg_deadline_in((int64_t)c->h->s->timeouts.kill * 1000);
+	d = bg_deadline_min(bg_deadline_in((int64_t)c->h->s->timeouts.kill * 1000), c->deadline);
 	while (!process_gone(pid) && !bg_deadline_expired(d))
 		bg_sleep_ms(50);
 	if (!process_gone(pid)) {
@@ -969,6 +1144,8 @@ static void cycle_body(run_ctx *c)
 		cycle_locked_finish(c);
 		return;
 	}
+	if (out_of_time(c, "qm unlock and qm start"))
+		return;
 	/* a lock may have come since it was read (a backup starting) */
 	pve_paths(c, &p);
 	bg_pve_state_read_lock(&c->pve, &p, c->h->s->vmid);
@@ -1042,6 +1219,7 @@ static json_object *forensics_json(const bg_pve_host_report *r)
 	json_object_object_add(o, "recommended_verb", str_or_null(r->f_recommended));
 	json_object_object_add(o, "evidence", str_or_null(r->f_evidence));
 	json_object_object_add(o, "path", str_or_null(r->f_path));
+	json_object_object_add(o, "reused", json_object_new_boolean(r->f_reused));
 	return o;
 }
 
@@ -1114,9 +1292,10 @@ static void finish_text(run_ctx *c, const bg_pve_verb *verb)
 
 	if (verb->mutating) {
 		if (r->have_forensics)
-			bg_buf_printf(&r->text, "forensics: %s verdict %s%s%s\n", r->f_id ? r->f_id : "?",
-				      r->f_verdict ? r->f_verdict : "unknown", r->f_path ? " stored in " : "",
-				      r->f_path ? r->f_path : "");
+			bg_buf_printf(&r->text, "forensics: %s verdict %s%s%s%s\n", r->f_id ? r->f_id : "?",
+				      r->f_verdict ? r->f_verdict : "unknown",
+				      r->f_reused ? " (reused: taken seconds before, of the same QEMU process)" : "",
+				      r->f_path ? " stored in " : "", r->f_path ? r->f_path : "");
 		bg_buf_printf(&r->text, "%s: %s, status: %s (%.1f s)\n", r->verb, r->exit_code == 0 ? "done" : "FAILED",
 			      r->status[0] ? r->status : "unknown", (double)r->elapsed_ms / 1000.0);
 	}
@@ -1149,8 +1328,11 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	bg_vm_lock lock;
 	const bg_pve_settings *s = c->h->s;
 	int64_t t0 = bg_now_ms();
-	int rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
-				    s->timeouts.lock_wait * 1000);
+	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
+
+	if (rc == BG_OK)
+		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
+					s->timeouts.lock_wait * 1000);
 
 	if (rc != BG_OK) {
 		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
@@ -1166,7 +1348,9 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 		bg_vm_lock_release(&lock);
 		return;
 	}
-	if (strcmp(verb->name, "cycle") == 0)
+	if (out_of_time(c, verb->name))
+		; /* recorded: the lock is released below */
+	else if (strcmp(verb->name, "cycle") == 0)
 		verb_cycle(c);
 	else if (strcmp(verb->name, "start") == 0)
 		verb_start(c);
@@ -1175,6 +1359,46 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	else if (strcmp(verb->name, "reset") == 0)
 		verb_reset(c);
 	bg_vm_lock_release(&lock);
+}
+
+/* The forensics verb: one at a time per VM (a bundle samples QMP, the
+ * agent and the block counters, which one client at a time must do, and a
+ * flood of forensics requests must not pile up). It takes the VM lock
+ * that the mutating verbs take for their own forensics: the next waits up
+ * to lock_wait, then is busy (exit 3). */
+static void run_forensics_locked(run_ctx *c)
+{
+	const bg_pve_settings *s = c->h->s;
+	bg_vm_lock lock;
+	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
+
+	if (rc == BG_OK)
+		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, "forensics", c->h->client,
+					s->timeouts.lock_wait * 1000);
+	if (rc != BG_OK) {
+		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
+		if (rc == BG_EBUSY)
+			bg_pve_host_log(c->h, "busy", c->verb, NULL);
+		bg_buf_printf(&c->r->text, "%s\n", c->r->error ? c->r->error : "");
+		return;
+	}
+	verb_forensics(c);
+	bg_vm_lock_release(&lock);
+}
+
+/* The text report goes to a terminal: no raw control byte in it. */
+static void terminal_safe_text(bg_pve_host_report *r)
+{
+	bg_buf safe = BG_BUF_INIT;
+
+	if (!r->text.data)
+		return;
+	if (escape_for_terminal(&safe, r->text.data, r->text.len, 1) == BG_OK) {
+		bg_buf_free(&r->text);
+		r->text = safe;
+	} else {
+		bg_buf_free(&safe);
+	}
 }
 
 static int exit_status(int exit_code)
@@ -1194,6 +1418,7 @@ static void run_ctx_init(run_ctx *c, bg_pve_host *h, bg_pve_host_report *r, cons
 	c->r = r;
 	c->verb = verb;
 	c->qmp_answered = 1;
+	c->deadline = bg_deadline_in(h->deadline_ms > 0 ? h->deadline_ms : verb_budget_ms(h->s));
 	snprintf(c->pidfile, sizeof(c->pidfile), "%s/%d.pid", h->s->paths.run_dir, h->s->vmid);
 	snprintf(c->qmp_path, sizeof(c->qmp_path), "%s/%d.qmp", h->s->paths.run_dir, h->s->vmid);
 }
@@ -1220,11 +1445,14 @@ int bg_pve_host_run(bg_pve_host_report **out, bg_pve_host *h, const bg_pve_reque
 		verb_status(&c);
 		status_proxmox(&c);
 	} else
-		verb_forensics(&c);
+		run_forensics_locked(&c);
+	if (req->verb->mutating && r->exit_code == BG_PVE_EXIT_OK && bg_deadline_expired(c.deadline))
+		(void)out_of_time(&c, "the verification");
 	r->elapsed_ms = bg_now_ms() - t0;
 	r->pve = c.pve;
 	r->pve_read = c.pve_read;
 	finish_text(&c, req->verb);
+	terminal_safe_text(r);
 	log_complete(&c);
 	build_json(r);
 	*out = r;

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "host/safe_path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,14 @@ int bg_vm_lock_acquire(bg_vm_lock *lock, const char *lock_dir, int vmid, const c
 	if (lock->fd < 0)
 		return bg_error_set(BG_EIO, "cannot open the VM lock %s: %s (check [paths] lock_dir)", lock->path,
 				    strerror(errno));
+	/* a lock file somebody else made (or linked) could carry a forged
+	 * holder, or be held by them forever: refuse it */
+	if (bg_host_check_opened(lock->fd, lock->path) != BG_OK) {
+		int rc = bg_error_prefix("the VM lock: ");
+		close(lock->fd);
+		lock->fd = -1;
+		return rc;
+	}
 	for (;;) {
 		if (flock(lock->fd, LOCK_EX | LOCK_NB) == 0)
 			break;

@@ -44,12 +44,13 @@ typedef struct bg_pve_host_options {
 	int use_syslog;                   /**< also send each log line to syslog (LOG_AUTHPRIV) */
 	bg_pve_host_progress_fn progress; /**< may be NULL */
 	void *payload;
+	int deadline_ms; /**< each verb's overall deadline; 0 (the default): the sum of the limits in [timeouts] */
 } bg_pve_host_options;
 
 #define BG_PVE_HOST_OPTIONS_VERSION 1
-#define BG_PVE_HOST_OPTIONS_INIT                                       \
-	{                                                              \
-		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL \
+#define BG_PVE_HOST_OPTIONS_INIT                                          \
+	{                                                                 \
+		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 \
 	}
 
 /** Fill `opts` with the defaults of `version` (for bindings that cannot
@@ -58,18 +59,34 @@ int bg_pve_host_options_init(bg_pve_host_options *opts, unsigned int version);
 
 /**
  * A host engine for the VM of `opts->config`. Opens nothing yet: a
- * rejected request must leave no trace but its log line. The caller frees
+ * rejected request must leave no trace but its log line (and the rate
+ * limit's bucket). The caller frees
  * it with bg_pve_host_free(); `opts->config` must outlive it.
  */
 int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts);
+
+/**
+ * Whether `path` (pve.conf) may be trusted, before it is read: a regular
+ * file owned by root (or the effective uid), not writable by group or
+ * others, in directories that are the same up to / (sshd's StrictModes).
+ * BG_OK, or BG_EDENIED / BG_ENOTFOUND with a message naming the path and
+ * the fix. bg_pve_host_new() checks the directories of pve.conf the same
+ * way and fails when one that exists is not safe.
+ */
+int bg_pve_host_check_config(const char *path);
 
 /** Free the engine. NULL is a no-op. */
 void bg_pve_host_free(bg_pve_host *h);
 
 /**
- * Record a rejected request: exactly one log line (`event=rejected`) with
- * the input escaped (no raw control byte reaches the log), the reason and
- * the client address. Nothing else happens. `input` may hold NUL bytes.
+ * Record a rejected request: at most one log line (`event=rejected`) with
+ * the input escaped (no raw control byte reaches the log) and cut to its
+ * first 256 bytes (`len=` gives the whole, `input_cut=` what was left
+ * out), the reason and the client address. Lines are rate-limited by a
+ * token bucket shared by all processes, in lock_dir/
+ * breakglass-pve-rejected.bucket: a burst of 60, then one a second; the
+ * next line logged says `suppressed=N`. Nothing else happens. `input` may
+ * hold NUL bytes.
  */
 void bg_pve_host_log_rejected(bg_pve_host *h, const char *input, size_t len, const char *reason);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -45,6 +46,9 @@ static void child_exec(const char *const *argv, int out_fd, int err_fd)
 	int null_fd, sig, e;
 
 	setpgid(0, 0);
+	/* breakglass-pve runs under umask 027; qm and the QEMU it starts get
+	 * the 022 they have under Proxmox's own daemons */
+	umask(022);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)

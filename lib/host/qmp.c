@@ -85,6 +85,10 @@ static int read_message(bg_qmp *q, bg_deadline d, const char *doing, json_object
 		if (q->in.len > QMP_LINE_MAX)
 			return bg_error_set(BG_ETOOBIG, "QMP %s: a message over %d bytes from %s", doing, QMP_LINE_MAX,
 					    q->path);
+		/* On every pass, not only when nothing is waiting: a peer
+		 * that keeps the socket full must not keep us here. */
+		if (bg_deadline_expired(d))
+			return bg_error_set(BG_ETIMEOUT, "QMP %s: no complete answer from %s in time", doing, q->path);
 		ssize_t n = recv(q->fd, chunk, sizeof(chunk), 0);
 		if (n > 0) {
 			if (bg_buf_append(&q->in, chunk, (size_t)n) != BG_OK)
@@ -174,13 +178,26 @@ static int transact(bg_qmp *q, const char *command, json_object *arguments, bg_d
 			break;
 		if (json_object_object_get_ex(msg, "event", NULL) || strcmp(bg_json_str(msg, "id", ""), id) != 0) {
 			json_object_put(msg); /* events and stray replies */
+			msg = NULL;
+			/* a flood of events is no answer: the deadline holds */
+			if (bg_deadline_expired(d))
+				rc = bg_error_set(BG_ETIMEOUT, "QMP %s: only events and stray replies from %s in time",
+						  command, q->path);
 			continue;
 		}
 		json_object *err = bg_json_obj(msg, "error"), *r = NULL;
 		if (err) {
-			rc = bg_error_set(BG_EPROTO, "QMP %s failed: %s: %s", command,
-					  bg_json_str(err, "class", "GenericError"),
-					  bg_json_str(err, "desc", "(no description)"));
+			/* QEMU's text (it may quote the guest) is escaped before it
+			 * can reach a log line or a terminal */
+			bg_buf cls = BG_BUF_INIT, desc = BG_BUF_INIT;
+			const char *cs = bg_json_str(err, "class", "GenericError");
+			const char *ds = bg_json_str(err, "desc", "(no description)");
+			(void)bg_buf_escape(&cls, cs, strnlen(cs, 128));
+			(void)bg_buf_escape(&desc, ds, strnlen(ds, 1024));
+			rc = bg_error_set(BG_EPROTO, "QMP %s failed: %s: %s", command, cls.data ? cls.data : "",
+					  desc.data ? desc.data : "");
+			bg_buf_free(&cls);
+			bg_buf_free(&desc);
 		} else if (json_object_object_get_ex(msg, "return", &r)) {
 			if (ret)
 				*ret = json_object_get(r);

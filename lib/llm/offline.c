@@ -368,7 +368,9 @@ static void final_after_action(plan *p, const facts *f, const call *act)
 	const call *fx = find_call(f, BG_AGENT_TOOL_PVE, "forensics");
 
 	first_line(act->output, line, sizeof(line));
-	bg_buf_puts(&p->text, "\n**Found:** the devvm does not answer over SSH");
+	bg_buf_puts(&p->text, find_call(f, BG_AGENT_TOOL_DEVVM_EXEC, NULL)
+				      ? "\n**Found:** the devvm does not answer over SSH"
+				      : "\n**Found:** the VM's QEMU process is stopped (state T), the devvm with it");
 	if (fx && field(fx->output, "verdict", verdict, sizeof(verdict)))
 		bg_buf_printf(&p->text, "; forensics verdict `%s`", verdict);
 	bg_buf_puts(&p->text, ".\n");
@@ -380,9 +382,24 @@ static void final_after_action(plan *p, const facts *f, const call *act)
 			      act->verb);
 	} else {
 		bg_buf_printf(&p->text, "\n**Done:** `%s` ran: %s\n", act->verb, line);
+		/* breakglass-pve's JSON says when the verb used the bundle just
+		 * taken rather than take the same evidence twice */
+		if (act->output && strstr(act->output, "\"reused\":true"))
+			bg_buf_printf(&p->text, "(on the forensics just taken: the host reused that bundle, of the "
+						"same QEMU process, rather than take it twice)\n");
 	}
 	if (field(act->output ? act->output : "", "status", status, sizeof(status)))
 		bg_buf_printf(&p->text, "\n**State now:** %s.\n", status);
+}
+
+/* breakglass-pve's status says so (its qmp step) when the QEMU process is
+ * stopped (state T): the guest is frozen with it and cannot answer SSH, so
+ * probing it would only wait out the SSH banner timeout (10 s). */
+#define QEMU_STOPPED_MARK "QEMU is stopped: state T"
+
+static int qemu_stopped(const call *status)
+{
+	return status && status->output && strstr(status->output, QEMU_STOPPED_MARK) != NULL;
 }
 
 static void decide_unreachable(plan *p, const facts *f)
@@ -392,7 +409,11 @@ static void decide_unreachable(plan *p, const facts *f)
 
 	if (!fx) {
 		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", "forensics",
-			 "The devvm does not answer over SSH. Taking forensics on the host before any power action.");
+			 find_call(f, BG_AGENT_TOOL_DEVVM_EXEC, NULL)
+				 ? "The devvm does not answer over SSH. Taking forensics on the host before any power "
+				   "action."
+				 : "The host sees the VM's QEMU process stopped (state T): the devvm cannot answer, so "
+				   "no SSH probe. Taking forensics on the host before any power action.");
 		return;
 	}
 	if (fx->output)
@@ -428,6 +449,8 @@ static void decide(plan *p, const facts *f)
 	else if (st->output && field(st->output, "status", vm_status, sizeof(vm_status)) &&
 		 strcmp(vm_status, "stopped") == 0)
 		ask_tool(p, BG_AGENT_TOOL_PVE, "verb", "start", "The VM is stopped: starting it is the repair.");
+	else if (!reach && qemu_stopped(st))
+		decide_unreachable(p, f);
 	else if (!reach)
 		ask_tool(p, BG_AGENT_TOOL_DEVVM_EXEC, "command", "uptime", "Is the devvm reachable over SSH?");
 	else if (answered(reach) && !find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL))

@@ -124,7 +124,7 @@ static void test_pve_defaults(void **state)
 	assert_string_equal(p->paths.run_dir, "/var/run/qemu-server");
 	assert_string_equal(p->paths.log, "/var/log/breakglass-pve.log");
 	assert_string_equal(p->paths.state_dir, "/var/lib/breakglass-pve");
-	assert_string_equal(p->paths.lock_dir, "/run/lock");
+	assert_string_equal(p->paths.lock_dir, "/run/breakglass-pve");
 	assert_int_equal(p->timeouts.qm, 30);
 	assert_int_equal(p->timeouts.stop, 40);
 	assert_int_equal(p->timeouts.kill, 10);

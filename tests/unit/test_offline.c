@@ -11,6 +11,15 @@
 /* Tool results as lib/agent/tools.c renders them. */
 static const char STATUS_RUNNING[] = "verb: status\nexit status: 0\nstatus: running\n\nstatus: running\npid: 4242\n"
 				     "qmp: ok\nuptime: 86400\n";
+/* what breakglass-pve's status says of a SIGSTOPped QEMU (the text and the
+ * JSON carry its qmp step) */
+static const char STATUS_FROZEN[] =
+	"verb: status\nexit status: 0\nstatus: running\n\nstatus: running\npid: 4242\n"
+	"qmp: not answering (QMP: /run/qemu-server/102.qmp accepted the connection but sent "
+	"no greeting within 250 ms: the QEMU main loop is not answering (hung or stopped) "
+	"(QEMU is stopped: state T))\nuptime: 86400\n";
+static const char FORENSICS_FROZEN[] = "verb: forensics\nexit status: 0\nstatus: running\nverdict: qmp-unresponsive\n"
+				       "recommended_verb: cycle\nforensics: 20260611T164742Z-forensics\n";
 static const char STATUS_STOPPED[] = "verb: status\nexit status: 0\nstatus: stopped\n\nstatus: stopped\n";
 static const char UPTIME_OK[] = "exit status: 0\n 16:47:42 up 3 days,  2:01,  0 users,  load average: 0.5, 0.4, 0.3\n";
 static const char SSH_DEAD[] = "devvm: no SSH banner within 10 s (connection timed out)";
@@ -22,6 +31,9 @@ static const char FORENSICS_STALL[] = "verb: forensics\nexit status: 0\nstatus: 
 				      "verdict: block-io-stalled (blockstats frozen 2 samples; guest agent silent)\n";
 static const char FORENSICS_HEALTHY[] = "verb: forensics\nexit status: 0\nstatus: running\nverdict: healthy\n";
 static const char CYCLE_OK[] = "verb: cycle\nexit status: 0\nstatus: running\nforensics: 20260611T164800Z-cycle\n";
+static const char CYCLE_REUSED[] =
+	"verb: cycle\nexit status: 0\nstatus: running\nforensics: 20260611T164742Z-forensics\n\n"
+	"{\"verb\":\"cycle\",\"forensics\":{\"id\":\"20260611T164742Z-forensics\",\"reused\":true}}\n";
 static const char CYCLE_DENIED[] = "refused: mutating verbs are disabled for the agent ([agent] pve_mutations = deny).";
 static const char START_OK[] = "verb: start\nexit status: 0\nstatus: running\n";
 
@@ -208,6 +220,27 @@ static void test_unreachable_stall_cycles(void **state)
 	assert_non_null(strstr(s.text.data, "block-io-stalled"));
 	assert_non_null(strstr(s.text.data, "`cycle` ran"));
 	assert_non_null(strstr(s.text.data, "**State now:** running"));
+	assert_null(strstr(s.text.data, "reused")); /* the cycle took its own bundle */
+	bg_buf_free(&s.text);
+}
+
+/* A QEMU the host sees stopped (state T): the guest cannot answer SSH, so
+ * no probe (it would wait out the banner timeout): straight to forensics
+ * and the verb it recommends. */
+static void test_frozen_qemu_skips_the_ssh_probe(void **state)
+{
+	script sc = {STATUS_FROZEN, SSH_DEAD, NULL, FORENSICS_FROZEN, CYCLE_REUSED, 1, 0};
+	seen s = {.n = 0, .text = BG_BUF_INIT};
+
+	(void)state;
+	assert_int_equal(play(&sc, &s), 4);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.calls[0], "pve status");
+	assert_string_equal(s.calls[1], "pve forensics");
+	assert_string_equal(s.calls[2], "pve cycle");
+	assert_non_null(strstr(s.text.data, "stopped (state T)"));
+	assert_non_null(strstr(s.text.data, "the host reused that bundle"));
+	assert_non_null(strstr(s.text.data, "`cycle` ran"));
 	bg_buf_free(&s.text);
 }
 
@@ -309,6 +342,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reachable_disk_full),
 		cmocka_unit_test(test_unreachable_stall_cycles),
+		cmocka_unit_test(test_frozen_qemu_skips_the_ssh_probe),
 		cmocka_unit_test(test_failed_command_is_an_answer),
 		cmocka_unit_test(test_timeout_is_no_answer),
 		cmocka_unit_test(test_no_status_is_no_answer),

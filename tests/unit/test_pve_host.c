@@ -3,6 +3,7 @@
  * verbs against a real QEMU are in tests/integration/pve. */
 #include "bg_test.h"
 
+#include "core/clock.h"
 #include "host/lock.h"
 #include "host/pve_host.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/bg-pvehost-XXXXXX";
@@ -73,7 +75,23 @@ static int teardown(void **state)
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "%s/breakglass-pve-102.lock", dir);
 	unlink(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/breakglass-pve-rejected.bucket", dir);
+	unlink(cmd);
 	unlink(logpath);
+	{
+		/* and the bundles the verbs stored (state_dir is dir) */
+		const char *argv[] = {"/bin/rm", "-rf", "--one-file-system", NULL, NULL};
+		char forensics[300];
+		pid_t pid;
+		snprintf(forensics, sizeof(forensics), "%s/forensics", dir);
+		argv[3] = forensics;
+		pid = fork();
+		if (pid == 0) {
+			execv(argv[0], (char *const *)argv);
+			_exit(127);
+		}
+		waitpid(pid, NULL, 0);
+	}
 	return rmdir(dir);
 }
 
@@ -176,6 +194,139 @@ static void a_held_lock_is_busy_naming_the_holder(void **state)
 	bg_config_free(cfg);
 }
 
+static void a_forensics_while_another_runs_is_busy(void **state)
+{
+	bg_config *cfg = config("/nonexistent/qm", logpath, 0);
+	bg_pve_host *h = host(cfg, "198.51.100.4");
+	bg_pve_host_report *r = NULL;
+	bg_pve_request req = {bg_pve_verb_find("forensics"), 0};
+	bg_vm_lock held;
+	pid_t pid;
+	int st, p[2];
+	char c;
+	(void)state;
+
+	/* another forensics (or a cycle taking its own) holds the VM */
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	if (pid == 0) {
+		if (bg_vm_lock_acquire(&held, dir, 102, "forensics", "192.0.2.9", 0) != BG_OK)
+			_exit(1);
+		(void)!write(p[1], "x", 1);
+		sleep(5);
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(bg_pve_host_run(&r, h, &req), BG_EBUSY);
+	assert_int_equal(bg_pve_host_report_exit_code(r), BG_PVE_EXIT_BUSY);
+	assert_non_null(strstr(bg_pve_host_report_error(r), "busy: forensics running since 20"));
+	assert_non_null(strstr(bg_pve_host_report_text(r), "busy: forensics running"));
+	assert_non_null(strstr(bg_pve_host_report_json(r), "\"forensics\":null")); /* no second bundle */
+	bg_pve_host_report_free(r);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(p[0]);
+	close(p[1]);
+	bg_pve_host_free(h);
+	bg_config_free(cfg);
+}
+
+static size_t count_lines(const char *s, const char *needle)
+{
+	size_t n = 0;
+	for (; (s = strstr(s, needle)); s++)
+		n++;
+	return n;
+}
+
+static void rejected_requests_are_capped_and_rate_limited(void **state)
+{
+	bg_config *cfg = config("/usr/sbin/qm", logpath, 0);
+	bg_pve_host *h = host(cfg, "203.0.113.5");
+	char big[4096], bucket[300], *log, *line, *save = NULL;
+	FILE *f;
+	int i;
+	(void)state;
+
+	memset(big, 'A', sizeof(big));
+	snprintf(bucket, sizeof(bucket), "%s/breakglass-pve-rejected.bucket", dir);
+	unlink(bucket); /* a full bucket: earlier tests took tokens */
+	unlink(logpath);
+	for (i = 0; i < 100; i++)
+		bg_pve_host_log_rejected(h, big, sizeof(big), "request too long");
+	log = slurp(logpath);
+	/* a burst of BG_REJECT_BURST lines, then nothing until the bucket
+	 * refills (one a second): a few may refill while the test runs */
+	assert_true(count_lines(log, "event=rejected") >= 60);
+	assert_true(count_lines(log, "event=rejected") <= 63);
+	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		assert_true(strlen(line) < 600); /* not 4 KB each */
+		assert_non_null(strstr(line, "len=4096 input=\"AAAA"));
+		assert_non_null(strstr(line, "input_cut=3840"));
+	}
+	free(log);
+
+	/* a minute later (the bucket's clock moved back): logged again,
+	 * saying how many were dropped */
+	f = fopen(bucket, "w");
+	assert_non_null(f);
+	fprintf(f, "0 %lld 40\n", (long long)time(NULL) * 1000 - 60000);
+	fclose(f);
+	unlink(logpath);
+	bg_pve_host_log_rejected(h, "x", 1, "not a verb");
+	log = slurp(logpath);
+	assert_int_equal(count_lines(log, "event=rejected"), 1);
+	assert_non_null(strstr(log, "suppressed=40"));
+	free(log);
+	bg_pve_host_free(h);
+	bg_config_free(cfg);
+}
+
+/* A qm that never returns (each call is killed at [timeouts] qm = 2 s):
+ * the verb's one overall deadline ends cycle early, with a clear status,
+ * and the VM lock is released. */
+static void a_verb_ends_at_its_overall_deadline(void **state)
+{
+	char qm[300];
+	bg_config *cfg;
+	bg_pve_host_options o;
+	bg_pve_host *h = NULL;
+	bg_pve_host_report *r = NULL;
+	bg_pve_request req = {bg_pve_verb_find("cycle"), 1};
+	bg_vm_lock again;
+	int64_t t0;
+	FILE *f;
+	(void)state;
+
+	snprintf(qm, sizeof(qm), "%s/qm-hangs", dir);
+	f = fopen(qm, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexec sleep 100\n", f);
+	fclose(f);
+	assert_int_equal(chmod(qm, 0755), 0);
+	cfg = config(qm, logpath, 0);
+	assert_int_equal(bg_pve_host_options_init(&o, BG_PVE_HOST_OPTIONS_VERSION), BG_OK);
+	o.config = cfg;
+	o.deadline_ms = 1500;
+	assert_int_equal(bg_pve_host_new(&h, &o), BG_OK);
+	t0 = bg_now_ms();
+	assert_int_equal(bg_pve_host_run(&r, h, &req), BG_EFAILED);
+	/* without the deadline: forensics 2 s, unlock 2 s, start 2 s, verify 2 s */
+	if (bg_now_ms() - t0 > 4000)
+		fail_msg("cycle took %lld ms past a 1500 ms deadline", (long long)(bg_now_ms() - t0));
+	assert_int_equal(bg_pve_host_report_exit_code(r), BG_PVE_EXIT_FAILED);
+	assert_non_null(strstr(bg_pve_host_report_error(r), "overall deadline"));
+	assert_non_null(strstr(bg_pve_host_report_json(r), "\"name\":\"deadline\",\"ok\":false"));
+	assert_null(strstr(bg_pve_host_report_json(r), "\"name\":\"qm-start\""));
+	bg_pve_host_report_free(r);
+	/* the lock is free again at once */
+	assert_int_equal(bg_vm_lock_acquire(&again, dir, 102, "cycle", NULL, 0), BG_OK);
+	bg_vm_lock_release(&again);
+	bg_pve_host_free(h);
+	bg_config_free(cfg);
+	unlink(qm);
+}
+
 static void an_unwritable_log_is_not_fatal(void **state)
 {
 	bg_config *cfg = config("/nonexistent/qm", "/nonexistent/dir/pve.log", 0);
@@ -213,6 +364,9 @@ int main(void)
 		cmocka_unit_test(a_rejected_request_is_one_escaped_log_line),
 		cmocka_unit_test(a_missing_qm_is_exit_4_with_the_reason),
 		cmocka_unit_test(a_held_lock_is_busy_naming_the_holder),
+		cmocka_unit_test(a_forensics_while_another_runs_is_busy),
+		cmocka_unit_test(rejected_requests_are_capped_and_rate_limited),
+		cmocka_unit_test(a_verb_ends_at_its_overall_deadline),
 		cmocka_unit_test(an_unwritable_log_is_not_fatal),
 		cmocka_unit_test(options_and_nulls),
 	};

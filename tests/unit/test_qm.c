@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -207,6 +208,21 @@ static void test_eintr_storm(void **state)
 	assert_no_children();
 }
 
+/* breakglass-pve runs under umask 027; qm, and the QEMU it leaves behind
+ * (its sockets, pidfile, logs), must see Proxmox's usual 022. */
+static void test_child_umask_022(void **state)
+{
+	bg_run_result r;
+	mode_t old = umask(027);
+
+	(void)state;
+	assert_int_equal(sh(&r, "umask", 5000), BG_OK);
+	umask(old);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.out, "0022\n");
+	bg_run_result_clear(&r);
+}
+
 static void test_not_found(void **state)
 {
 	bg_run_result r;
@@ -246,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_hang_killed_with_group),
 		cmocka_unit_test(test_leftover_holding_pipe),
 		cmocka_unit_test(test_eintr_storm),
+		cmocka_unit_test(test_child_umask_022),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_qm_vmid_substituted),
 	};

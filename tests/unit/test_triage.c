@@ -278,6 +278,24 @@ static void test_memory_low(void **state)
 	bg_triage_free(t);
 }
 
+/* A hostile guest's meminfo: values at and past the ends of a long long
+ * (UBSan found the signed overflow in the sums and differences). The
+ * values are clamped: nothing overflows, nothing reads as negative, and
+ * the memory is not "low". */
+static void test_meminfo_overflow(void **state)
+{
+	static const char *const expect[] = {"swap_thrash", NULL};
+	bg_triage *t = scenario("meminfo-overflow.memory", "memory", expect);
+	const char *summary = only(t)->summary;
+	size_t i;
+
+	(void)state;
+	for (i = 0; summary[i]; i++)
+		if (summary[i] == '-' && summary[i + 1] >= '0' && summary[i + 1] <= '9')
+			fail_msg("a negative figure in \"%s\"", summary);
+	bg_triage_free(t);
+}
+
 static void test_failed_units(void **state)
 {
 	static const char *const expect[] = {"failed_units", NULL};
@@ -418,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_memory_pressure),
 		cmocka_unit_test(test_swap_psi_without_swapin),
 		cmocka_unit_test(test_memory_low),
+		cmocka_unit_test(test_meminfo_overflow),
 		cmocka_unit_test(test_failed_units),
 		cmocka_unit_test(test_dstate),
 		cmocka_unit_test(test_load_high),

@@ -68,7 +68,8 @@ def test_hostile_requests_from_a_real_client_run_nothing(lab, sshd):
         assert r.returncode == 2, (words, r)
         assert b"allowed" in r.stderr and r.stdout == b""
     assert lab.invocations() == []  # the stand-in's record: no qm ran
-    assert os.listdir(lab.state) == [] and os.listdir(lab.lock) == []
+    # no file but the log, and the rate limit's bucket of rejected lines
+    assert os.listdir(lab.state) == [] and os.listdir(lab.lock) == ["breakglass-pve-rejected.bucket"]
     lines = lab.log_lines()
     assert len(lines) == len(HOSTILE) + 1
     assert all("event=rejected verb=- from=127.0.0.2 " in line for line in lines)

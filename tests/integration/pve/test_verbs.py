@@ -229,7 +229,8 @@ def test_rejected_requests_run_nothing(lab):
     r = lab.pve("status", ssh=("127.0.0.2", None))
     assert r.returncode == 2
     assert lab.invocations() == before  # no qm ran
-    assert os.listdir(lab.state) == [] and os.listdir(lab.lock) == []  # no file but the log
+    # no file but the log, and the rate limit's bucket of rejected lines
+    assert os.listdir(lab.state) == [] and os.listdir(lab.lock) == ["breakglass-pve-rejected.bucket"]
     lines = lab.log_lines()
     assert len(lines) == 2 * len(HOSTILE) + 1
     assert all(" event=rejected verb=- " in line for line in lines)

@@ -1,0 +1,179 @@
+/* The guest agent's channel (see qga.h): line-delimited JSON from an
+ * untrusted guest, read under one deadline checked on every pass. */
+#include "host/qga.h"
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/json.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* A guest-agent reply is small; anything longer is hostile or broken. */
+#define QGA_LINE_MAX 65536
+
+typedef struct line_conn {
+	int fd;
+	bg_buf in;
+	bg_deadline d;
+} line_conn;
+
+static int lc_wait(line_conn *c, short ev)
+{
+	struct pollfd p = {c->fd, ev, 0};
+
+	for (;;) {
+		int n = poll(&p, 1, bg_deadline_poll_ms(c->d));
+		if (n > 0)
+			return BG_OK;
+		if (n == 0)
+			return BG_ETIMEOUT;
+		if (errno != EINTR)
+			return BG_EIO;
+	}
+}
+
+static int lc_connect(line_conn *c, const char *path)
+{
+	struct sockaddr_un a;
+
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a.sun_path))
+		return bg_error_set(BG_EINVAL, "socket path too long: %s", path);
+	memcpy(a.sun_path, path, strlen(path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return bg_error_set(BG_EIO, "socket: %s", strerror(errno));
+	for (;;) {
+		if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return BG_OK;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN && !bg_deadline_expired(c->d)) {
+			bg_sleep_ms(20);
+			continue;
+		}
+		if (errno == ENOENT)
+			return bg_error_set(BG_ENOTFOUND, "no guest agent socket %s (agent not configured?)", path);
+		return bg_error_set(errno == EAGAIN ? BG_ETIMEOUT : BG_ECONNECT, "guest agent socket %s: %s", path,
+				    strerror(errno));
+	}
+}
+
+static int lc_send(line_conn *c, const char *line)
+{
+	size_t len = strlen(line);
+
+	while (len) {
+		ssize_t n = send(c->fd, line, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			line += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno == EAGAIN) {
+			if (lc_wait(c, POLLOUT) != BG_OK)
+				return bg_error_set(BG_ETIMEOUT, "guest agent: write timed out");
+		} else if (!(n < 0 && errno == EINTR)) {
+			return bg_error_set(BG_EIO, "guest agent: write: %s", strerror(errno));
+		}
+	}
+	return BG_OK;
+}
+
+/* The next JSON line; the agent's 0xFF sync sentinel and garbage are
+ * skipped (NULL parse results are retried). */
+static int lc_recv(line_conn *c, json_object **msg)
+{
+	char chunk[4096];
+
+	*msg = NULL;
+	for (;;) {
+		/* On every pass: a guest that keeps the channel full of lines
+		 * (or of garbage) must not keep us here past the deadline. */
+		if (bg_deadline_expired(c->d))
+			return bg_error_set(BG_ETIMEOUT, "guest agent: no answer in time");
+		char *nl = c->in.data ? memchr(c->in.data, '\n', c->in.len) : NULL;
+		if (nl) {
+			size_t len = (size_t)(nl - c->in.data), skip = 0;
+			while (skip < len && (unsigned char)c->in.data[skip] == 0xFF)
+				skip++;
+			*nl = '\0';
+			*msg = json_tokener_parse(c->in.data + skip);
+			memmove(c->in.data, nl + 1, c->in.len - len - 1);
+			c->in.len -= len + 1;
+			if (*msg)
+				return BG_OK;
+			continue;
+		}
+		if (c->in.len > QGA_LINE_MAX)
+			return bg_error_set(BG_EPROTO, "guest agent: an over-long line");
+		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+		if (n > 0) {
+			if (bg_buf_append(&c->in, chunk, (size_t)n) != BG_OK)
+				return BG_ENOMEM;
+		} else if (n == 0) {
+			return bg_error_set(BG_EPROTO, "guest agent: socket closed");
+		} else if (errno == EAGAIN) {
+			if (lc_wait(c, POLLIN) != BG_OK)
+				return bg_error_set(BG_ETIMEOUT, "guest agent: no answer in time");
+		} else if (errno != EINTR) {
+			return bg_error_set(BG_EIO, "guest agent: read: %s", strerror(errno));
+		}
+	}
+}
+
+/* guest-sync with a fresh id flushes stale replies, then guest-ping. */
+int bg_qga_ping(const char *path, int timeout_ms)
+{
+	line_conn c = {-1, BG_BUF_INIT, bg_deadline_in(timeout_ms)};
+	long long sync_id = (long long)(bg_wall_ms() % 1000000000);
+	json_object *msg = NULL;
+	char req[128];
+	int rc;
+
+	rc = lc_connect(&c, path);
+	snprintf(req, sizeof(req), "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":%lld}}\n", sync_id);
+	if (rc == BG_OK)
+		rc = lc_send(&c, req);
+	while (rc == BG_OK) {
+		rc = lc_recv(&c, &msg);
+		if (rc == BG_OK && bg_json_int(msg, "return", -1) == sync_id) {
+			json_object_put(msg);
+			break;
+		}
+		json_object_put(msg);
+	}
+	if (rc == BG_OK)
+		rc = lc_send(&c, "{\"execute\":\"guest-ping\"}\n");
+	while (rc == BG_OK) {
+		rc = lc_recv(&c, &msg);
+		if (rc != BG_OK)
+			break;
+		json_object *err = bg_json_obj(msg, "error");
+		int done = err || json_object_object_get_ex(msg, "return", NULL);
+		if (err) {
+			/* the guest's words, escaped: they reach terminals and logs */
+			bg_buf desc = BG_BUF_INIT;
+			const char *d = bg_json_str(err, "desc", "?");
+			(void)bg_buf_escape(&desc, d, strnlen(d, 512));
+			rc = bg_error_set(BG_EPROTO, "guest agent: guest-ping failed: %s", desc.data ? desc.data : "");
+			bg_buf_free(&desc);
+		}
+		json_object_put(msg);
+		if (done)
+			break;
+	}
+	if (c.fd >= 0)
+		close(c.fd);
+	bg_buf_free(&c.in);
+	if (rc == BG_ETIMEOUT)
+		bg_error_set(BG_ETIMEOUT, "guest agent did not answer guest-ping within %d ms", timeout_ms);
+	return rc;
+}

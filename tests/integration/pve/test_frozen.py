@@ -1,0 +1,97 @@
+"""A frozen QEMU (SIGSTOPped: its main loop cannot answer) costs the
+forensics of `forensics` and `cycle` far less than the QMP timeout: the
+process is read first (state T is evidence at once) and the sections that
+wait run side by side. No evidence is lost: every section is in the
+bundle, each with its outcome."""
+import json
+import os
+import signal
+import time
+
+from conftest import proc_state
+
+QMP_S = 5  # the default [timeouts] qmp: before, a frozen QEMU cost all of it
+SECTIONS = ["process", "query-status", "query-block", "query-blockstats", "query-jobs", "agent-ping",
+            "qm-status", "qm-config", "qm-pending", "proxmox", "host", "kernel-log"]
+
+
+def freeze(lab):
+    pid = lab.pid() if lab.qemu_running() else lab.start_vm()
+    os.kill(pid, signal.SIGSTOP)
+    while proc_state(pid) != "T":
+        time.sleep(0.01)
+    return pid
+
+
+def test_forensics_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
+    lab.write_conf(qmp=QMP_S)
+    freeze(lab)
+    r, doc = lab.pve_json("forensics", timeout=60)
+    assert r.returncode == 0, r
+    f = doc["forensics"]
+    assert f["verdict"] == "qmp-unresponsive", f
+    assert "stopped (state T)" in f["evidence"], f
+    summary = json.load(open(os.path.join(f["path"], "summary.json")))
+    sections = {s["name"]: s for s in summary["sections"]}
+    assert [s["name"] for s in summary["sections"]] == SECTIONS  # all, in their order
+    assert not sections["query-status"]["ok"] and "no greeting" in sections["query-status"]["error"]
+    assert sections["query-status"]["elapsed_ms"] < 1000 * QMP_S / 2, sections["query-status"]
+    for name in ("query-block", "query-blockstats", "query-jobs", "agent-ping"):
+        assert sections[name]["skipped"] and sections[name]["error"], sections[name]
+    for name in SECTIONS:
+        assert os.path.isfile(os.path.join(f["path"], sections[name]["file"])), name
+    # the whole bundle took less than the one QMP wait it used to take
+    step = [s for s in doc["steps"] if s["name"] == "forensics"] if doc["steps"] else []
+    assert doc["elapsed_ms"] < 1000 * QMP_S, (doc["elapsed_ms"], step)
+
+
+def test_cycle_of_a_frozen_qemu_kills_before_the_qmp_timeout(lab):
+    lab.write_conf(qmp=QMP_S)
+    old = freeze(lab)
+    r, doc = lab.pve_json("cycle", timeout=120)
+    assert r.returncode == 0, (r, doc)
+    names = [s["name"] for s in doc["steps"]]
+    assert names[:3] == ["lock", "forensics", "clean-stop"], names
+    upto_kill = sum(s["elapsed_ms"] for s in doc["steps"][:names.index("kill") + 1])
+    assert upto_kill < 1000 * QMP_S, doc["steps"]
+    assert lab.qemu_running() and lab.pid() != old
+
+
+def test_status_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
+    lab.write_conf(qmp=QMP_S)
+    freeze(lab)
+    r, doc = lab.pve_json("status", timeout=60)
+    assert r.returncode == 0, r
+    qmp = [s for s in doc["steps"] if s["name"] == "qmp"][0]
+    assert not qmp["ok"] and "state T" in qmp["detail"], qmp
+    assert qmp["elapsed_ms"] < 1000 * QMP_S / 2, qmp
+
+
+def test_cycle_right_after_forensics_reuses_its_bundle(lab):
+    lab.write_conf(qmp=QMP_S)
+    old = freeze(lab)
+    r, first = lab.pve_json("forensics", timeout=60)
+    assert r.returncode == 0, r
+    r, doc = lab.pve_json("cycle", timeout=120)
+    assert r.returncode == 0, (r, doc)
+    f = doc["forensics"]
+    assert f["reused"] is True and f["id"] == first["forensics"]["id"], (f, first["forensics"])
+    step = [s for s in doc["steps"] if s["name"] == "forensics"][0]
+    assert step["detail"].startswith("reused") and step["elapsed_ms"] < 1000, step
+    # the evidence was still taken before the kill, and the kill came at once
+    assert [s["name"] for s in doc["steps"]][:4] == ["lock", "forensics", "clean-stop", "kill"], doc["steps"]
+    assert lab.qemu_running() and lab.pid() != old
+    # a new QEMU process: the next verb takes its own bundle
+    r, again = lab.pve_json("stop", timeout=120)
+    assert again["forensics"]["reused"] is False and again["forensics"]["id"] != f["id"], again["forensics"]
+
+
+def test_a_bundle_of_another_process_is_not_reused(lab):
+    lab.write_conf(qmp=QMP_S)
+    lab.start_vm()
+    r, first = lab.pve_json("forensics", timeout=60)
+    assert r.returncode == 0, r
+    freeze(lab)  # same process, another state: its QMP answered then, not now
+    r, doc = lab.pve_json("cycle", timeout=120)
+    assert doc["forensics"]["reused"] is False, doc["forensics"]
+    assert doc["forensics"]["verdict"] == "qmp-unresponsive", doc["forensics"]
