@@ -8,7 +8,7 @@
 
 #include "http.h"
 
-/* Exit statuses (SPEC §10); `exec` and `pve` pass the remote one through. */
+/* Exit statuses (breakglassctl(1)); `exec` and `pve` pass the remote one through. */
 enum { CTL_EXIT_OK = 0, CTL_EXIT_FAILED = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_UNREACHABLE = 255 };
 
 typedef struct ctl_ctx {

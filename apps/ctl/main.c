@@ -1,4 +1,4 @@
-/* breakglassctl: the CLI over libbreakglass (SPEC §10). Global options,
+/* breakglassctl: the CLI over libbreakglass (breakglassctl(1)). Global options,
  * configuration, then one command from the table below. */
 #include "applog.h"
 #include "ctl.h"

@@ -1,5 +1,5 @@
 /*
- * breakglass-pve: the SSH forced command on the Proxmox host (SPEC §4).
+ * breakglass-pve: the SSH forced command on the Proxmox host (docs/forced-command.md).
  *
  * It trusts nothing from the client but one short request, checked byte
  * for byte against the verb grammar before anything runs; the VMID, the

@@ -1,7 +1,7 @@
 /*
  * breakglass-web [--config FILE] [--check] [--routes] [--keepalive-ms N]
  *
- * The HTTP server of SPEC §9 on CivetWeb. Startup reads and checks the
+ * The HTTP server of docs/openapi.yaml on CivetWeb. Startup reads and checks the
  * whole configuration before it binds anything (so --check is the same
  * code); the only way out is SIGTERM or SIGINT, which are received by
  * sigwait() in the main thread: every other thread is started with them

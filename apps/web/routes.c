@@ -1,4 +1,4 @@
-/* The routes of SPEC §9: the table and one handler per route. A handler
+/* The routes of docs/openapi.yaml: the table and one handler per route. A handler
  * runs after the route, auth and request-safety checks of server.c, and
  * answers exactly once. */
 #include "web.h"

@@ -1,5 +1,5 @@
 /*
- * libbreakglass — the agent (SPEC §7): one turn of the tool loop, run
+ * libbreakglass — the agent (docs/agent.md): one turn of the tool loop, run
  * against a session (breakglass/session.h), with approvals for the
  * mutating Proxmox verbs.
  *

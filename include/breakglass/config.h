@@ -1,5 +1,5 @@
 /*
- * libbreakglass — configuration (SPEC §3).
+ * libbreakglass — configuration (docs/config.md).
  *
  * One model, three sources, later wins:
  *   built-in defaults < INI file < environment < command-line flags.

@@ -1,5 +1,5 @@
 /*
- * libbreakglass — forensics verdicts (SPEC §6).
+ * libbreakglass — forensics verdicts (docs/forensics.md).
  *
  * The verdict names are shared by the host bundle (breakglass-pve), the
  * client (which reads them back from --json), the offline playbook and

@@ -1,6 +1,6 @@
 /*
  * libbreakglass — the Proxmox verbs: the one table (names, which mutate),
- * the exact-bytes request grammar of SPEC §4, and the client that runs a
+ * the exact-bytes request grammar of docs/forced-command.md, and the client that runs a
  * verb through the forced command over SSH.
  *
  * The table is the only list of verbs in the project: breakglass-pve,

@@ -1,5 +1,5 @@
 /*
- * libbreakglass — sessions and their event logs (SPEC §8).
+ * libbreakglass — sessions and their event logs (docs/events.md).
  *
  * A session is the tmux of the agent: an ordered log of events (ids 0, 1,
  * 2, … per session) that a turn appends to and any number of readers

@@ -1,5 +1,5 @@
 /*
- * libbreakglass — SSH exec over libssh2 (SPEC §5).
+ * libbreakglass — SSH exec over libssh2 (docs/ssh.md).
  *
  * One bg_ssh per target (the devvm, the Proxmox host). It connects on first
  * use, is reused across execs, and reconnects once when the connection

@@ -1,5 +1,5 @@
 /*
- * libbreakglass — devvm triage (SPEC §6, guest side): uptime and load,
+ * libbreakglass — devvm triage (docs/forensics.md, guest side): uptime and load,
  * memory and swap, PSI, disk and inodes, failed units, top processes by
  * memory and CPU, processes in state D, OOM kills and errors from the
  * kernel log — each a section — and rule-based findings, no LLM.

@@ -1,4 +1,4 @@
-/* The forensics bundle of SPEC §6: "autopsy before shooting". Every
+/* The forensics bundle of docs/forensics.md: "autopsy before shooting". Every
  * section has its own deadline and its own error; a failing section is
  * evidence too, never a reason to stop. The time-sensitive evidence (the
  * process, QMP, the block counters) comes first, the slow or intrusive

@@ -1,5 +1,5 @@
 /*
- * Internal (host side): the forensics bundle of SPEC §6. Every section
+ * Internal (host side): the forensics bundle of docs/forensics.md. Every section
  * runs with its own deadline and its own error, never failing the whole;
  * the bundle is stored under state_dir/forensics/<UTC time>-<verb>/ (one
  * file per section plus summary.json), the newest `keep` are kept, and a

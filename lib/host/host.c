@@ -1,4 +1,4 @@
-/* The verb engine of the forced command (SPEC §4): runs one parsed request
+/* The verb engine of the forced command (docs/forced-command.md): runs one parsed request
  * against the VM of pve.conf and reports what happened, step by step. */
 #include "host/pve_host.h"
 

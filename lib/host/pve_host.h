@@ -1,6 +1,6 @@
 /*
  * libbreakglass — the Proxmox host side: the engine behind the forced
- * command `breakglass-pve` (SPEC §4).
+ * command `breakglass-pve` (docs/forced-command.md).
  *
  * The program parses its input with bg_pve_parse_request() (breakglass/pve.h)
  * against the `[verbs] allow` list of pve.conf, then hands the request to

@@ -1,4 +1,4 @@
-/* The verb table and the request grammar of SPEC §4. This is the only list
+/* The verb table and the request grammar of docs/forced-command.md. This is the only list
  * of verbs in the project; the forced command, the client, the CLI and the
  * web UI all read it. */
 #include "breakglass/pve.h"

@@ -1,4 +1,4 @@
-/* The request grammar of SPEC §4, byte for byte: `VERB` or `VERB --json`,
+/* The request grammar of docs/forced-command.md, byte for byte: `VERB` or `VERB --json`,
  * nothing else. Table-driven: every hostile input must be rejected with
  * BG_EREJECTED and leave the request empty. */
 #include "bg_test.h"

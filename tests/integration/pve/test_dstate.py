@@ -1,7 +1,7 @@
 """A QEMU that SIGKILL cannot end (state D), made real with the cgroup v1
 freezer (freezer.py): cycle and stop must say so, with the kernel stack, and
-must not start the VM (SPEC §4, exit 4); forensics must call it
-qemu-uninterruptible (SPEC §6)."""
+must not start the VM (docs/forced-command.md, exit 4); forensics must call it
+qemu-uninterruptible (docs/forensics.md)."""
 import os
 import time
 

@@ -1,4 +1,4 @@
-"""SPEC §4: syslog (LOG_AUTHPRIV) gets the same lines as the log file. Checked
+"""docs/forced-command.md: syslog (LOG_AUTHPRIV) gets the same lines as the log file. Checked
 on the wire: breakglass-pve runs in a private mount namespace whose /dev is a
 fresh tmpfs (the real device nodes it needs bound back in) where /dev/log
 leads to a datagram socket of this test — the path glibc's syslog(3) always

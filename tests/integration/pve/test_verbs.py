@@ -73,7 +73,7 @@ def test_forensics_verb_prints_and_stores_a_bundle(lab):
     assert r.returncode == 0, r
     f = doc["forensics"]
     # the tiny QEMU has no guest: no agent, no block I/O — whatever the rules
-    # conclude, the verdict is one of SPEC §6's and comes with its evidence
+    # conclude, the verdict is one of docs/forensics.md's and comes with its evidence
     assert f["verdict"] in ("healthy", "block-io-stalled", "guest-unresponsive"), f
     assert f["evidence"] and "QMP answers" in f["evidence"]
     assert f["path"] and os.path.isdir(f["path"]) and f["path"].startswith(lab.state)
