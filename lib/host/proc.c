@@ -3,6 +3,7 @@
  * bg_proc_is_qemu_for_vm, which checks both the program and its
  * command line. */
 #include "host/proc.h"
+#include "host/wire.h"
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -67,43 +68,61 @@ static int slurp(const char *path, char **out, size_t *len)
 
 int bg_pidfile_read(const char *path, int *pid)
 {
-	char *text, *end;
-	long v;
+	char *text;
 	int rc;
 
 	rc = slurp(path, &text, NULL);
 	if (rc != BG_OK)
 		return rc == BG_ENOTFOUND ? bg_error_set(BG_ENOTFOUND, "no pidfile %s: the VM is not running", path)
 					  : rc;
+	rc = bg_proc_parse_pid(text, pid);
+	if (rc != BG_OK)
+		bg_error_set(BG_EPROTO, "pidfile %s does not hold a pid (\"%.20s\")", path, text);
+	free(text);
+	return rc;
+}
+
+int bg_proc_parse_pid(const char *text, int *pid)
+{
+	char *end;
+	long v;
+
 	errno = 0;
 	v = strtol(text, &end, 10);
 	while (end && isspace((unsigned char)*end))
 		end++;
-	rc = (errno || end == text || *end || v <= 0 || v > INT_MAX) ? BG_EPROTO : BG_OK;
-	if (rc != BG_OK)
-		bg_error_set(BG_EPROTO, "pidfile %s does not hold a pid (\"%.20s\")", path, text);
-	else
-		*pid = (int)v;
-	free(text);
-	return rc;
+	if (errno || end == text || *end || v <= 0 || v > INT_MAX)
+		return BG_EPROTO;
+	*pid = (int)v;
+	return BG_OK;
 }
 
 /* Parse "pid (comm) S …": comm may hold spaces and parentheses, so it ends
  * at the LAST ')'. Fills state, comm and, when wanted, starttime (field 22). */
 static int parse_stat(const char *path, char *state, char *comm, size_t comm_len, long long *start)
 {
-	char *text, *open_p, *close_p, *p;
-	int rc, field;
+	char *text;
+	int rc;
 
 	rc = slurp(path, &text, NULL);
 	if (rc != BG_OK)
 		return rc;
+	rc = bg_proc_parse_stat(text, state, comm, comm_len, start);
+	free(text);
+	if (rc != BG_OK)
+		return bg_error_set(BG_EPROTO, "%s: unexpected format", path);
+	return BG_OK;
+}
+
+int bg_proc_parse_stat(const char *text, char *state, char *comm, size_t comm_len, long long *start)
+{
+	const char *open_p, *close_p, *p;
+	int field;
+
 	open_p = strchr(text, '(');
 	close_p = strrchr(text, ')');
-	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2]) {
-		free(text);
-		return bg_error_set(BG_EPROTO, "%s: unexpected format", path);
-	}
+	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2])
+		return BG_EPROTO;
 	if (comm && comm_len) {
 		size_t n = (size_t)(close_p - open_p - 1);
 		if (n >= comm_len)
@@ -122,7 +141,6 @@ static int parse_stat(const char *path, char *state, char *comm, size_t comm_len
 		}
 		*start = p ? strtoll(p, NULL, 10) : 0;
 	}
-	free(text);
 	return BG_OK;
 }
 
@@ -257,8 +275,7 @@ static void read_thread(bg_proc_thread *t, int pid, int tid)
 		t->state = '?';
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
 	if (slurp(path, &text, NULL) == BG_OK) {
-		snprintf(t->wchan, sizeof(t->wchan), "%s", text);
-		strip_newline(t->wchan);
+		bg_proc_wchan(t->wchan, sizeof(t->wchan), text);
 		free(text);
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
@@ -366,4 +383,21 @@ void bg_proc_info_clear(bg_proc_info *p)
 	free(p->status);
 	free(p->io);
 	memset(p, 0, sizeof(*p));
+}
+
+/* The parsers above, without the files, for the fuzz target (host/wire.h). */
+int bg_proc_args_name_vm(const char *args, size_t len, int vmid, const char *pidfile)
+{
+	return args_name_vm(args, len, vmid, pidfile);
+}
+
+int bg_proc_exe_is_qemu(const char *exe)
+{
+	return exe_is_qemu(exe);
+}
+
+void bg_proc_wchan(char *out, size_t out_len, const char *text)
+{
+	snprintf(out, out_len, "%s", text);
+	strip_newline(out);
 }
