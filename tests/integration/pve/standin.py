@@ -2,6 +2,7 @@
 usage header): one place to adapt."""
 import json
 import os
+import subprocess
 
 from conftest import SRC
 
@@ -21,13 +22,22 @@ def make_qm(root, run_dir, vmid):
         f.write("BG_QM_STATUS_TIMEOUT=0.5\nBG_QM_QMP_TIMEOUT=1\nBG_QM_TERM_WAIT=0.5\nBG_QM_LOCK_TIMEOUT=3\n")
     with open(os.path.join(run_dir, "%d.conf" % vmid), "w") as f:
         f.write("name: devvm\n")  # the tiny QEMU: QMP and a null block device
+    # An empty record proves "no qm ran" only if the stand-in records at
+    # all: call it once the way breakglass-pve does (clean environment),
+    # see that call recorded, then start the test from an empty record.
+    record = os.path.join(run_dir, "qm.log")
+    subprocess.run([path, "status", str(vmid)], capture_output=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    seen = invocations(record)
+    assert seen == ["status %d" % vmid], "the qm stand-in does not record its calls in %s: %r" % (record, seen)
+    open(record, "w").close()
     return path
 
 
 def invocations(record):
-    """The recorded qm calls, each as its words ("start 102")."""
-    try:
-        with open(record) as f:
-            return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+    """The recorded qm calls, each as its words ("start 102"). The record
+    exists from make_qm on: a missing one is an error, never "no qm ran"."""
+    if not os.path.exists(record):
+        raise AssertionError("no qm record %s: the stand-in's record is broken, so no test can tell what ran"
+                             % record)
+    with open(record) as f:
+        return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
