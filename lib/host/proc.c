@@ -3,6 +3,7 @@
  * bg_proc_is_qemu_for_vm, which checks both the program and its
  * command line. */
 #include "host/proc.h"
+#include "host/wire.h"
 
 #include "core/buf.h"
 #include "core/error.h"
@@ -23,25 +24,33 @@
 
 int bg_pidfile_read(const char *path, int *pid)
 {
-	char *text, *end;
-	long v;
+	char *text;
 	int rc;
 
 	rc = bg_read_file(&text, NULL, path, PROC_FILE_CAP);
 	if (rc != BG_OK)
 		return rc == BG_ENOTFOUND ? bg_error_set(BG_ENOTFOUND, "no pidfile %s: the VM is not running", path)
 					  : rc;
+	rc = bg_proc_parse_pid(text, pid);
+	if (rc != BG_OK)
+		bg_error_set(BG_EPROTO, "pidfile %s does not hold a pid (\"%.20s\")", path, text);
+	free(text);
+	return rc;
+}
+
+int bg_proc_parse_pid(const char *text, int *pid)
+{
+	char *end;
+	long v;
+
 	errno = 0;
 	v = strtol(text, &end, 10);
 	while (end && isspace((unsigned char)*end))
 		end++;
-	rc = (errno || end == text || *end || v <= 0 || v > INT_MAX) ? BG_EPROTO : BG_OK;
-	if (rc != BG_OK)
-		bg_error_set(BG_EPROTO, "pidfile %s does not hold a pid (\"%.20s\")", path, text);
-	else
-		*pid = (int)v;
-	free(text);
-	return rc;
+	if (errno || end == text || *end || v <= 0 || v > INT_MAX)
+		return BG_EPROTO;
+	*pid = (int)v;
+	return BG_OK;
 }
 
 int bg_proc_state(int pid, char *state)
@@ -290,4 +299,21 @@ void bg_proc_info_clear(bg_proc_info *p)
 	free(p->status);
 	free(p->io);
 	memset(p, 0, sizeof(*p));
+}
+
+/* The parsers above, without the files, for the fuzz target (host/wire.h). */
+int bg_proc_args_name_vm(const char *args, size_t len, int vmid, const char *pidfile)
+{
+	return args_name_vm(args, len, vmid, pidfile);
+}
+
+int bg_proc_exe_is_qemu(const char *exe)
+{
+	return exe_is_qemu(exe);
+}
+
+void bg_proc_wchan(char *out, size_t out_len, const char *text)
+{
+	snprintf(out, out_len, "%s", text);
+	strip_newline(out);
 }

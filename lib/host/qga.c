@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "host/wire.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -87,6 +88,25 @@ static int lc_send(line_conn *c, const char *line)
 	return BG_OK;
 }
 
+int bg_qga_take_message(bg_buf *in, json_object **msg)
+{
+	char *nl;
+
+	*msg = NULL;
+	while ((nl = in->data ? memchr(in->data, '\n', in->len) : NULL)) {
+		size_t len = (size_t)(nl - in->data), skip = 0;
+		while (skip < len && (unsigned char)in->data[skip] == 0xFF)
+			skip++;
+		*nl = '\0';
+		*msg = json_tokener_parse(in->data + skip);
+		memmove(in->data, nl + 1, in->len - len - 1);
+		in->len -= len + 1;
+		if (*msg)
+			return 1;
+	}
+	return 0;
+}
+
 /* The next JSON line; the agent's 0xFF sync sentinel and garbage are
  * skipped (NULL parse results are retried). */
 static int lc_recv(line_conn *c, json_object **msg)
@@ -99,19 +119,8 @@ static int lc_recv(line_conn *c, json_object **msg)
 		 * (or of garbage) must not keep us here past the deadline. */
 		if (bg_deadline_expired(c->d))
 			return bg_error_set(BG_ETIMEOUT, "guest agent: no answer in time");
-		char *nl = c->in.data ? memchr(c->in.data, '\n', c->in.len) : NULL;
-		if (nl) {
-			size_t len = (size_t)(nl - c->in.data), skip = 0;
-			while (skip < len && (unsigned char)c->in.data[skip] == 0xFF)
-				skip++;
-			*nl = '\0';
-			*msg = json_tokener_parse(c->in.data + skip);
-			memmove(c->in.data, nl + 1, c->in.len - len - 1);
-			c->in.len -= len + 1;
-			if (*msg)
-				return BG_OK;
-			continue;
-		}
+		if (bg_qga_take_message(&c->in, msg))
+			return BG_OK;
 		if (c->in.len > QGA_LINE_MAX)
 			return bg_error_set(BG_EPROTO, "guest agent: an over-long line");
 		ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);

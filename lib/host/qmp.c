@@ -3,6 +3,7 @@
  * loop is hung still accepts connections (the kernel's backlog does) but
  * never greets: that must come back as BG_ETIMEOUT, quickly. */
 #include "host/qmp.h"
+#include "host/wire.h"
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -65,23 +66,62 @@ static int send_all(bg_qmp *q, const char *data, size_t len, bg_deadline d, cons
 	return BG_OK;
 }
 
+int bg_qmp_take_message(bg_buf *in, json_object **msg)
+{
+	char *nl = in->data ? memchr(in->data, '\n', in->len) : NULL;
+	size_t len;
+
+	*msg = NULL;
+	if (!nl)
+		return BG_OK;
+	len = (size_t)(nl - in->data);
+	*msg = bg_json_parse(in->data, len, "QMP message");
+	memmove(in->data, nl + 1, in->len - len - 1);
+	in->len -= len + 1;
+	in->data[in->len] = '\0';
+	return *msg ? BG_OK : bg_error_last()->code;
+}
+
+int bg_qmp_reply(json_object *msg, const char *id, const char *command, json_object **ret)
+{
+	json_object *err, *r = NULL;
+
+	if (json_object_object_get_ex(msg, "event", NULL) || strcmp(bg_json_str(msg, "id", ""), id) != 0)
+		return BG_ENOTFOUND; /* events and stray replies */
+	err = bg_json_obj(msg, "error");
+	if (err) {
+		/* QEMU's text (it may quote the guest) is escaped before it can
+		 * reach a log line or a terminal */
+		bg_buf cls = BG_BUF_INIT, desc = BG_BUF_INIT;
+		const char *cs = bg_json_str(err, "class", "GenericError");
+		const char *ds = bg_json_str(err, "desc", "(no description)");
+		int rc;
+
+		(void)bg_buf_escape(&cls, cs, strnlen(cs, 128));
+		(void)bg_buf_escape(&desc, ds, strnlen(ds, 1024));
+		rc = bg_error_set(BG_EPROTO, "QMP %s failed: %s: %s", command, cls.data ? cls.data : "",
+				  desc.data ? desc.data : "");
+		bg_buf_free(&cls);
+		bg_buf_free(&desc);
+		return rc;
+	}
+	if (!json_object_object_get_ex(msg, "return", &r))
+		return bg_error_set(BG_EPROTO, "QMP %s: a reply with neither return nor error", command);
+	if (ret)
+		*ret = json_object_get(r);
+	return BG_OK;
+}
+
 /* The next line (without '\n'), parsed; the caller puts it. */
 static int read_message(bg_qmp *q, bg_deadline d, const char *doing, json_object **msg)
 {
 	char chunk[8192];
 
 	for (;;) {
-		char *nl = q->in.data ? memchr(q->in.data, '\n', q->in.len) : NULL;
-		if (nl) {
-			size_t len = (size_t)(nl - q->in.data);
-			*msg = bg_json_parse(q->in.data, len, "QMP message");
-			memmove(q->in.data, nl + 1, q->in.len - len - 1);
-			q->in.len -= len + 1;
-			q->in.data[q->in.len] = '\0';
-			if (!*msg)
-				return bg_error_prefix("QMP %s: ", doing);
+		if (bg_qmp_take_message(&q->in, msg) != BG_OK)
+			return bg_error_prefix("QMP %s: ", doing);
+		if (*msg)
 			return BG_OK;
-		}
 		if (q->in.len > QMP_LINE_MAX)
 			return bg_error_set(BG_ETOOBIG, "QMP %s: a message over %d bytes from %s", doing, QMP_LINE_MAX,
 					    q->path);
@@ -176,35 +216,17 @@ static int transact(bg_qmp *q, const char *command, json_object *arguments, bg_d
 		rc = read_message(q, d, command, &msg);
 		if (rc != BG_OK)
 			break;
-		if (json_object_object_get_ex(msg, "event", NULL) || strcmp(bg_json_str(msg, "id", ""), id) != 0) {
-			json_object_put(msg); /* events and stray replies */
-			msg = NULL;
+		rc = bg_qmp_reply(msg, id, command, ret);
+		json_object_put(msg);
+		msg = NULL;
+		if (rc == BG_ENOTFOUND) {
+			rc = BG_OK; /* an event or a stray reply: wait on */
 			/* a flood of events is no answer: the deadline holds */
 			if (bg_deadline_expired(d))
 				rc = bg_error_set(BG_ETIMEOUT, "QMP %s: only events and stray replies from %s in time",
 						  command, q->path);
 			continue;
 		}
-		json_object *err = bg_json_obj(msg, "error"), *r = NULL;
-		if (err) {
-			/* QEMU's text (it may quote the guest) is escaped before it
-			 * can reach a log line or a terminal */
-			bg_buf cls = BG_BUF_INIT, desc = BG_BUF_INIT;
-			const char *cs = bg_json_str(err, "class", "GenericError");
-			const char *ds = bg_json_str(err, "desc", "(no description)");
-			(void)bg_buf_escape(&cls, cs, strnlen(cs, 128));
-			(void)bg_buf_escape(&desc, ds, strnlen(ds, 1024));
-			rc = bg_error_set(BG_EPROTO, "QMP %s failed: %s: %s", command, cls.data ? cls.data : "",
-					  desc.data ? desc.data : "");
-			bg_buf_free(&cls);
-			bg_buf_free(&desc);
-		} else if (json_object_object_get_ex(msg, "return", &r)) {
-			if (ret)
-				*ret = json_object_get(r);
-		} else {
-			rc = bg_error_set(BG_EPROTO, "QMP %s: a reply with neither return nor error", command);
-		}
-		json_object_put(msg);
 		break;
 	}
 	return rc;

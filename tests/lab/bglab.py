@@ -103,12 +103,14 @@ def install_qm(path, run_dir, record=None, standin=STANDIN, **settings):
 
 
 def invocations(record):
-    """The qm calls the stand-in recorded, each as its words ("start 102")."""
-    try:
-        with open(record) as f:
-            return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+    """The qm calls the stand-in recorded, each as its words ("start 102").
+    The record exists from install on: a missing one is an error, never
+    "no qm ran" (a broken record must not pass for a quiet one)."""
+    if not os.path.exists(record):
+        raise AssertionError("no qm record %s: the stand-in's record is broken, so no test can tell what ran"
+                             % record)
+    with open(record) as f:
+        return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
 
 
 def free_port(host="127.0.0.1"):

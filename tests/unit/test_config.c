@@ -290,6 +290,33 @@ static void test_precedence(void **state)
 	bg_config_free(cfg);
 }
 
+/* BREAKGLASS_<SECTION>_<KEY>: the section ends at the FIRST underscore, so
+ * keys whose names hold `_` are reached, and beat the file. */
+static void test_env_underscore_keys(void **state)
+{
+	const char text[] = "[devvm]\nhost = 10.0.10.10\n[pve]\nhost = 192.168.1.10\n[agent]\npve_mutations = "
+			    "confirm\n[ssh]\nsource_address = 10.9.8.7\n";
+	char e1[] = "BREAKGLASS_AGENT_PVE_MUTATIONS=deny", e2[] = "BREAKGLASS_SSH_SOURCE_ADDRESS=10.1.2.3";
+	char t1[] = "BREAKGLASS_AGENT_PVE_MUTATION=deny";
+	char *env[] = {e1, e2, NULL}, *typo[] = {t1, NULL};
+	int rc;
+	bg_config *cfg = client_from(text, &rc);
+	const bg_client_settings *c = bg_config_client(cfg);
+
+	assert_int_equal(rc, BG_OK);
+	assert_string_equal(c->agent.pve_mutations, "confirm");
+	assert_int_equal(bg_config_load_env(cfg, env), BG_OK);
+	assert_int_equal(bg_config_validate(cfg), BG_OK);
+	assert_string_equal(c->agent.pve_mutations, "deny");
+	assert_string_equal(c->ssh.source_address, "10.1.2.3");
+	assert_string_equal(bg_config_origin(cfg, "agent", "pve_mutations"),
+			    "environment BREAKGLASS_AGENT_PVE_MUTATIONS");
+	/* a misspelt key with `_` is an error, not silently a section that does not exist */
+	assert_int_equal(bg_config_load_env(cfg, typo), BG_ECONFIG);
+	assert_error_contains("unknown key 'pve_mutation' in [agent]");
+	bg_config_free(cfg);
+}
+
 static void test_env_errors(void **state)
 {
 	char t1[] = "BREAKGLASS_DEVVM_HOTS=x", b1[] = "BREAKGLASS_DEVVM_PORT=twenty";
@@ -363,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_host_key_policy),
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_env_underscore_keys),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_foreach),

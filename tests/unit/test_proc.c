@@ -5,6 +5,8 @@
 #include "bg_qemu.h"
 #include "core/clock.h"
 #include "host/proc.h"
+#include "core/futil.h"
+#include "host/wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +22,55 @@ static void write_file(const char *path, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
+}
+
+/* The parsers alone (host/wire.h), on text a process can shape. */
+static void test_parsers(void **state)
+{
+	static const char args[] = "/usr/bin/kvm\0-id\0"
+				   "102\0-pidfile\0/run/qemu-server/102.pid\0"; /* "\0" "1…": not octal */
+	static const char eq[] = "qemu-system-x86_64\0--pidfile=/p/7.pid\0-id";
+	char wchan[8];
+	int pid = 0;
+
+	(void)state;
+	/* /proc/PID/stat is parsed once, in lib/core (bg_proc_stat_parse); its
+	 * comm ends at the LAST ')': a process may call itself "a) R (b" */
+	{
+		static const char stat[] = "42 (a) R (b) D 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 777 9";
+		bg_proc_stat st;
+
+		assert_int_equal(bg_proc_stat_parse(&st, stat, sizeof(stat) - 1), BG_OK);
+		assert_int_equal(st.state, 'D');
+		assert_string_equal(st.comm, "a) R (b");
+		assert_int_equal(st.starttime, 777);
+		assert_int_equal(bg_proc_stat_parse(&st, "42 (x)", 6), BG_EPROTO);
+		assert_int_equal(bg_proc_stat_parse(&st, "42 )x( S", 8), BG_EPROTO);
+		assert_int_equal(bg_proc_stat_parse(&st, "", 0), BG_EPROTO);
+	}
+	/* pidfiles */
+	assert_int_equal(bg_proc_parse_pid("4242\n", &pid), BG_OK);
+	assert_int_equal(pid, 4242);
+	assert_int_equal(bg_proc_parse_pid("0\n", &pid), BG_EPROTO);
+	assert_int_equal(bg_proc_parse_pid("-5", &pid), BG_EPROTO);
+	assert_int_equal(bg_proc_parse_pid("12 34", &pid), BG_EPROTO);
+	assert_int_equal(bg_proc_parse_pid("99999999999", &pid), BG_EPROTO);
+	assert_int_equal(bg_proc_parse_pid("", &pid), BG_EPROTO);
+	assert_int_equal(pid, 4242); /* untouched by the failures */
+	/* command lines: -id VMID or -pidfile PIDFILE, in every spelling */
+	assert_int_equal(bg_proc_args_name_vm(args, sizeof(args) - 1, 102, NULL), 1);
+	assert_int_equal(bg_proc_args_name_vm(args, sizeof(args) - 1, 103, NULL), 0);
+	assert_int_equal(bg_proc_args_name_vm(args, sizeof(args) - 1, 103, "/run/qemu-server/102.pid"), 1);
+	assert_int_equal(bg_proc_args_name_vm(eq, sizeof(eq) - 1, 7, "/p/7.pid"), 1);
+	assert_int_equal(bg_proc_args_name_vm(eq, sizeof(eq) - 1, 7, NULL), 0); /* -id without a value */
+	assert_int_equal(bg_proc_exe_is_qemu("/usr/bin/qemu-system-x86_64"), 1);
+	assert_int_equal(bg_proc_exe_is_qemu("/usr/bin/kvm (deleted)"), 1);
+	assert_int_equal(bg_proc_exe_is_qemu("/usr/bin/kvmx"), 0);
+	assert_int_equal(bg_proc_exe_is_qemu("/tmp/qemu-system-x86_64/sleep"), 0);
+	bg_proc_wchan(wchan, sizeof(wchan), "do_sys_poll\n");
+	assert_string_equal(wchan, "do_sys_");
+	bg_proc_wchan(wchan, sizeof(wchan), "0 \n");
+	assert_string_equal(wchan, "0");
 }
 
 static void test_pidfile(void **state)
@@ -256,6 +307,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_pidfile),
 		cmocka_unit_test(test_self),
 		cmocka_unit_test(test_sleeping_process),

@@ -338,9 +338,35 @@ static void an_unwritable_log_is_not_fatal(void **state)
 	bg_pve_host_log_rejected(h, "x", 1, "test");
 	assert_int_equal(bg_pve_host_run(&r, h, &req), BG_EFAILED); /* qm missing, not the log */
 	assert_non_null(r);
+	assert_int_equal(bg_pve_host_report_exit_code(r), BG_PVE_EXIT_FAILED);
+	assert_non_null(strstr(bg_pve_host_report_error(r), "qm status could not run"));
+	assert_null(strstr(bg_pve_host_report_error(r), "pve.log"));
 	bg_pve_host_report_free(r);
 	bg_pve_host_free(h);
 	bg_config_free(cfg);
+
+	/* and with a qm that answers, the verb succeeds although nothing is logged */
+	{
+		char qm[300];
+		FILE *f;
+
+		snprintf(qm, sizeof(qm), "%s/qm-stopped", dir);
+		f = fopen(qm, "w");
+		assert_non_null(f);
+		fputs("#!/bin/sh\necho 'status: stopped'\n", f);
+		fclose(f);
+		assert_int_equal(chmod(qm, 0755), 0);
+		cfg = config(qm, "/nonexistent/dir/pve.log", 0);
+		h = host(cfg, NULL);
+		r = NULL;
+		assert_int_equal(bg_pve_host_run(&r, h, &req), BG_OK);
+		assert_int_equal(bg_pve_host_report_exit_code(r), BG_PVE_EXIT_OK);
+		assert_non_null(strstr(bg_pve_host_report_text(r), "status: stopped"));
+		bg_pve_host_report_free(r);
+		bg_pve_host_free(h);
+		bg_config_free(cfg);
+		unlink(qm);
+	}
 }
 
 static void options_and_nulls(void **state)

@@ -72,6 +72,37 @@ static void test_line_endings(void **state)
 	expect("data: 1\r\n\r\n", "[||-1]1\n");
 }
 
+/* Feed exactly the given chunks, in order. */
+static void expect_chunks(const char *const *chunks, const char *want)
+{
+	seen s = {BG_BUF_INIT, 0, 0};
+	bg_sse r;
+	size_t k;
+
+	bg_sse_init(&r, 0, collect, &s);
+	for (k = 0; chunks[k]; k++)
+		assert_int_equal(bg_sse_feed(&r, chunks[k], strlen(chunks[k])), 0);
+	assert_int_equal(bg_sse_finish(&r, NULL), 0);
+	bg_sse_free(&r);
+	assert_string_equal(s.out.data ? s.out.data : "", want);
+	bg_buf_free(&s.out);
+}
+
+/* A CRLF cut between two reads: the LF that starts the next chunk ends
+ * nothing. Were it read as a blank line, it would end the event early:
+ * the `event:` name would be lost, or one event split in two. */
+static void test_crlf_across_chunks(void **state)
+{
+	static const char *const name_kept[] = {"event: content_block_delta\r", "\ndata: x\r\n\r\n", NULL};
+	static const char *const not_split[] = {"event: a\r\ndata: 1\r", "\nevent: b\r\ndata: 2\r\n\r\n", NULL};
+	static const char *const blank_cut[] = {"event: a\r\ndata: 1\r\n\r", "\nevent: b\r\ndata: 2\r\n\r", "\n", NULL};
+
+	(void)state;
+	expect_chunks(name_kept, "[content_block_delta||-1]x\n");
+	expect_chunks(not_split, "[b||-1]1\n2\n");
+	expect_chunks(blank_cut, "[a||-1]1\n[b||-1]2\n");
+}
+
 static void test_multiline_and_comments(void **state)
 {
 	(void)state;
@@ -187,6 +218,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_line_endings),
+		cmocka_unit_test(test_crlf_across_chunks),
 		cmocka_unit_test(test_multiline_and_comments),
 		cmocka_unit_test(test_id_retry_unknown),
 		cmocka_unit_test(test_bom),

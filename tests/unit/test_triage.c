@@ -196,6 +196,59 @@ static void test_disk_full(void **state)
 	bg_triage_free(t);
 }
 
+/* The disk rule over one `df -P` text alone: the findings it gives. */
+static bg_triage *disk_only(const char *df)
+{
+	const char *names[] = {"disk"}, *outputs[] = {df};
+	bg_triage *t = NULL;
+
+	assert_int_equal(bg_triage_from_sections(&t, names, outputs, 1), BG_OK);
+	return t;
+}
+
+#define DF_HEAD "Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+
+/* 90% warns and 98% is critical, each at exactly its threshold; one
+ * percent below stays under it. */
+static void test_disk_thresholds(void **state)
+{
+	bg_triage *t;
+
+	(void)state;
+	t = disk_only(DF_HEAD "/dev/sda1          1000       890       110      89% /\n");
+	assert_int_equal(bg_triage_finding_count(t), 0);
+	bg_triage_free(t);
+	t = disk_only(DF_HEAD "/dev/sda1          1000       900       100      90% /\n");
+	assert_int_equal(only(t)->severity, BG_SEVERITY_WARN);
+	assert_non_null(strstr(only(t)->summary, "/ 90%"));
+	bg_triage_free(t);
+	t = disk_only(DF_HEAD "/dev/sda1          1000       970        30      97% /\n");
+	assert_int_equal(only(t)->severity, BG_SEVERITY_WARN);
+	bg_triage_free(t);
+	t = disk_only(DF_HEAD "/dev/sda1          1000       980        20      98% /\n");
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	bg_triage_free(t);
+}
+
+/* The severity is the fullest filesystem's, wherever its row is. */
+static void test_disk_fullest_row_decides(void **state)
+{
+	bg_triage *t;
+
+	(void)state;
+	t = disk_only(DF_HEAD "/dev/sda1          1000       990        10      99% /\n"
+			      "/dev/sdb1          1000       910        90      91% /srv\n"
+			      "tmpfs              1000         0      1000       0% /run\n");
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	assert_non_null(strstr(only(t)->summary, "/ 99%, /srv 91%"));
+	bg_triage_free(t);
+	t = disk_only(DF_HEAD "/dev/sdb1          1000       910        90      91% /srv\n"
+			      "/dev/sda1          1000       990        10      99% /\n"
+			      "/dev/sdc1          1000       100       900      10% /data\n");
+	assert_int_equal(only(t)->severity, BG_SEVERITY_CRITICAL);
+	bg_triage_free(t);
+}
+
 static void test_inodes_full(void **state)
 {
 	static const char *const expect[] = {"inodes_full", NULL};
@@ -429,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_healthy_debian),
 		cmocka_unit_test(test_healthy_busybox),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_disk_thresholds),
+		cmocka_unit_test(test_disk_fullest_row_decides),
 		cmocka_unit_test(test_inodes_full),
 		cmocka_unit_test(test_oom),
 		cmocka_unit_test(test_hung_and_io_errors),

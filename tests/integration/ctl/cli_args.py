@@ -107,6 +107,12 @@ src = write(os.path.join(d, "src.conf"), "[ssh]\nsource_address = 10.9.8.7\n")
 r = run(ctl, ["--config", src, "--json", "authorized-keys"], env={"BREAKGLASS_SSH_KEY": open(key).read()})
 check(r.rc == 0 and r.out.startswith('{"key_type":"ssh-ed25519","devvm":"from=\\"10.9.8.7\\"') and
       r.out.count("\n") == 1, "authorized-keys --json, key from the environment", str(r))
+# the environment wins over the file, also for a key whose name holds `_`
+# (BREAKGLASS_SSH_SOURCE_ADDRESS is [ssh] source_address, not [ssh_source] address)
+r = run(ctl, ["--config", src, "--json", "authorized-keys"],
+        env={"BREAKGLASS_SSH_KEY": open(key).read(), "BREAKGLASS_SSH_SOURCE_ADDRESS": "10.1.2.3"})
+check(r.rc == 0 and r.out.startswith('{"key_type":"ssh-ed25519","devvm":"from=\\"10.1.2.3\\"') and
+      "10.9.8.7" not in r.out, "$BREAKGLASS_SSH_SOURCE_ADDRESS wins over the file's [ssh] source_address", str(r))
 # a passphrase-protected key: its public half is stored in clear
 enc = os.path.join(d, "k_enc")
 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret-pass", "-C", "hidden", "-f", enc], check=True)

@@ -60,7 +60,27 @@ try:
                'command="/usr/bin/python3 %s/fake_pve.py",restrict %s\n' % (pvedir, pub))
     pve = start_sshd("pve", authorized_keys=ak, key_from=devvm["SSHD_DIR"])
 
-    def config(name, devvm_port=None, pve_port=None, pin=True):
+    # a devvm whose df reports one filesystem 99% full (its forced command
+    # puts a fake df first in PATH): the findings it must give are known
+    fakebin = os.path.join(base, "fakebin")
+    os.makedirs(fakebin)
+    write(os.path.join(fakebin, "df"), """#!/bin/sh
+if [ "$2" = "-i" ]; then
+    printf 'Filesystem      Inodes  IUsed   IFree IUse%% Mounted on\\n/dev/vdb1      1000000  10000  990000    1%% /srv/full\\n'
+else
+    printf 'Filesystem     1024-blocks      Used Available Capacity Mounted on\\n'
+    printf '/dev/vdb1          1000000    990000     10000      99%% /srv/full\\n'
+    printf '/dev/vdc1          1000000    910000     90000      91%% /srv/half\\n'
+fi
+""", 0o755)
+    wrap = write(os.path.join(fakebin, "wrap.sh"),
+                 'PATH=%s:/usr/bin:/bin; export PATH; exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n' % fakebin, 0o755)
+    fak = write(os.path.join(base, "full_authorized_keys"),
+                'command="/bin/sh %s",no-port-forwarding,no-pty %s\n' % (wrap, pub))
+    full = start_sshd("devvm-full", authorized_keys=fak, key_from=devvm["SSHD_DIR"])
+
+    def config(name, devvm_port=None, pve_port=None, pin=True, dv=None):
+        dv = dv or devvm
         return write(os.path.join(base, name), """[devvm]
 host = 127.0.0.1
 port = %s
@@ -78,7 +98,7 @@ connect_timeout = 3
 known_hosts = %s
 [agent]
 provider = offline
-""" % (devvm_port or devvm["SSHD_PORT"], devvm["SSHD_USER"], devvm["SSHD_HOST_KEY_FPR"] if pin else "",
+""" % (devvm_port or dv["SSHD_PORT"], dv["SSHD_USER"], dv["SSHD_HOST_KEY_FPR"] if pin else "",
             pve_port or pve["SSHD_PORT"], pve["SSHD_USER"], devvm["SSHD_CLIENT_KEY"],
             os.path.join(base, "known_hosts")))
 
@@ -128,7 +148,21 @@ provider = offline
     check(mem.get("ok") and "MemTotal:" in mem.get("output", ""), "triage: memory section", str(mem))
     check(all(sections.get(n, {}).get("ok") for n in ("psi", "inodes", "top_mem", "top_cpu", "dstate")),
           "triage: psi, inodes, top_mem, top_cpu, dstate ran", json.dumps(sections)[:3000])
-    check(isinstance(doc.get("findings"), list), "triage: findings listed", str(r))
+    findings = doc.get("findings")
+    check(isinstance(findings, list) and all(f.get("rule") and f.get("severity") in ("info", "warn", "critical") and
+                                             f.get("summary") and f.get("evidence") for f in findings),
+          "triage: findings listed, each with rule, severity, summary and evidence", str(r))
+    # the devvm with a full disk: exactly one disk finding, critical (the
+    # fullest filesystem decides), naming both, and no inode finding
+    r = run(ctl, ["--config", config("full.conf", dv=full), "--json", "triage"], timeout=120)
+    try:
+        doc = json.loads(r.out)
+    except ValueError:
+        doc = {}
+    fs = [f for f in doc.get("findings", []) if f.get("rule") in ("disk_full", "inodes_full")]
+    check(r.rc == 0 and len(fs) == 1 and fs[0]["rule"] == "disk_full" and fs[0]["severity"] == "critical" and
+          "/srv/full 99%, /srv/half 91%" in fs[0]["summary"] and "/dev/vdb1" in fs[0]["evidence"],
+          "triage of a full disk: one critical disk_full finding naming both filesystems", str(r))
     r = run(ctl, ["--config", conf, "triage"], timeout=120)
     check(r.rc == 0 and r.out.startswith("findings: ") and "\n== kernel_log" in r.out, "triage as text", str(r))
 

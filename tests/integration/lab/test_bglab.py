@@ -76,6 +76,9 @@ def test_install_qm(tmp_path):
 
 def test_invocations(tmp_path):
     rec = tmp_path / "qm.log"
+    with pytest.raises(AssertionError):  # a missing record is no "no qm ran"
+        bglab.invocations(str(rec))
+    rec.write_text("")
     assert bglab.invocations(str(rec)) == []
     rec.write_text('{"argv": ["start", "102"]}\n\n{"argv": ["stop", "102", "--timeout", "3"]}\n')
     assert bglab.invocations(str(rec)) == ["start 102", "stop 102 --timeout 3"]

@@ -1,6 +1,7 @@
 """How this area reaches the qm stand-in (tests/lab/qm-standin, read its
 usage header), through the lab's helpers (tests/lab/bglab.py)."""
 import os
+import subprocess
 
 import bglab
 from conftest import SRC
@@ -33,6 +34,14 @@ def make_qm(root, run_dir, vmid):
                             status_timeout=0.5, qmp_timeout=1, term_wait=0.5, lock_timeout=3, **shim)
     with open(os.path.join(run_dir, "%d.conf" % vmid), "w") as f:
         f.write("name: devvm\n")  # the tiny QEMU: QMP and a null block device
+    # An empty record proves "no qm ran" only if the stand-in records at
+    # all: call it once the way breakglass-pve does (clean environment),
+    # see that call recorded, then start the test from an empty record.
+    record = os.path.join(run_dir, "qm.log")
+    subprocess.run([path, "status", str(vmid)], capture_output=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    seen = invocations(record)
+    assert seen == ["status %d" % vmid], "the qm stand-in does not record its calls in %s: %r" % (record, seen)
+    open(record, "w").close()
     return path
 
 

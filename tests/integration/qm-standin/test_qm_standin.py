@@ -131,8 +131,14 @@ def test_paused_and_reset(vm):
     assert vm.qm("status", "100").stdout == "status: paused\n"
     r = vm.qm("monitor", "100", stdin="cont\n")
     assert vm.qm("status", "100").stdout == "status: running\n"
+    # a reset really reaches QEMU: a paused VM that is reset comes back in
+    # "prelaunch" (QEMU's runstate after a system reset of a stopped VM)
+    r = vm.qm("monitor", "100", stdin="stop\n")
+    assert vm.qm("status", "100").stdout == "status: paused\n"
     r = vm.qm("reset", "100")
     assert r.returncode == 0, r.stderr
+    r = vm.qm("monitor", "100", stdin="info status\n")
+    assert "VM status: paused (prelaunch)" in r.stdout, r.stdout
     r = vm.qm("monitor", "100", stdin="info name\nquit\ninfo status\n")
     assert "devvm" in r.stdout and "VM status" not in r.stdout
 
