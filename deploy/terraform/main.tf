@@ -194,8 +194,9 @@ resource "kubernetes_deployment_v1" "breakglass" {
             }
           }
           resources {
-            requests = { cpu = "200m", memory = "320Mi" }
-            limits   = { memory = "512Mi" }
+            # bench/web's figures, as in deploy/kubernetes/base/deployment.yaml
+            requests = { cpu = "100m", memory = "64Mi" }
+            limits   = { memory = "128Mi" }
           }
           startup_probe {
             http_get {

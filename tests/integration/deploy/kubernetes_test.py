@@ -150,8 +150,8 @@ def check_rendering(name, objs, sessions):
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         check(c.get(probe, {}).get("httpGet", {}).get("path") == "/health", "%s: %s on /health" % (name, probe))
     res = c.get("resources", {})
-    check(res.get("requests", {}).get("cpu") == "200m" and res.get("requests", {}).get("memory") == "320Mi" and
-          res.get("limits", {}).get("memory") == "512Mi", name + ": requests 200m/320Mi, limit 512Mi", res)
+    check(res.get("requests", {}).get("cpu") == "100m" and res.get("requests", {}).get("memory") == "64Mi" and
+          res.get("limits", {}).get("memory") == "128Mi", name + ": requests 100m/64Mi, limit 128Mi (bench/web)", res)
     check(c.get("image", "").count(":") == 1 and not c.get("image", "").endswith(":latest"),
           name + ": a pinned image tag", c.get("image"))
     vols = {v["name"]: v for v in pod.get("volumes", [])}

@@ -121,8 +121,8 @@ check(csc.get("read_only_root_filesystem") is True and csc.get("allow_privilege_
 for probe in ("startup_probe", "readiness_probe", "liveness_probe"):
     check(first(first(c.get(probe)).get("http_get")).get("path") == "/health", probe + " on /health")
 r = first(c.get("resources"))
-check(r.get("requests") == {"cpu": "200m", "memory": "320Mi"} and r.get("limits") == {"memory": "512Mi"},
-      "requests 200m/320Mi, limit 512Mi", r)
+check(r.get("requests") == {"cpu": "100m", "memory": "64Mi"} and r.get("limits") == {"memory": "128Mi"},
+      "requests 100m/64Mi, limit 128Mi (bench/web's figures)", r)
 check(c.get("image") == "${var.image}", "image from the variable")
 vols = {v["name"]: v for v in pod.get("volume", [])}
 mounts = {m["name"]: m for m in c.get("volume_mount", [])}
