@@ -113,6 +113,17 @@ def invocations(record):
         return [" ".join(json.loads(line)["argv"]) for line in f if line.strip()]
 
 
+def qemu_pid(run_dir, vmid):
+    """The pid in run_dir/VMID.pid when it is a live QEMU, else None."""
+    try:
+        with open(os.path.join(run_dir, "%d.pid" % int(vmid))) as f:
+            pid = int(f.read().strip())
+        exe = os.path.basename(os.readlink("/proc/%d/exe" % pid))
+        return pid if exe.startswith("qemu-system") or exe == "kvm" else None
+    except (OSError, ValueError):
+        return None
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port free on host right now (the kernel's pick)."""
     with socket.socket() as s:

@@ -4,16 +4,19 @@ second one as the Proxmox host whose only command for the client's key is
 the real breakglass-pve, driving a real QEMU through the qm stand-in
 (tests/lab/qm-standin); and a breakglass.conf for both. No pytest here.
 """
-import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 
 SOURCE = os.environ.get("BG_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "../../.."))
 FIXTURE = os.path.join(SOURCE, "tests", "lab", "sshd-fixture")
 STANDIN = os.path.join(SOURCE, "tests", "lab", "qm-standin")
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: pve.conf, the qm stand-in, the record)
 VMID = 102
 
 
@@ -32,29 +35,15 @@ class Lab:
         for d in ("run", "state", "lock"):
             os.makedirs(os.path.join(base, d))
         self.record = os.path.join(self.run, "qm.log")
-        qm = os.path.join(base, "qm")
-        os.symlink(STANDIN, qm)
-        write(qm + ".env", "BG_QM_RUN_DIR=%s\nBG_QM_RECORD=%s\nBG_QM_STATUS_TIMEOUT=1\nBG_QM_TERM_WAIT=0.5\n"
-              % (self.run, self.record))
+        qm = bglab.install_qm(os.path.join(base, "qm"), self.run, record=self.record, standin=STANDIN,
+                              status_timeout=1, term_wait=0.5)
+        open(self.record, "w").close()  # the record exists: "no qm ran" is an empty record, never a missing one
         write(os.path.join(self.run, "%d.conf" % VMID), "name: devvm\n")
-        self.pve_conf = write(os.path.join(base, "pve.conf"), """[vm]
-vmid = %d
-[paths]
-qm = %s
-run_dir = %s
-log = %s
-state_dir = %s
-lock_dir = %s
-[timeouts]
-qm = 20
-stop = 5
-kill = 3
-qmp = 2
-lock_wait = 1
-[forensics]
-blockstats_interval_ms = 100
-keep = 5
-""" % (VMID, qm, self.run, os.path.join(base, "pve.log"), os.path.join(base, "state"), os.path.join(base, "lock")))
+        self.pve_conf = bglab.write_pve_conf(
+            os.path.join(base, "pve.conf"), vmid=VMID, qm=qm, run_dir=self.run, log=os.path.join(base, "pve.log"),
+            state_dir=os.path.join(base, "state"), lock_dir=os.path.join(base, "lock"),
+            timeouts={"qm": 20, "stop": 5, "kill": 3, "qmp": 2, "lock_wait": 1},
+            forensics={"blockstats_interval_ms": 100, "keep": 5})
 
     def start_sshd(self, name, *args, key_from=None):
         d = os.path.join(self.base, name)
@@ -99,17 +88,10 @@ connect_timeout = 5
          self.pve["SSHD_HOST_KEY_FPR"], self.key_file, "".join("%s = %s\n" % kv for kv in a.items()))
 
     def qm_calls(self):
-        try:
-            return [" ".join(json.loads(line)["argv"]) for line in open(self.record) if line.strip()]
-        except FileNotFoundError:
-            return []
+        return bglab.invocations(self.record)
 
     def qemu_pid(self):
-        try:
-            pid = int(open(os.path.join(self.run, "%d.pid" % VMID)).read().strip())
-            return pid if "qemu-system" in os.readlink("/proc/%d/exe" % pid) else None
-        except (OSError, ValueError):
-            return None
+        return bglab.qemu_pid(self.run, VMID)
 
     def down(self):
         pid = self.qemu_pid()

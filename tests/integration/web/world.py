@@ -3,7 +3,6 @@
 command is the real breakglass-pve driving the qm stand-in
 (tests/lab/qm-standin, a real QEMU when started), and optionally the mock
 LLM (tests/lab/mock-llm) with a scenario from tests/fixtures/agent."""
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,9 @@ VMID = 102
 FIXTURE = os.path.join(SOURCE, "tests", "lab", "sshd-fixture")
 STANDIN = os.path.join(SOURCE, "tests", "lab", "qm-standin")
 MOCK = os.path.join(SOURCE, "tests", "lab", "mock-llm")
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: pve.conf, the qm stand-in, the record)
 
 
 def start_fixture(d, *args):
@@ -37,30 +39,15 @@ class World:
         self.record = os.path.join(self.rundir, "qm.log")
         for d in ("run", "state", "lock"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
-        qm = os.path.join(base, "qm")
-        os.symlink(STANDIN, qm)
-        write(qm + ".env", "BG_QM_RUN_DIR=%s\nBG_QM_RECORD=%s\nBG_QM_STATUS_TIMEOUT=1\nBG_QM_TERM_WAIT=0.5\n"
-              % (self.rundir, self.record), 0o644)
+        qm = bglab.install_qm(os.path.join(base, "qm"), self.rundir, record=self.record, standin=STANDIN,
+                              status_timeout=1, term_wait=0.5)
+        open(self.record, "w").close()  # the record exists: "no qm ran" is an empty record, never a missing one
         write(os.path.join(self.rundir, "%d.conf" % VMID), "name: devvm\n", 0o644)
-        pve_conf = write(os.path.join(base, "pve.conf"), """[vm]
-vmid = %d
-[paths]
-qm = %s
-run_dir = %s
-log = %s
-state_dir = %s
-lock_dir = %s
-[timeouts]
-qm = 20
-stop = 5
-kill = 3
-qmp = 2
-lock_wait = 1
-[forensics]
-blockstats_interval_ms = 100
-keep = 5
-""" % (VMID, qm, self.rundir, os.path.join(base, "pve.log"), os.path.join(base, "state"),
-            os.path.join(base, "lock")), 0o644)
+        pve_conf = bglab.write_pve_conf(
+            os.path.join(base, "pve.conf"), vmid=VMID, qm=qm, run_dir=self.rundir, log=os.path.join(base, "pve.log"),
+            state_dir=os.path.join(base, "state"), lock_dir=os.path.join(base, "lock"),
+            timeouts={"qm": 20, "stop": 5, "kill": 3, "qmp": 2, "lock_wait": 1},
+            forensics={"blockstats_interval_ms": 100, "keep": 5})
         pve_dir = os.path.join(base, "pve-sshd")
         self.fixtures.append(pve_dir)
         self.pve = start_fixture(pve_dir, "--user", "root")
@@ -91,17 +78,10 @@ keep = 5
                     base_url="http://127.0.0.1:%d" % self.mock_port)
 
     def qm_calls(self):
-        try:
-            return [" ".join(json.loads(line)["argv"]) for line in open(self.record) if line.strip()]
-        except FileNotFoundError:
-            return []
+        return bglab.invocations(self.record)
 
     def qemu_pid(self):
-        try:
-            pid = int(open(os.path.join(self.rundir, "%d.pid" % VMID)).read().strip())
-            return pid if "qemu-system" in os.readlink("/proc/%d/exe" % pid) else None
-        except (OSError, ValueError):
-            return None
+        return bglab.qemu_pid(self.rundir, VMID)
 
     def stop(self):
         pid = self.qemu_pid()
