@@ -312,7 +312,7 @@ static void env_free(agent_env *e)
  * else it stays in memory (a workstation has no /var/log/breakglass). */
 static void open_audit(agent_env *e, const bg_config *cfg)
 {
-	const char *path = ctl_conf(cfg, "web", "audit_log");
+	const char *path = bg_app_conf(cfg, "web", "audit_log");
 
 	if (*path && bg_audit_open(&e->audit, path, 0) == BG_OK)
 		return;

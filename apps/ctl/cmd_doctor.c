@@ -52,13 +52,13 @@ static void check_key_file_mode(doctor *d, const char *path, char *detail, size_
 
 static void check_key(doctor *d)
 {
-	const char *key_file = ctl_conf(d->ctx->cfg, "ssh", "key_file");
+	const char *key_file = bg_app_conf(d->ctx->cfg, "ssh", "key_file");
 	char *source = NULL, detail[1024], hint[600];
 	bg_ssh_key_desc pk;
 	int rc = bg_ssh_key_load(&d->key, &source, d->ctx->cfg, NULL, BG_SSH_KEY_LOAD_ANY);
 
 	if (rc == BG_ENOTFOUND) {
-		if (ctl_conf_int(d->ctx->cfg, "ssh", "use_agent"))
+		if (bg_app_conf_int(d->ctx->cfg, "ssh", "use_agent"))
 			report(d, "key", getenv("SSH_AUTH_SOCK") != NULL, "ssh-agent ([ssh] use_agent = true)",
 			       getenv("SSH_AUTH_SOCK") ? NULL
 						       : "SSH_AUTH_SOCK is not set: start an agent or set key_file");
@@ -89,8 +89,8 @@ static void check_key(doctor *d)
 static void host_key_note(const bg_ssh *ssh, const bg_config *cfg, const char *target, char *buf, size_t n, char *hint,
 			  size_t hn)
 {
-	const char *policy = ctl_conf(cfg, target, "host_key_policy");
-	const char *pin = ctl_conf(cfg, target, "host_key");
+	const char *policy = bg_app_conf(cfg, target, "host_key_policy");
+	const char *pin = bg_app_conf(cfg, target, "host_key");
 	const char *fpr = ssh ? bg_ssh_host_key_fingerprint(ssh) : NULL;
 	const char *type = ssh && bg_ssh_host_key_type(ssh) ? bg_ssh_host_key_type(ssh) : "";
 	const char *check = ssh ? bg_ssh_host_key_check(ssh) : NULL;
@@ -126,8 +126,8 @@ static const char *transport_hint(int rc)
 static void check_devvm(doctor *d)
 {
 	const bg_config *cfg = d->ctx->cfg;
-	const char *user = ctl_conf(cfg, "devvm", "user"), *host = ctl_conf(cfg, "devvm", "host");
-	int port = ctl_conf_int(cfg, "devvm", "port");
+	const char *user = bg_app_conf(cfg, "devvm", "user"), *host = bg_app_conf(cfg, "devvm", "host");
+	int port = bg_app_conf_int(cfg, "devvm", "port");
 	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result res;
 	bg_ssh *ssh = NULL;
@@ -159,8 +159,8 @@ static void check_devvm(doctor *d)
 static void check_pve(doctor *d)
 {
 	const bg_config *cfg = d->ctx->cfg;
-	const char *user = ctl_conf(cfg, "pve", "user"), *host = ctl_conf(cfg, "pve", "host");
-	int port = ctl_conf_int(cfg, "pve", "port");
+	const char *user = bg_app_conf(cfg, "pve", "user"), *host = bg_app_conf(cfg, "pve", "host");
+	int port = bg_app_conf_int(cfg, "pve", "port");
 	bg_pve_result r;
 	bg_ssh *ssh = NULL;
 	char detail[2048], note[1024], hint[512];

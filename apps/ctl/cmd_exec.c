@@ -151,7 +151,7 @@ static int run_exec(ctl_ctx *ctx, int argc, char **argv)
 		free(a.command);
 		return ctl_exit_for(rc);
 	}
-	opts.timeout_s = a.timeout_s ? a.timeout_s : ctl_conf_int(ctx->cfg, "devvm", "command_timeout");
+	opts.timeout_s = a.timeout_s ? a.timeout_s : bg_app_conf_int(ctx->cfg, "devvm", "command_timeout");
 	opts.remote_timeout = 1;
 	opts.on_output = ctx->json ? NULL : stream_out;
 	memset(&res, 0, sizeof(res));

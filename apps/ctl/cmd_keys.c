@@ -79,7 +79,7 @@ static int build_lines(const ctl_ctx *ctx, const keys_args *a, lines *l)
 
 static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 {
-	const char *source_address = ctl_conf(ctx->cfg, "ssh", "source_address");
+	const char *source_address = bg_app_conf(ctx->cfg, "ssh", "source_address");
 	keys_args a = {NULL, NULL, NULL};
 	lines l = {.devvm = NULL, .pve = NULL};
 	int rc;
@@ -108,7 +108,7 @@ static int run_keys(ctl_ctx *ctx, int argc, char **argv)
 				fprintf(stderr,
 					"# devvm: ~%s/.ssh/authorized_keys, then the Proxmox host: "
 					"~%s/.ssh/authorized_keys\n",
-					ctl_conf(ctx->cfg, "devvm", "user"), ctl_conf(ctx->cfg, "pve", "user"));
+					bg_app_conf(ctx->cfg, "devvm", "user"), bg_app_conf(ctx->cfg, "pve", "user"));
 			printf("%s\n%s\n", l.devvm, l.pve);
 		}
 	}

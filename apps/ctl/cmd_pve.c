@@ -172,7 +172,7 @@ static int run_pve(ctl_ctx *ctx, int argc, char **argv)
 	signal(SIGTERM, on_interrupt);
 	snprintf(label, sizeof(label), "pve %s", argv[1]);
 	ctl_progress_start(ctx, label);
-	rc = bg_pve_run(&r, ssh, argv[1], ctl_conf_int(ctx->cfg, "pve", "verb_timeout"), NULL, NULL);
+	rc = bg_pve_run(&r, ssh, argv[1], bg_app_conf_int(ctx->cfg, "pve", "verb_timeout"), NULL, NULL);
 	ctl_progress_stop();
 	if (ctx->json)
 		print_json(&r, argv[1], rc);

@@ -43,7 +43,7 @@ static int run_triage(ctl_ctx *ctx, int argc, char **argv)
 		return ctl_fail(ctx, rc, "configuration");
 	if ((rc = ctl_open_target(&ssh, &key, ctx, "devvm")) != BG_OK)
 		return ctl_exit_for(rc);
-	timeout = ctl_conf_int(ctx->cfg, "devvm", "command_timeout");
+	timeout = bg_app_conf_int(ctx->cfg, "devvm", "command_timeout");
 	ctl_progress_start(ctx, "triage of the devvm");
 	rc = bg_triage_run(&t, ssh, timeout > 0 ? timeout : 60);
 	ctl_progress_stop();

@@ -6,6 +6,7 @@
 #include <breakglass.h>
 #include <stdio.h>
 
+#include "appconf.h"
 #include "http.h"
 
 /* Exit statuses (breakglassctl(1)); `exec` and `pve` pass the remote one through. */
@@ -58,12 +59,6 @@ int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const
  * time ticker from a thread until ctl_progress_stop(). */
 void ctl_progress_start(const ctl_ctx *ctx, const char *label);
 void ctl_progress_stop(void);
-
-/* A key of breakglass.conf by section and name (the apps read the
- * configuration through the public accessors): its text, "" for an
- * unknown key; its number or flag, 0 for an unknown key. */
-const char *ctl_conf(const bg_config *cfg, const char *section, const char *key);
-int ctl_conf_int(const bg_config *cfg, const char *section, const char *key);
 
 /* A request to --server: 0 with the HTTP status and body (caller frees),
  * or an error already reported on stderr and the exit status (255). */

@@ -40,7 +40,7 @@ int ctl_open_target(bg_ssh **out, bg_secret **key_out, const ctl_ctx *ctx, const
 	*out = NULL;
 	*key_out = NULL;
 	rc = bg_ssh_key_load(key_out, NULL, ctx->cfg, NULL, 0);
-	if (rc == BG_ENOTFOUND && !ctl_conf_int(ctx->cfg, "ssh", "use_agent")) {
+	if (rc == BG_ENOTFOUND && !bg_app_conf_int(ctx->cfg, "ssh", "use_agent")) {
 		fprintf(stderr,
 			"%s: no SSH key: set [ssh] key_file, put the key in $BREAKGLASS_SSH_KEY, "
 			"or set [ssh] use_agent = true\n",
@@ -182,22 +182,6 @@ void ctl_json_string(FILE *f, const char *s, size_t len)
 void ctl_json_str(FILE *f, const char *s)
 {
 	ctl_json_string(f, s, s ? strlen(s) : 0);
-}
-
-const char *ctl_conf(const bg_config *cfg, const char *section, const char *key)
-{
-	const char *v = cfg ? bg_config_get(cfg, section, key) : NULL;
-
-	return v ? v : "";
-}
-
-int ctl_conf_int(const bg_config *cfg, const char *section, const char *key)
-{
-	int v = 0;
-
-	if (cfg)
-		bg_config_get_int(&v, cfg, section, key);
-	return v;
 }
 
 int ctl_server_call(const ctl_ctx *ctx, const char *method, const char *path, const char *body, int timeout_s,

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	if (o.keepalive_ms)
 		srv.set.keepalive_ms = o.keepalive_ms;
 	rc = bg_ssh_key_load(&key, NULL, cfg, NULL, 0);
-	if (rc != BG_OK && !(rc == BG_ENOTFOUND && web_conf_int(cfg, "ssh", "use_agent")))
+	if (rc != BG_OK && !(rc == BG_ENOTFOUND && bg_app_conf_int(cfg, "ssh", "use_agent")))
 		web_log_event("warning", "no SSH key (%s): the verbs and the triage will fail until one is configured",
 			      bg_error_last()->message);
 	if (o.check) {

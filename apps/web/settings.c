@@ -100,30 +100,14 @@ static int parse_auth(const char *list, int *methods, char *err, size_t errlen)
 	return 0;
 }
 
-const char *web_conf(const bg_config *cfg, const char *section, const char *key)
-{
-	const char *v = cfg ? bg_config_get(cfg, section, key) : NULL;
-
-	return v ? v : "";
-}
-
-int web_conf_int(const bg_config *cfg, const char *section, const char *key)
-{
-	int v = 0;
-
-	if (cfg)
-		bg_config_get_int(&v, cfg, section, key);
-	return v;
-}
-
 int web_settings_load(web_settings *set, const bg_config *cfg, char *err, size_t errlen)
 {
-	const char *listen = web_conf(cfg, "web", "listen");
+	const char *listen = bg_app_conf(cfg, "web", "listen");
 
 	memset(set, 0, sizeof(*set));
 	if (web_parse_listen(listen, set->listen_addr, sizeof(set->listen_addr), &set->listen_port, err, errlen) != 0)
 		return -1;
-	if (parse_auth(web_conf(cfg, "web", "auth"), &set->auth_methods, err, errlen) != 0)
+	if (parse_auth(bg_app_conf(cfg, "web", "auth"), &set->auth_methods, err, errlen) != 0)
 		return -1;
 	if ((set->auth_methods & WEB_AUTH_NONE) && !web_addr_is_loopback(set->listen_addr)) {
 		snprintf(err, errlen,
@@ -132,19 +116,19 @@ int web_settings_load(web_settings *set, const bg_config *cfg, char *err, size_t
 			 listen);
 		return -1;
 	}
-	if ((set->auth_methods & WEB_AUTH_BASIC) && !web_conf(cfg, "web", "htpasswd_file")[0]) {
+	if ((set->auth_methods & WEB_AUTH_BASIC) && !bg_app_conf(cfg, "web", "htpasswd_file")[0]) {
 		snprintf(err, errlen, "[web] auth has basic but htpasswd_file is not set");
 		return -1;
 	}
-	copy(set->proxy_header, sizeof(set->proxy_header), web_conf(cfg, "web", "proxy_header"));
-	copy(set->trusted_proxies, sizeof(set->trusted_proxies), web_conf(cfg, "web", "trusted_proxies"));
-	copy(set->bearer_token_file, sizeof(set->bearer_token_file), web_conf(cfg, "web", "bearer_token_file"));
-	copy(set->htpasswd_file, sizeof(set->htpasswd_file), web_conf(cfg, "web", "htpasswd_file"));
-	copy(set->sessions_dir, sizeof(set->sessions_dir), web_conf(cfg, "web", "sessions_dir"));
-	copy(set->audit_log, sizeof(set->audit_log), web_conf(cfg, "web", "audit_log"));
-	set->max_sessions = web_conf_int(cfg, "web", "max_sessions");
+	copy(set->proxy_header, sizeof(set->proxy_header), bg_app_conf(cfg, "web", "proxy_header"));
+	copy(set->trusted_proxies, sizeof(set->trusted_proxies), bg_app_conf(cfg, "web", "trusted_proxies"));
+	copy(set->bearer_token_file, sizeof(set->bearer_token_file), bg_app_conf(cfg, "web", "bearer_token_file"));
+	copy(set->htpasswd_file, sizeof(set->htpasswd_file), bg_app_conf(cfg, "web", "htpasswd_file"));
+	copy(set->sessions_dir, sizeof(set->sessions_dir), bg_app_conf(cfg, "web", "sessions_dir"));
+	copy(set->audit_log, sizeof(set->audit_log), bg_app_conf(cfg, "web", "audit_log"));
+	set->max_sessions = bg_app_conf_int(cfg, "web", "max_sessions");
 	set->max_sessions = set->max_sessions > 0 ? set->max_sessions : 64;
-	set->threads = web_conf_int(cfg, "web", "threads");
+	set->threads = bg_app_conf_int(cfg, "web", "threads");
 	set->threads = set->threads > 0 ? set->threads : 64;
 	set->max_streams = 8 * set->threads;
 	set->keepalive_ms = WEB_STREAM_KEEPALIVE_MS;

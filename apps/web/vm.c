@@ -8,14 +8,14 @@
 
 int web_vm_init(web_vm *vm, const bg_config *cfg, const bg_secret *key)
 {
-	int verb_timeout = web_conf_int(cfg, "pve", "verb_timeout");
-	int command_timeout = web_conf_int(cfg, "devvm", "command_timeout");
+	int verb_timeout = bg_app_conf_int(cfg, "pve", "verb_timeout");
+	int command_timeout = bg_app_conf_int(cfg, "devvm", "command_timeout");
 
 	memset(vm, 0, sizeof(*vm));
 	vm->name = "devvm";
 	vm->cfg = cfg;
 	vm->ssh_key = key;
-	snprintf(vm->vmid, sizeof(vm->vmid), "%s", web_conf(cfg, "pve", "vmid"));
+	snprintf(vm->vmid, sizeof(vm->vmid), "%s", bg_app_conf(cfg, "pve", "vmid"));
 	vm->verb_timeout_s = verb_timeout > 0 ? verb_timeout : 240;
 	vm->devvm_timeout_s = command_timeout > 0 ? command_timeout : 60;
 	return pthread_mutex_init(&vm->lock, NULL) == 0 ? 0 : -1;

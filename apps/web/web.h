@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "appconf.h"
 #include "json.h"
 
 struct mg_connection;
@@ -229,10 +230,5 @@ int web_agents_running(web_agents *ag);
 void web_metrics_request(web_metrics *m, int route, int status);
 int web_metrics_verb_index(const char *verb);
 void web_metrics_render(web_server *srv, wbuf *out);
-
-/* settings.c: a key of breakglass.conf through the public accessors: its
- * text ("" for an unset or unknown key), its number or flag (0 then). */
-const char *web_conf(const bg_config *cfg, const char *section, const char *key);
-int web_conf_int(const bg_config *cfg, const char *section, const char *key);
 
 #endif
