@@ -58,9 +58,9 @@ for p in "${expected[@]}"; do [[ "$p" != "$lib" ]] && configure+=("$p"); done
 dpkg --root="$root" --force-depends --force-not-root --no-triggers --configure "${configure[@]}" >>"$work/dpkg.log" 2>&1 ||
 	{ cat "$work/dpkg.log"; fail "dpkg --configure failed"; }
 for p in "${configure[@]}"; do
-	dpkg --root="$root" -s "$p" | grep -q '^Status: install ok installed' || fail "$p not installed"
+	dpkg --root="$root" -s "$p" | grep -c '^Status: install ok installed' >/dev/null || fail "$p not installed"
 done
-dpkg --root="$root" -s "$lib" | grep -q '^Status: install ok unpacked' || fail "$lib not unpacked"
+dpkg --root="$root" -s "$lib" | grep -c '^Status: install ok unpacked' >/dev/null || fail "$lib not unpacked"
 
 mode() { stat -c '%a %U:%G %F' "$root$1"; }
 check_mode() { # path "mode owner:group type"
@@ -96,7 +96,7 @@ conffiles=$(dpkg --root="$root" -s breakglass-pve | sed -n '/^Conffiles:/,/^[A-Z
 for d in "$debs"/*.deb; do
 	p=$(dpkg-deb -f "$d" Package)
 	for f in $(dpkg-deb -c "$d" | awk '$1 !~ /^d/ {print $6}' | sed -n 's|^\./etc/|/etc/|p'); do
-		dpkg --root="$root" -s "$p" | grep -q "^ $f " || fail "$p: $f is not a conffile"
+		dpkg --root="$root" -s "$p" | grep -c "^ $f " >/dev/null || fail "$p: $f is not a conffile"
 	done
 done
 
@@ -105,19 +105,19 @@ depends() { dpkg-deb -f "$debs/${1}_${ver}_amd64.deb" Depends; }
 echo "Depends:"
 for p in "${expected[@]}"; do echo "  $p: $(depends "$p")"; done
 for want in libc6 libssh2-1 libcurl4 libjson-c5 libinih1; do
-	depends "$lib" | grep -q "\b$want (>= " || fail "$lib does not depend on $want (from dpkg-shlibdeps)"
+	depends "$lib" | grep -c "\b$want (>= " >/dev/null || fail "$lib does not depend on $want (from dpkg-shlibdeps)"
 done
-depends breakglassctl | grep -q "$lib (= $ver)" || fail "breakglassctl does not depend on $lib (= $ver)"
-depends breakglassctl | grep -q "libc6 (>= " || fail "breakglassctl: no libc6 dependency from dpkg-shlibdeps"
-depends libbreakglass-dev | grep -q "$lib (= $ver)" || fail "libbreakglass-dev does not depend on $lib (= $ver)"
+depends breakglassctl | grep -c "$lib (= $ver)" >/dev/null || fail "breakglassctl does not depend on $lib (= $ver)"
+depends breakglassctl | grep -c "libc6 (>= " >/dev/null || fail "breakglassctl: no libc6 dependency from dpkg-shlibdeps"
+depends libbreakglass-dev | grep -c "$lib (= $ver)" >/dev/null || fail "libbreakglass-dev does not depend on $lib (= $ver)"
 pve_deps=$(depends breakglass-pve)
 grep -q "libc6 (>= " <<<"$pve_deps" || fail "breakglass-pve: no libc6 dependency from dpkg-shlibdeps"
 if grep -Eq 'libbreakglass|libssh2|libcurl' <<<"$pve_deps"; then
 	fail "breakglass-pve must be self-contained, without libssh2 or libcurl: $pve_deps"
 fi
-dpkg-deb -I "$debs/${lib}_${ver}_amd64.deb" shlibs | grep -q "^libbreakglass ${soname#libbreakglass.so.} $lib (>= $ver)" ||
+dpkg-deb -I "$debs/${lib}_${ver}_amd64.deb" shlibs | grep -c "^libbreakglass ${soname#libbreakglass.so.} $lib (>= $ver)" >/dev/null ||
 	fail "$lib has no shlibs entry"
-dpkg-deb -I "$debs/${lib}_${ver}_amd64.deb" triggers | grep -q '^activate-noawait ldconfig' || fail "$lib has no ldconfig trigger"
+dpkg-deb -I "$debs/${lib}_${ver}_amd64.deb" triggers | grep -c '^activate-noawait ldconfig' >/dev/null || fail "$lib has no ldconfig trigger"
 # Each dependency on another package is satisfiable here, Debian 12 as on
 # Proxmox VE 8: installed, at the version asked for.
 satisfied() { # "name (op version)"
@@ -154,7 +154,11 @@ grep -v 'root privileges' "$work/lintian.log" || true
 
 # 6. the packaged programs, from the scratch root
 export LD_LIBRARY_PATH=$root$libdir
-ldd "$root/usr/bin/breakglassctl" | grep -q "$soname => $root$libdir/$soname" || fail "breakglassctl did not load the packaged $soname"
+# ldd's output first, then grep: `ldd | grep -q` under pipefail fails at
+# random when grep quits early and ldd takes a SIGPIPE (the same reason the
+# pipes above use grep -c, which reads all its input)
+loaded=$(ldd "$root/usr/bin/breakglassctl")
+grep -q "$soname => $root$libdir/$soname" <<<"$loaded" || fail "breakglassctl did not load the packaged $soname"
 "$root/usr/bin/breakglassctl" version >"$work/version" 2>&1 || { cat "$work/version"; fail "breakglassctl version failed"; }
 grep -q "${ver%-*}" "$work/version" || fail "breakglassctl version does not show ${ver%-*}: $(cat "$work/version")"
 unset LD_LIBRARY_PATH
@@ -173,7 +177,7 @@ PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$root$libdir/pkgconfig \
 # shellcheck disable=SC2046
 cc -Wall -Wextra -Werror -o "$work/consumer" "$src/examples/consumer/consumer.c" $(cat "$work/pc") ||
 	fail "consumer does not build against the packaged headers and library"
-LD_LIBRARY_PATH=$root$libdir "$work/consumer" | grep -q "^libbreakglass ${ver%-*}" || fail "consumer did not run"
+LD_LIBRARY_PATH=$root$libdir "$work/consumer" | grep -c "^libbreakglass ${ver%-*}" >/dev/null || fail "consumer did not run"
 
 # the logrotate file parses (debug mode: nothing is rotated)
 logrotate --debug --state "$work/logrotate.state" "$root/etc/logrotate.d/breakglass-pve" >"$work/logrotate.log" 2>&1 ||
