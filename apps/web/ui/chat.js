@@ -55,6 +55,23 @@ export class Chat {
 	}
 
 	async start() {
+		// Wide: the list beside the conversation; narrow: folded.
+		const wide = window.matchMedia('(min-width: 1000px)');
+		this.$('sessions').open = wide.matches;
+		wide.addEventListener('change', () => {
+			this.$('sessions').open = wide.matches;
+		});
+		// The conversation stays at its end when it was there (new text,
+		// the keyboard opening, a rotation).
+		const log = this.$('log');
+		this.pinned = true;
+		log.addEventListener('scroll', () => {
+			this.pinned = log.scrollHeight - log.scrollTop - log.clientHeight < 120;
+		});
+		new ResizeObserver(() => {
+			if (this.pinned)
+				log.scrollTop = log.scrollHeight;
+		}).observe(log);
 		let id = fromHash();
 		if (!id) {
 			try {
@@ -103,7 +120,8 @@ export class Chat {
 					' ', fmtAgo(s.updated || s.created)));
 			b.addEventListener('click', () => {
 				this.open(s.id);
-				this.$('sessions').open = false;
+				if (!window.matchMedia('(min-width: 1000px)').matches)
+					this.$('sessions').open = false;
 				this.$('prompt').focus();
 			});
 			list.append(el('li', null, b));
@@ -210,8 +228,7 @@ export class Chat {
 
 	scroll(force) {
 		const log = this.$('log');
-		const near = log.scrollHeight - log.scrollTop - log.clientHeight < 120;
-		if (force || near)
+		if (force || this.pinned !== false)
 			log.scrollTop = log.scrollHeight;
 	}
 
@@ -338,7 +355,7 @@ export class Chat {
 		const card = el('div', {class: 'card approval', role: 'group', 'aria-labelledby': `ap-${ev.id}`},
 			el('h3', {id: `ap-${ev.id}`, text: `Approval needed: ${ev.verb}`}),
 			el('p', {text: verbText(ev.verb)}),
-			el('p', {class: 'hint'}, 'The agent asks to run ', el('code', {text: `pve ${ev.verb}`}), '. Time left: ', left),
+			el('p', {class: 'hint ask'}, 'The agent asks to run ', el('code', {text: `pve ${ev.verb}`}), '. Time left: ', left),
 			el('div', {class: 'row'}, approve, deny), outcome);
 		const c = {card, left, approve, deny, outcome, deadline, done: false, ev};
 		const decide = async yes => {
@@ -356,6 +373,7 @@ export class Chat {
 		deny.addEventListener('click', () => decide(false));
 		this.cards.set(ev.nonce, c);
 		this.add(card, ev);
+		this.scroll(true);
 		this.countdown();
 	}
 
@@ -367,10 +385,11 @@ export class Chat {
 			c.done = true;
 			c.approve.disabled = c.deny.disabled = true;
 			c.card.classList.add(ev.approved ? 'approved' : 'denied');
-			c.left.textContent = '—';
+			c.card.dataset.done = String(ev.id);
 			c.outcome.textContent = text;
+		} else {
+			this.add(el('div', {class: 'line', text: `${ev.verb}: ${text}`}), ev);
 		}
-		this.add(el('div', {class: 'line', text: `${ev.verb}: ${text}`}), ev);
 	}
 
 	countdown() {
@@ -397,6 +416,8 @@ export class Chat {
 			if (!c.done) {
 				c.done = true;
 				c.approve.disabled = c.deny.disabled = true;
+				c.card.dataset.done = String(ev.id);
+				c.outcome.textContent = 'No decision: the turn ended.';
 			}
 		const u = ev.usage || {};
 		const bits = [`turn ended: ${(ev.stop_reason || '').replace('_', ' ')}`];

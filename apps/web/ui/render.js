@@ -131,7 +131,10 @@ export function fmtTime(t) {
 	const d = t instanceof Date ? t : new Date(t);
 	if (isNaN(d))
 		return '';
-	return d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
+	const time = d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false});
+	if (new Date().toDateString() === d.toDateString())
+		return time;
+	return `${d.toLocaleDateString([], {month: 'short', day: 'numeric'})} ${time}`;
 }
 
 export function fmtAgo(t, now = Date.now()) {

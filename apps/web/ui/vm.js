@@ -135,6 +135,8 @@ export class Vm {
 		else
 			head = `${v}: ${ok ? 'done' : doc.rejected ? 'rejected' : 'failed'}${r && r.status ? ` — VM ${r.status}` : ''}`;
 		box.append(el('h3', {class: ok ? 'ok' : 'bad', text: head}));
+		if (r && r.forensics)
+			box.append(this.verdict(r.forensics));
 		const facts = el('dl', {class: 'facts'});
 		const fact = (k, val) => facts.append(el('dt', {text: k}), el('dd', {text: val}));
 		if (r && r.status)
@@ -148,8 +150,6 @@ export class Vm {
 		if (err && err.status === 409 && err.body)
 			fact('busy', `${err.body.verb || 'a verb'} by ${err.body.holder || '?'} since ${err.body.since || '?'}`);
 		box.append(facts);
-		if (r && r.forensics)
-			box.append(this.verdict(r.forensics));
 		if (r && Array.isArray(r.steps) && r.steps.length) {
 			const tbl = el('table', {class: 'steps'}, el('caption', {text: 'Steps'}),
 				el('thead', null, el('tr', null, el('th', {scope: 'col', text: 'step'}), el('th', {scope: 'col', text: 'ok'}),
@@ -162,9 +162,10 @@ export class Vm {
 			box.append(el('div', {class: 'scroll-x', tabindex: '0', role: 'region', 'aria-label': 'Steps'}, tbl));
 		}
 		if (doc) {
+			const stdout = readable(doc.stdout);
 			box.append(el('details', {class: 'raw', open: !r || !r.forensics},
-				el('summary', {text: `Full output (${(doc.stdout || '').split('\n').length} lines)`}),
-				outputBlock(doc.stdout || '(empty)', {head: 400, tail: 200, label: 'stdout'})));
+				el('summary', {text: `Full output (${stdout.split('\n').length} lines)`}),
+				outputBlock(stdout || '(empty)', {head: 400, tail: 200, label: 'stdout'})));
 			if (doc.stderr)
 				box.append(el('details', {class: 'raw', open: !ok}, el('summary', {text: 'stderr'}),
 					outputBlock(doc.stderr, {label: 'stderr'})));
@@ -198,4 +199,17 @@ export class Vm {
 			box.append(el('p', {class: 'hint', text: `bundle ${f.id}${f.path ? ` at ${f.path}` : ''}`}));
 		return box;
 	}
+}
+
+// The host's --json document, indented; any other text as it came.
+function readable(text) {
+	const s = String(text || '');
+	if (/^\s*\{/.test(s)) {
+		try {
+			return JSON.stringify(JSON.parse(s), null, 2);
+		} catch {
+			return s;
+		}
+	}
+	return s;
 }
