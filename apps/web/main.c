@@ -1,5 +1,5 @@
 /*
- * breakglass-web [--config FILE] [--check] [--routes] [--keepalive-ms N]
+ * breakglass-web [--config FILE] [--check] [--routes] [--assets] [--keepalive-ms N]
  *
  * The HTTP server of docs/openapi.yaml on CivetWeb. Startup reads and checks the
  * whole configuration before it binds anything (so --check is the same
@@ -23,10 +23,11 @@
 
 static int usage(FILE *f, int rc)
 {
-	fputs("usage: breakglass-web [--config FILE] [--check] [--routes] [--keepalive-ms N]\n"
+	fputs("usage: breakglass-web [--config FILE] [--check] [--routes] [--assets] [--keepalive-ms N]\n"
 	      "  --config FILE      breakglass.conf (default " BG_CONFIG_CLIENT_DEFAULT_PATH ", may be missing)\n"
 	      "  --check            check the configuration (and the htpasswd file, the token) and exit\n"
 	      "  --routes           print the routes the server registers (METHOD PATTERN AUTH) and exit\n"
+	      "  --assets           print the page's compiled-in files (PATH TYPE BYTES HASH, tab-separated) and exit\n"
 	      "  --keepalive-ms N   SSE keepalive interval (default 15000)\n"
 	      "Logs: one JSON line per request on stdout; the library's messages as JSON on stderr.\n"
 	      "See breakglass-web(8).\n",
@@ -55,7 +56,7 @@ static void raise_nofile(void)
 
 typedef struct opts {
 	const char *config;
-	int check, routes, keepalive_ms;
+	int check, routes, assets, keepalive_ms;
 } opts;
 
 static int parse_args(opts *o, int argc, char **argv)
@@ -70,6 +71,8 @@ static int parse_args(opts *o, int argc, char **argv)
 			o->check = 1;
 		} else if (strcmp(argv[i], "--routes") == 0) {
 			o->routes = 1;
+		} else if (strcmp(argv[i], "--assets") == 0) {
+			o->assets = 1;
 		} else if (strcmp(argv[i], "--keepalive-ms") == 0 && i + 1 < argc) {
 			char *end;
 			long v = strtol(argv[++i], &end, 10);
@@ -113,6 +116,10 @@ int main(int argc, char **argv)
 		return usage(stderr, EXIT_USAGE);
 	if (o.routes) {
 		print_routes();
+		return 0;
+	}
+	if (o.assets) {
+		web_ui_print_assets(stdout);
 		return 0;
 	}
 	/* Few arenas: the workers allocate little, and RSS is a target. */

@@ -19,20 +19,6 @@ const web_route web_routes[WEB_ROUTE_COUNT] = {
 #undef WEB_ROUTE_ROW
 };
 
-/* The page's policy: nothing inline, nothing from elsewhere. */
-#define PAGE_CSP                                                                                            \
-	"Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' " \
-	"data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; "             \
-	"frame-ancestors 'none'\r\n"
-
-static const char placeholder_page[] =
-	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	"<title>breakglass</title></head>\n<body>\n<h1>breakglass</h1>\n"
-	"<p>The server is up. The operator page comes with a later release; until then use the API "
-	"(<code>/api/pve/verbs</code>, <code>/api/session</code>, ...) or <code>breakglassctl --server</code>.</p>\n"
-	"</body></html>\n";
-
 static int route_health(web_req *r)
 {
 	static const char body[] = "{\"status\":\"ok\",\"service\":\"breakglass\"}";
@@ -42,8 +28,17 @@ static int route_health(web_req *r)
 
 static int route_page(web_req *r)
 {
-	return web_reply(r, 200, "text/html; charset=utf-8", placeholder_page, sizeof(placeholder_page) - 1,
-			 PAGE_CSP "Cache-Control: no-cache\r\n");
+	return web_ui_page(r);
+}
+
+static int route_asset(web_req *r)
+{
+	return web_ui_asset(r);
+}
+
+static int route_favicon(web_req *r)
+{
+	return web_ui_favicon(r);
 }
 
 /* The body as one JSON object: 0, or answered 400 naming what is wrong. */

@@ -166,6 +166,8 @@ const char *web_status_text(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -198,18 +200,25 @@ static int is_api(const char *path)
 int web_reply(web_req *r, int status, const char *content_type, const char *body, size_t len, const char *extra_headers)
 {
 	wbuf b = {0};
+	int head = r->method && strcmp(r->method, "HEAD") == 0;
 
+	/* 204 and 304 have no body, no type and no length; HEAD the head of GET. */
+	wbuf_printf(&b, "HTTP/1.1 %d %s\r\n", status, web_status_text(status));
+	if (content_type)
+		wbuf_printf(&b, "Content-Type: %s\r\n", content_type);
+	if (status != 204 && status != 304)
+		wbuf_printf(&b, "Content-Length: %zu\r\n", len);
 	wbuf_printf(&b,
-		    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
-		    "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n%sConnection: close\r\n%s\r\n",
-		    status, web_status_text(status), content_type, len,
+		    "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n"
+		    "%sConnection: close\r\n%s\r\n",
 		    is_api(r->path) || status >= 400 ? "Cache-Control: no-store\r\n" : "",
 		    extra_headers ? extra_headers : "");
-	wbuf_put(&b, body, len);
+	if (!head && status != 204 && status != 304)
+		wbuf_put(&b, body, len);
 	if (!b.failed)
 		mg_write(r->conn, b.data, b.len);
 	r->status = status;
-	r->bytes = len;
+	r->bytes = head || status == 204 || status == 304 ? 0 : len;
 	wbuf_free(&b);
 	return status;
 }
@@ -242,7 +251,9 @@ int web_reply_error(web_req *r, int status, const char *msg, const char *field)
 		snprintf(hdr, sizeof(hdr), "Retry-After: 1\r\n");
 		extra = hdr;
 	} else if (status == 405 && r->route >= 0) {
-		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", web_routes[r->route].method);
+		snprintf(hdr, sizeof(hdr), "Allow: %s%s\r\n", web_routes[r->route].method,
+			 strcmp(web_routes[r->route].method, "GET") == 0 && r->route != WEB_ROUTE_STREAM ? ", HEAD"
+													 : "");
 		extra = hdr;
 	}
 	rc = web_reply(r, status, "application/json", b.data ? b.data : "{}", b.data ? b.len : 2, extra);
@@ -286,12 +297,36 @@ static int is_word(const char *s, size_t n)
 	return 1;
 }
 
-/* Match `path` against a pattern with {id} (a session id) or {verb}. */
+/* The rest of a path after /ui/{build}/: the characters of an asset's
+ * name (cmake/embed_ui.cmake), never "..", never empty. The handler only
+ * compares it with the compiled-in table. */
+static int is_asset_path(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 72 || strstr(s, ".."))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '-' || s[i] == '_' || s[i] == '.' || s[i] == '/'))
+			return 0;
+	return 1;
+}
+
+/* Match `path` against a pattern with {id} (a session id), {path} (the
+ * rest of the path: an asset's name) or another word ({verb}, {build}). */
 static int match(const char *pattern, const char *path, char *param, size_t plen)
 {
 	const char *p = pattern, *s = path;
 
 	while (*p && *s) {
+		if (strcmp(p, "{path}") == 0) {
+			size_t n = strlen(s);
+			if (!is_asset_path(s, n) || n >= plen)
+				return 0;
+			memcpy(param, s, n + 1);
+			return 1;
+		}
 		if (*p == '{') {
 			const char *pe = strchr(p, '}');
 			size_t n = strcspn(s, "/");
@@ -321,7 +356,11 @@ static int find_route(web_req *r, int *method_mismatch)
 		char param[80] = "";
 		if (!match(web_routes[i].pattern, r->path, param, sizeof(param)))
 			continue;
-		if (strcmp(web_routes[i].method, r->method) != 0) {
+		/* HEAD is GET without the body (web_reply), on every GET route
+		 * but the stream (which is never a plain answer). */
+		if (strcmp(web_routes[i].method, r->method) != 0 &&
+		    !(strcmp(r->method, "HEAD") == 0 && strcmp(web_routes[i].method, "GET") == 0 &&
+		      i != WEB_ROUTE_STREAM)) {
 			if (found < 0)
 				found = i, *method_mismatch = 1;
 			continue;

@@ -8,6 +8,7 @@
  * stream.c   SSE: one streaming thread owns every attached socket
  * agents.c   one bg_agent per session, its turns in threads of their own
  * vm.c       the VM and its two hosts: the one object handed to handlers
+ * ui.c       the page: apps/web/ui/ compiled in (assets.h), /, /ui/, favicon
  * metrics.c  Prometheus counters
  */
 #ifndef WEB_H
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "appconf.h"
@@ -35,6 +37,8 @@ struct mg_context;
 #define WEB_ROUTES(X)                                                     \
 	X(HEALTH, "GET", "/health", 0, route_health)                      \
 	X(PAGE, "GET", "/", 1, route_page)                                \
+	X(ASSET, "GET", "/ui/{build}/{path}", 1, route_asset)             \
+	X(FAVICON, "GET", "/favicon.ico", 0, route_favicon)               \
 	X(SESSION_NEW, "POST", "/api/session", 1, route_session_new)      \
 	X(SESSIONS, "GET", "/api/sessions", 1, route_sessions)            \
 	X(STREAM, "GET", "/api/session/{id}/stream", 1, route_stream)     \
@@ -225,6 +229,12 @@ int web_agents_cancel(web_agents *ag, const char *session_id);
 int web_agents_decide(web_agents *ag, const char *session_id, const char *nonce, const char *verb, int approved,
 		      const char *who);
 int web_agents_running(web_agents *ag);
+
+/* ui.c: the page (apps/web/ui/, compiled in; assets.h) */
+int web_ui_page(web_req *r);
+int web_ui_asset(web_req *r);
+int web_ui_favicon(web_req *r);
+void web_ui_print_assets(FILE *f);
 
 /* metrics.c */
 void web_metrics_request(web_metrics *m, int route, int status);

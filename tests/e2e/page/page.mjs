@@ -73,25 +73,6 @@ page.on('console', m => {
 });
 page.on('pageerror', e => consoleErrors.push(`pageerror: ${e.message}`));
 
-// Until breakglass-web embeds the page, serve apps/web/ui from disk under
-// the same origin, with the server's CSP (the API stays the real server's).
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-const served = await (await fetch(URL0, {headers: {'X-authentik-username': USER}})).text();
-if (!served.includes('app.js')) {
-	console.log('note: the server does not embed the page yet: serving apps/web/ui from disk');
-	const types = {html: 'text/html', js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml', png: 'image/png', webmanifest: 'application/manifest+json'};
-	await page.route(u => u.origin === ORIGIN && (u.pathname === '/' || u.pathname.startsWith('/ui/')), route => {
-		const p = new URL(route.request().url()).pathname;
-		const file = p === '/' ? 'index.html' : p.slice(4);
-		try {
-			const body = readFileSync(join(env.BG_UI_DIR, file.replace(/\.\.|\//g, '')));
-			route.fulfill({status: 200, body, headers: {'content-type': types[file.split('.').pop()] || 'application/octet-stream', 'content-security-policy': CSP}});
-		} catch {
-			route.fulfill({status: 404, body: 'not found'});
-		}
-	});
-}
-
 // --- helpers ---
 const $ = sel => page.locator(sel);
 async function shoot(name) {

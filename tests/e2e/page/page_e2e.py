@@ -52,8 +52,7 @@ try:
     env = {"ANTHROPIC_API_KEY": "sk-test-key"}
     srv = Server(conf, env=env)
     node_env = dict(os.environ, BG_PAGE_URL="http://127.0.0.1:%d/" % port, BG_E2E_SHOTS=shots,
-                    BG_E2E_USER="alice", BG_NODE_MODULES=NODE_MODULES, BG_CHROMIUM=CHROMIUM,
-                    BG_UI_DIR=os.path.join(SOURCE, "apps", "web", "ui"))
+                    BG_E2E_USER="alice", BG_NODE_MODULES=NODE_MODULES, BG_CHROMIUM=CHROMIUM)
     node = subprocess.Popen(["node", os.path.join(HERE, "page.mjs")], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=node_env, text=True, bufsize=1)
     for line in node.stdout:
