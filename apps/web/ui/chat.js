@@ -363,9 +363,11 @@ export class Chat {
 			outcome.textContent = yes ? 'Approving…' : 'Denying…';
 			try {
 				await api.post(`api/session/${this.sid}/approve`, {nonce: ev.nonce, verb: ev.verb, approved: yes}, 15000);
-				outcome.textContent = yes ? 'Approved: the verb runs.' : 'Denied.';
+				if (!c.done) // the approval event may have come first
+					outcome.textContent = yes ? 'Approved: waiting for the agent…' : 'Denied.';
 			} catch (e) {
-				outcome.textContent = `Not accepted: ${e.message}`;
+				if (!c.done)
+					outcome.textContent = `Not accepted: ${e.message}`;
 				approve.disabled = deny.disabled = c.done;
 			}
 		};

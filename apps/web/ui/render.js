@@ -41,7 +41,18 @@ function inline(parent, text) {
 		else if (odd)
 			parent.append(document.createTextNode('`' + parts[i]));
 		else if (parts[i])
-			parent.append(document.createTextNode(parts[i]));
+			strong(parent, parts[i]);
+	}
+}
+
+// **bold** (what models and the offline playbook write) as <strong>.
+function strong(parent, text) {
+	const parts = text.split('**');
+	for (let i = 0; i < parts.length; i++) {
+		if (i % 2 === 1 && i < parts.length - 1 && parts[i].trim())
+			parent.append(el('strong', {text: parts[i]}));
+		else if (parts[i] || i % 2 === 1)
+			parent.append(document.createTextNode(i % 2 === 1 ? `**${parts[i]}` : parts[i]));
 	}
 }
 

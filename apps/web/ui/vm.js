@@ -136,7 +136,7 @@ export class Vm {
 			head = `${v}: ${ok ? 'done' : doc.rejected ? 'rejected' : 'failed'}${r && r.status ? ` — VM ${r.status}` : ''}`;
 		box.append(el('h3', {class: ok ? 'ok' : 'bad', text: head}));
 		if (r && r.forensics)
-			box.append(this.verdict(r.forensics));
+			box.append(this.verdict(r.forensics, v));
 		const facts = el('dl', {class: 'facts'});
 		const fact = (k, val) => facts.append(el('dt', {text: k}), el('dd', {text: val}));
 		if (r && r.status)
@@ -176,17 +176,23 @@ export class Vm {
 		box.focus();
 	}
 
-	verdict(f) {
+	// The verdict as the headline of a forensics run; after a power verb,
+	// the evidence it took first, folded (the state it found is gone).
+	verdict(f, verb) {
 		const v = f.verdict || 'unknown';
 		const evidence = Array.isArray(f.evidence) ? f.evidence : String(f.evidence || '').split('\n').filter(Boolean);
+		const ul = el('ul', {class: 'evidence'});
+		for (const e of evidence)
+			ul.append(el('li', {text: e}));
+		if (verb !== 'forensics') {
+			return el('details', {class: 'raw verdict-before'},
+				el('summary', null, `Before ${verb}, forensics found: `, el('strong', {text: v})), ul,
+				f.id ? el('p', {class: 'hint', text: `bundle ${f.id}`}) : null);
+		}
 		const box = el('section', {class: `verdict v-${v.replace(/[^a-z-]/g, '')}`, 'aria-label': 'Forensics verdict'},
 			el('h4', null, 'Verdict: ', el('strong', {class: 'verdict-name', text: v})));
-		if (evidence.length) {
-			const ul = el('ul', {class: 'evidence'});
-			for (const e of evidence)
-				ul.append(el('li', {text: e}));
+		if (evidence.length)
 			box.append(ul);
-		}
 		const rec = f.recommended_verb;
 		if (rec && this.buttons.has(rec)) {
 			const b = el('button', {type: 'button', class: `btn ${this.mutating.has(rec) ? 'danger' : 'primary'} rec`, text: `Recommended: ${rec}`});

@@ -241,7 +241,9 @@ try {
 	const cyc = await $('#vm-result').textContent();
 	check(/cycle: done — VM running/.test(cyc) && await $('#vm-result table.steps tbody tr').count() > 2 && /\d+ ms|\d\.\d s/.test(await $('#vm-result table.steps').textContent()),
 		'cycle: the VM runs again, the steps with their times', cyc.slice(0, 400));
-	check(await $('#vm-result details.raw summary').first().textContent().then(t => t.startsWith('Full output')), 'the full output is there');
+	check((await $('#vm-result details.raw summary').allTextContents()).some(t => t.startsWith('Full output')), 'the full output is there');
+	check((await $('#vm-result .verdict-before summary').textContent()).startsWith('Before cycle, forensics found: ') &&
+		await $('#vm-result .verdict .rec').count() === 0, 'after cycle: the evidence it took first, folded, and no button to cycle again');
 	await shoot('08-cycle-result');
 
 	// 7. devvm triage: findings first, raw folded.
