@@ -17,6 +17,10 @@ export class Status {
 		this.whoami();
 		this.deps();
 		setInterval(() => this.deps(), 30000);
+		document.addEventListener('visibilitychange', () => {
+			if (!document.hidden)
+				this.deps();
+		});
 	}
 
 	async whoami() {
@@ -24,15 +28,16 @@ export class Status {
 			const doc = await api.get('api/whoami', 10000);
 			const who = doc && (doc.user || doc.who);
 			this.$('st-user').textContent = who ? `signed in: ${who}` : 'signed in';
-			if (doc && doc.vm && doc.vm.status)
-				this.vm(doc.vm.status, doc.vm.at ? Date.parse(doc.vm.at) : 0);
 		} catch (e) {
 			this.$('st-user').textContent = 'signed in: ?';
 			this.$('st-user').title = `who am I: ${e.message}`;
 		}
 	}
 
+	// GET /api/health/deps: {peers: {devvm, pve, llm: {state, recent,
+	// last_ok, last_failure, error, probing, ...}}, vm: {state, read_at}}.
 	async deps() {
+		clearTimeout(this.again);
 		let doc;
 		try {
 			doc = await api.get('api/health/deps', 15000);
@@ -41,29 +46,41 @@ export class Status {
 				this.dep(k, null, e.status === 404 ? 'not reported by this server' : e.message);
 			return;
 		}
-		for (const k of ['devvm', 'pve', 'llm'])
-			this.dep(k, doc ? doc[k] : null);
-		const pve = doc && doc.pve;
-		if (pve && pve.vm_status)
-			this.vm(pve.vm_status, pve.vm_status_at ? Date.parse(pve.vm_status_at) : Date.now());
+		const peers = (doc && doc.peers) || {};
+		let probing = false;
+		for (const k of ['devvm', 'pve', 'llm']) {
+			this.dep(k, peers[k]);
+			probing = probing || !!(peers[k] && peers[k].probing);
+		}
+		if (probing) // a probe runs: its answer in a moment
+			this.again = setTimeout(() => this.deps(), 2000);
+		const vm = doc && doc.vm;
+		if (vm && vm.state)
+			this.vm(vm.state, vm.read_at ? Date.parse(vm.read_at) : 0);
 	}
 
-	// A peer: {ok: bool, at: time, error: text} (or a bare bool).
 	dep(k, d, why) {
 		const node = this.$(`dep-${k}`);
 		const name = {devvm: 'devvm', pve: 'PVE', llm: 'LLM'}[k];
 		let state = 'unknown';
 		let title = why || 'not known yet';
-		if (typeof d === 'boolean')
-			state = d ? 'ok' : 'bad';
-		else if (d && typeof d === 'object') {
-			state = d.ok === true ? 'ok' : d.ok === false ? 'bad' : 'unknown';
-			const at = d.at || d.checked || d.last;
-			title = `${d.ok === true ? 'answered' : d.ok === false ? 'did not answer' : 'not asked yet'}${at ? ` ${fmtAgo(at)}` : ''}${d.error ? `: ${d.error}` : ''}`;
+		if (d && typeof d === 'object') {
+			state = d.state === 'ok' ? (d.recent === false ? 'stale' : 'ok') : d.state === 'failing' ? 'bad' : d.state === 'offline' ? 'off' : 'unknown';
+			const parts = [];
+			if (d.state === 'offline')
+				parts.push('no LLM configured: the offline playbook answers');
+			if (d.last_ok)
+				parts.push(`answered ${fmtAgo(d.last_ok)}${d.detail ? ` (${d.detail})` : ''}`);
+			if (d.last_failure)
+				parts.push(`failed ${fmtAgo(d.last_failure)}${d.error ? `: ${d.error}` : ''}`);
+			if (d.probing)
+				parts.push('asking now…');
+			title = parts.join('; ') || 'not heard from yet';
 		}
+		const word = {ok: 'up', stale: 'up, not heard from recently', bad: 'down', off: 'offline playbook', unknown: 'unknown'}[state];
 		node.dataset.state = state;
 		node.title = `${name}: ${title}`;
-		node.setAttribute('aria-label', `${name}: ${state === 'ok' ? 'up' : state === 'bad' ? 'down' : 'unknown'}`);
+		node.setAttribute('aria-label', `${name}: ${word}. ${title}`);
 	}
 
 	vm(state, at) {

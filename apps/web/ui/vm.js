@@ -28,7 +28,8 @@ export class Vm {
 		const verbs = Array.isArray(doc.verbs) ? doc.verbs : [];
 		this.mutating = new Set(Array.isArray(doc.mutating) ? doc.mutating : []);
 		this.vmid = doc.vmid ? String(doc.vmid) : '';
-		setServerDescriptions(doc.descriptions);
+		const table = Array.isArray(doc.table) ? doc.table : [];
+		setServerDescriptions(Object.fromEntries(table.filter(t => t && t.name).map(t => [t.name, t.summary])));
 		const inspect = verbs.filter(v => !this.mutating.has(v));
 		const power = verbs.filter(v => this.mutating.has(v));
 		const group = (title, hint, list) => {

