@@ -413,6 +413,11 @@ void web_health_scan_event(web_vm *vm, web_turn_scan *sc, bg_event_kind kind, co
 			int ok = code && strtol(code, NULL, 10) >= 0;
 			if (strcmp(sc->id[i], id) != 0)
 				continue;
+			/* Refused by the policy, denied by a human, cancelled:
+			 * nothing was sent, so it says nothing of the peer. */
+			if (!ok && (!out || strncmp(out, "refused", 7) == 0 || strncmp(out, "denied", 6) == 0 ||
+				    strcmp(out, "cancelled") == 0))
+				break;
 			web_health_note(vm, peer, ok, "turn", ok ? "a tool call ran" : out, when);
 			if (ok && peer == WEB_PEER_PVE && out) {
 				const char *st = strstr(out, "\nstatus: ");
