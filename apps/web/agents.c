@@ -3,7 +3,7 @@
  * is among the newest [web] max_sessions. A turn runs in a thread of its
  * own (bg_agent_run), so it goes on when its client leaves; the session's
  * event log is what clients follow. When the turn ends, its events are
- * counted for /metrics.
+ * counted for /metrics and read for what they say of the peers (deps.c).
  */
 #include "web.h"
 
@@ -53,6 +53,7 @@ int web_agents_new(web_agents **out, web_server *srv)
 	bg_agent_options_init(&ag->opts, BG_AGENT_OPTIONS_VERSION);
 	ag->opts.audit = srv->audit;
 	ag->opts.ssh_key = srv->vm->ssh_key;
+	ag->opts.api_key = srv->vm->health.llm_key; /* read once: every session's agent has it */
 	ag->opts.approval_timeout_s = 600;
 	*out = ag;
 	return 0;
@@ -91,12 +92,19 @@ void web_agents_free(web_agents *ag)
 	free(ag);
 }
 
+typedef struct turn_count {
+	web_server *srv;
+	web_turn_scan scan;
+} turn_count;
+
 static int count_event(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
 {
-	web_metrics *m = payload;
+	turn_count *tc = payload;
+	web_metrics *m = tc->srv->metrics;
 	char *text = NULL;
 
 	(void)id;
+	web_health_scan_event(tc->srv->vm, &tc->scan, kind, json, len);
 	if (kind == BG_EVENT_TOOL)
 		atomic_fetch_add(&m->tool_calls, 1);
 	else if (kind == BG_EVENT_APPROVAL)
@@ -121,6 +129,7 @@ static void *turn_thread(void *arg)
 {
 	agent_entry *e = arg;
 	web_agents *ag = e->ag;
+	turn_count tc;
 	int rc = bg_agent_run(e->agent, e->prompt, e->who);
 
 	if (rc != BG_OK && rc != BG_ECANCELLED)
@@ -129,7 +138,9 @@ static void *turn_thread(void *arg)
 	 * which takes no lock from here on). */
 	atomic_store(&e->running, 0);
 	atomic_fetch_add(&ag->srv->metrics->turns, 1);
-	bg_session_read(e->session, e->start_id, 0, count_event, ag->srv->metrics);
+	memset(&tc, 0, sizeof(tc));
+	tc.srv = ag->srv;
+	bg_session_read(e->session, e->start_id, 0, count_event, &tc);
 	return NULL;
 }
 

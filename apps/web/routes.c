@@ -263,6 +263,23 @@ static void verb_lists(wbuf *b)
 	wbuf_puts(b, "]");
 }
 
+/* Each verb for the page: what it does, whether it changes the VM. */
+static void verb_table(wbuf *b)
+{
+	size_t n, i;
+	const bg_pve_verb *v = bg_pve_verbs(&n);
+
+	wbuf_puts(b, "\"table\":[");
+	for (i = 0; i < n; i++) {
+		wbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		wbuf_json_str(b, v[i].name);
+		wbuf_printf(b, ",\"mutating\":%s,\"summary\":", v[i].mutating ? "true" : "false");
+		wbuf_json_str(b, v[i].summary);
+		wbuf_puts(b, "}");
+	}
+	wbuf_puts(b, "]");
+}
+
 static int route_verbs(web_req *r)
 {
 	wbuf b = {0};
@@ -270,38 +287,14 @@ static int route_verbs(web_req *r)
 
 	wbuf_puts(&b, "{");
 	verb_lists(&b);
+	wbuf_puts(&b, ",");
+	verb_table(&b);
 	wbuf_puts(&b, ",\"vmid\":");
 	wbuf_json_str(&b, r->srv->vm->vmid);
 	wbuf_puts(&b, "}");
 	rc = web_reply_json(r, 200, &b);
 	wbuf_free(&b);
 	return rc;
-}
-
-/* Register / forget an exec in progress, so that a stop can cancel it. */
-static int vm_track(web_vm *vm, bg_ssh *ssh, int add)
-{
-	int i, ok = -1;
-
-	pthread_mutex_lock(&vm->lock);
-	if (add && vm->stopping) {
-		pthread_mutex_unlock(&vm->lock);
-		return -1;
-	}
-	for (i = 0; i < WEB_VM_MAX_ACTIVE; i++) {
-		if (add && !vm->active[i]) {
-			vm->active[i] = ssh;
-			ok = 0;
-			break;
-		}
-		if (!add && vm->active[i] == ssh) {
-			vm->active[i] = NULL;
-			ok = 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&vm->lock);
-	return ok;
 }
 
 static int busy_reply(web_req *r, web_vm *vm)
@@ -378,17 +371,19 @@ static int route_verb(web_req *r)
 		pthread_mutex_unlock(&vm->lock);
 	}
 	rc = bg_ssh_new_from_config(&ssh, vm->cfg, "pve", vm->ssh_key);
-	if (rc == BG_OK && vm_track(vm, ssh, 1) != 0) {
+	if (rc == BG_OK && web_vm_track(vm, ssh, 1) != 0) {
 		bg_ssh_free(ssh);
 		verb_unlock(vm, verb);
 		return web_reply_error(r, 503, "the server is stopping", NULL);
 	}
 	if (rc == BG_OK) {
 		rc = bg_pve_run(&res, ssh, verb->name, vm->verb_timeout_s, NULL, NULL);
-		vm_track(vm, ssh, 0);
+		web_vm_track(vm, ssh, 0);
 	} else {
 		res.exit_code = -1;
 	}
+	if (rc != BG_ECANCELLED)
+		web_health_note_pve(vm, rc, &res, "verb");
 	status = rc == BG_OK ? 200 : 502;
 	idx = web_metrics_verb_index(verb->name);
 	if (idx >= 0)
@@ -430,14 +425,17 @@ static int route_triage(web_req *r)
 	else if (r->query && r->query[0] && strcmp(r->query, "format=json") != 0)
 		return web_reply_error(r, 400, "format must be json or text", "format");
 	rc = bg_ssh_new_from_config(&ssh, vm->cfg, "devvm", vm->ssh_key);
-	if (rc == BG_OK && vm_track(vm, ssh, 1) != 0) {
+	if (rc == BG_OK && web_vm_track(vm, ssh, 1) != 0) {
 		bg_ssh_free(ssh);
 		return web_reply_error(r, 503, "the server is stopping", NULL);
 	}
 	if (rc == BG_OK) {
 		rc = bg_triage_run(&t, ssh, vm->devvm_timeout_s);
-		vm_track(vm, ssh, 0);
+		web_vm_track(vm, ssh, 0);
 	}
+	if (rc != BG_ECANCELLED)
+		web_health_note(vm, WEB_PEER_DEVVM, rc == BG_OK, "triage",
+				rc == BG_OK ? "the triage ran" : bg_error_last()->message, web_now_ms());
 	if (rc == BG_OK)
 		rc = text ? bg_triage_to_text(&json, t) : bg_triage_to_json(&json, t);
 	web_audit(r, "devvm.triage", vm->name, rc == BG_OK ? "ok" : "failed",
@@ -455,21 +453,33 @@ static int route_triage(web_req *r)
 
 static int route_audit(web_req *r)
 {
-	char *json = NULL;
-	long limit = 100;
-	const char *q = r->query;
+	return web_audit_view(r);
+}
+
+/* Who the page is signed in as, and how (the status bar). */
+static int route_whoami(web_req *r)
+{
+	wbuf b = {0};
 	int rc;
 
-	if (q && strncmp(q, "limit=", 6) == 0) {
-		char *end;
-		limit = strtol(q + 6, &end, 10);
-		if (*end || q[6] == '\0' || limit < 1 || limit > 1000)
-			return web_reply_error(r, 400, "limit must be a number 1..1000", "limit");
-	}
-	if (bg_audit_recent(&json, r->srv->audit, (size_t)limit) != BG_OK)
-		return web_reply_error(r, 500, bg_error_last()->message, NULL);
-	rc = web_reply(r, 200, "application/json", json, strlen(json), NULL);
-	bg_free(json);
+	wbuf_puts(&b, "{\"user\":");
+	wbuf_json_str(&b, r->who);
+	wbuf_puts(&b, ",\"method\":");
+	wbuf_json_str(&b, r->auth_method ? r->auth_method : "none");
+	wbuf_puts(&b, "}");
+	rc = web_reply_json(r, 200, &b);
+	wbuf_free(&b);
+	return rc;
+}
+
+static int route_deps(web_req *r)
+{
+	wbuf b = {0};
+	int rc;
+
+	web_health_render(r->srv->vm, &b);
+	rc = web_reply_json(r, 200, &b);
+	wbuf_free(&b);
 	return rc;
 }
 

@@ -18,12 +18,40 @@ int web_vm_init(web_vm *vm, const bg_config *cfg, const bg_secret *key)
 	snprintf(vm->vmid, sizeof(vm->vmid), "%s", bg_app_conf(cfg, "pve", "vmid"));
 	vm->verb_timeout_s = verb_timeout > 0 ? verb_timeout : 240;
 	vm->devvm_timeout_s = command_timeout > 0 ? command_timeout : 60;
+	if (web_health_init(&vm->health, cfg) != 0)
+		return -1;
 	return pthread_mutex_init(&vm->lock, NULL) == 0 ? 0 : -1;
 }
 
 void web_vm_destroy(web_vm *vm)
 {
+	web_health_destroy(&vm->health);
 	pthread_mutex_destroy(&vm->lock);
+}
+
+int web_vm_track(web_vm *vm, bg_ssh *ssh, int add)
+{
+	int i, ok = -1;
+
+	pthread_mutex_lock(&vm->lock);
+	if (add && vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return -1;
+	}
+	for (i = 0; i < WEB_VM_MAX_ACTIVE; i++) {
+		if (add && !vm->active[i]) {
+			vm->active[i] = ssh;
+			ok = 0;
+			break;
+		}
+		if (!add && vm->active[i] == ssh) {
+			vm->active[i] = NULL;
+			ok = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 void web_vm_cancel_all(web_vm *vm)

@@ -9,6 +9,8 @@
  * agents.c   one bg_agent per session, its turns in threads of their own
  * vm.c       the VM and its two hosts: the one object handed to handlers
  * ui.c       the page: apps/web/ui/ compiled in (assets.h), /, /ui/, favicon
+ * deps.c     what the server knows of its peers: /api/health/deps
+ * auditview.c  /api/audit with its filters
  * metrics.c  Prometheus counters
  */
 #ifndef WEB_H
@@ -49,6 +51,8 @@ struct mg_context;
 	X(VERB, "POST", "/api/pve/{verb}", 1, route_verb)                 \
 	X(TRIAGE, "POST", "/api/devvm/triage", 1, route_triage)           \
 	X(AUDIT, "GET", "/api/audit", 1, route_audit)                     \
+	X(WHOAMI, "GET", "/api/whoami", 1, route_whoami)                  \
+	X(DEPS, "GET", "/api/health/deps", 1, route_deps)                 \
 	X(METRICS, "GET", "/metrics", 1, route_metrics)
 
 enum web_route_id {
@@ -94,6 +98,50 @@ typedef struct web_settings {
 
 #define WEB_VM_MAX_ACTIVE 64
 
+/* What the server knows of its peers (deps.c): GET /api/health/deps. */
+enum { WEB_PEER_DEVVM, WEB_PEER_PVE, WEB_PEER_LLM, WEB_PEER_COUNT };
+
+typedef struct web_peer {
+	long long ok_at, fail_at;      /* wall clock, ms; 0: never */
+	char ok_via[16], fail_via[16]; /* verb, triage, turn, probe */
+	char detail[200];              /* what the last success said */
+	char error[240];               /* what the last failure said */
+	int probing, probe_started;
+	time_t probe_at; /* monotonic s: when the last probe started */
+	pthread_t thread;
+	int has_thread;
+} web_peer;
+
+struct web_vm;
+typedef struct web_probe_arg {
+	struct web_vm *vm;
+	int peer;
+} web_probe_arg;
+
+typedef struct web_health {
+	pthread_mutex_t lock;
+	pthread_cond_t done; /* a probe ended */
+	int interval_s;      /* [web] health_interval */
+	char provider[32];   /* [agent] provider: "offline" has no endpoint */
+	bg_secret *llm_key;  /* the provider's key from the environment, or NULL */
+	web_peer peer[WEB_PEER_COUNT];
+	web_probe_arg args[WEB_PEER_COUNT];
+	unsigned long probes; /* probes run so far */
+	char vm_state[32];    /* the VM's last known state */
+	long long vm_state_at;
+	char vm_state_via[16];
+	int stopping;
+} web_health;
+
+/* Tools seen in one turn's events, to pair results with their calls. */
+#define WEB_TURN_SCAN_TOOLS 32
+typedef struct web_turn_scan {
+	char id[WEB_TURN_SCAN_TOOLS][64];
+	int peer[WEB_TURN_SCAN_TOOLS];
+	int n;
+	int fell_back; /* the offline playbook took over */
+} web_turn_scan;
+
 typedef struct web_vm {
 	const char *name; /* "devvm": shown, audited */
 	const bg_config *cfg;
@@ -107,12 +155,30 @@ typedef struct web_vm {
 	time_t holder_since;
 	bg_ssh *active[WEB_VM_MAX_ACTIVE]; /* running execs, cancelled at stop */
 	int stopping;
+	web_health health; /* its peers as the server last saw them */
 } web_vm;
 
 int web_vm_init(web_vm *vm, const bg_config *cfg, const bg_secret *key);
 void web_vm_destroy(web_vm *vm);
 /* Cancel every exec in progress (shutdown). */
 void web_vm_cancel_all(web_vm *vm);
+/* Register (add 1) / forget (add 0) an exec in progress, so that a stop
+ * can cancel it: 0, or -1 when stopping (or no slot is free). */
+int web_vm_track(web_vm *vm, bg_ssh *ssh, int add);
+
+/* deps.c */
+long long web_now_ms(void);
+int web_health_init(web_health *h, const bg_config *cfg);
+void web_health_destroy(web_health *h); /* joins the probes */
+/* A peer answered (ok) or not, at `when` (ms), found by `via`. */
+void web_health_note(web_vm *vm, int peer, int ok, const char *via, const char *text, long long when);
+void web_health_note_vm(web_vm *vm, const char *state, const char *via, long long when);
+/* What a breakglass-pve run says about the host and the VM. */
+void web_health_note_pve(web_vm *vm, int rc, const bg_pve_result *res, const char *via);
+/* The /api/health/deps document; probes what is due first (bounded wait). */
+void web_health_render(web_vm *vm, wbuf *b);
+/* One event of an ended turn (in order; `sc` zeroed per turn). */
+void web_health_scan_event(web_vm *vm, web_turn_scan *sc, bg_event_kind kind, const char *json, size_t len);
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -235,6 +301,9 @@ int web_ui_page(web_req *r);
 int web_ui_asset(web_req *r);
 int web_ui_favicon(web_req *r);
 void web_ui_print_assets(FILE *f);
+
+/* auditview.c: GET /api/audit */
+int web_audit_view(web_req *r);
 
 /* metrics.c */
 void web_metrics_request(web_metrics *m, int route, int status);

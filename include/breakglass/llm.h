@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "secret.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +31,13 @@ extern "C" {
  * provider always passes. Never sends a prompt.
  */
 BG_EXTERN int bg_llm_check(char **detail_out, const bg_config *cfg, int timeout_s);
+
+/**
+ * bg_llm_check() with the API key given (borrowed), for a program that
+ * read it once (bg_secret_from_env() removes it from the environment);
+ * NULL: as bg_llm_check().
+ */
+BG_EXTERN int bg_llm_check_key(char **detail_out, const bg_config *cfg, const bg_secret *key, int timeout_s);
 
 #ifdef __cplusplus
 }

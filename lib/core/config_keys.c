@@ -336,6 +336,8 @@ const bg_config_key bg_config_keys[] = {
 	       check_optional_path, "the audit log (JSON lines); empty: memory only"),
 	CLIENT("web", "max_sessions", BG_CONF_INT, web.max_sessions, "64", 1, 10000, NULL, "sessions kept"),
 	CLIENT("web", "threads", BG_CONF_INT, web.threads, "64", 4, 1024, NULL, "HTTP worker threads"),
+	CLIENT("web", "health_interval", BG_CONF_INT, web.health_interval, "30", 1, 3600, NULL,
+	       "seconds: /api/health/deps probes a peer at most this often"),
 
 	/* pve.conf */
 	PVE("vm", "vmid", BG_CONF_INT, vmid, NULL, 100, 999999999, NULL, "the one VM this key may act on"),

@@ -54,6 +54,7 @@ typedef struct bg_client_settings {
 		const char *audit_log;
 		int max_sessions;
 		int threads;
+		int health_interval;
 	} web;
 } bg_client_settings;
 

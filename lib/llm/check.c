@@ -98,25 +98,25 @@ static int probe(bg_llm_remote *r, const char *provider, const char *model, int 
 	return rc;
 }
 
-static int check(const bg_client_settings *cs, int timeout_s, bg_buf *d)
+static int check(const bg_client_settings *cs, const bg_secret *given, int timeout_s, bg_buf *d)
 {
 	bg_llm_settings s = {0};
 	bg_secret *key = NULL;
 	bg_llm *llm = NULL;
 	const char *source;
-	int rc = load_key(cs, &key, &source);
+	int rc = given ? BG_OK : load_key(cs, &key, &source);
 
 	if (rc != BG_OK) {
 		bg_buf_printf(d, "%s: cannot read the API key: %s", cs->agent.provider, bg_error_last()->message);
 		return rc;
 	}
-	if (!key && strcmp(cs->agent.provider, "anthropic") == 0) {
+	if (!key && !given && strcmp(cs->agent.provider, "anthropic") == 0) {
 		bg_buf_printf(d, "anthropic: no API key (set api_key_file or $ANTHROPIC_API_KEY)");
 		return BG_EAUTH;
 	}
 	s.provider = cs->agent.provider;
 	s.base_url = cs->agent.base_url;
-	s.api_key = key;
+	s.api_key = given ? given : key;
 	s.max_retries = 0;
 	rc = bg_llm_new(&llm, &s);
 	if (rc == BG_OK)
@@ -129,6 +129,11 @@ static int check(const bg_client_settings *cs, int timeout_s, bg_buf *d)
 }
 
 int bg_llm_check(char **detail_out, const bg_config *cfg, int timeout_s)
+{
+	return bg_llm_check_key(detail_out, cfg, NULL, timeout_s);
+}
+
+int bg_llm_check_key(char **detail_out, const bg_config *cfg, const bg_secret *key, int timeout_s)
 {
 	const bg_client_settings *cs = cfg ? bg_config_client(cfg) : NULL;
 	bg_buf d = BG_BUF_INIT;
@@ -147,7 +152,7 @@ int bg_llm_check(char **detail_out, const bg_config *cfg, int timeout_s)
 		bg_buf_printf(&d, "unknown provider \"%s\"", cs->agent.provider);
 		rc = BG_EINVAL;
 	} else
-		rc = check(cs, timeout_s, &d);
+		rc = check(cs, key, timeout_s, &d);
 	*detail_out = bg_buf_detach(&d);
 	if (!*detail_out)
 		return bg_error_oom();

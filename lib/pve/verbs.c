@@ -15,7 +15,7 @@ static const bg_pve_verb verb_table[] = {
 	{"reset", 1, "forensics, then a warm reset (same QEMU process)"},
 	{"stop", 1, "forensics, then stop the VM"},
 	{"start", 1, "forensics, then start the VM"},
-	{"cycle", 1, "forensics, stop (kill a hung QEMU), start: the recovery action"},
+	{"cycle", 1, "forensics, stop (kill a hung QEMU), start: the recovery action for a frozen VM"},
 };
 
 #define NVERBS    (sizeof(verb_table) / sizeof(verb_table[0]))

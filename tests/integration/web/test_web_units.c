@@ -1,5 +1,6 @@
 /* Unit tests of breakglass-web's own parsing: the JSON body parser, the
- * JSON string writer and the [web] listen address. */
+ * JSON string writer, the [web] listen address, and what a turn's events
+ * say of the peers (deps.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,11 +137,80 @@ static void test_listen(void **state)
 	assert_false(web_addr_is_loopback("128.0.0.1"));
 }
 
+static void scan(web_vm *vm, web_turn_scan *sc, bg_event_kind kind, const char *json)
+{
+	web_health_scan_event(vm, sc, kind, json, strlen(json));
+}
+
+static void test_turn_scan(void **state)
+{
+	web_vm vm;
+	web_turn_scan sc;
+	web_health *h = &vm.health;
+
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	memset(&sc, 0, sizeof(sc));
+	vm.name = "devvm";
+	assert_int_equal(pthread_mutex_init(&h->lock, NULL), 0);
+	snprintf(h->provider, sizeof(h->provider), "anthropic");
+	h->interval_s = 30;
+	scan(&vm, &sc, BG_EVENT_USER, "{\"kind\":\"user\",\"text\":\"hi\",\"by\":\"a\",\"ts\":500}");
+	assert_int_equal(h->peer[WEB_PEER_LLM].ok_at, 0);
+	scan(&vm, &sc, BG_EVENT_TEXT, "{\"kind\":\"text\",\"text\":\"Looking.\",\"ts\":1000}");
+	assert_int_equal(h->peer[WEB_PEER_LLM].ok_at, 1000);
+	assert_string_equal(h->peer[WEB_PEER_LLM].ok_via, "turn");
+	scan(&vm, &sc, BG_EVENT_TOOL,
+	     "{\"kind\":\"tool\",\"tool_use_id\":\"t1\",\"name\":\"devvm_exec\",\"input\":{},\"ts\":1100}");
+	scan(&vm, &sc, BG_EVENT_TOOL,
+	     "{\"kind\":\"tool\",\"tool_use_id\":\"t2\",\"name\":\"pve\",\"input\":{\"verb\":\"cycle\"},\"ts\":1100}");
+	scan(&vm, &sc, BG_EVENT_TOOL,
+	     "{\"kind\":\"tool\",\"tool_use_id\":\"t3\",\"name\":\"pve\",\"input\":{\"verb\":\"status\"},\"ts\":1100}");
+	scan(&vm, &sc, BG_EVENT_TOOL_RESULT,
+	     "{\"kind\":\"tool_result\",\"tool_use_id\":\"t1\",\"ok\":false,\"exit_code\":1,\"output\":\"x\",\"ts\":"
+	     "2000}");
+	assert_int_equal(h->peer[WEB_PEER_DEVVM].ok_at, 2000); /* exit 1: the devvm answered */
+	/* A human's denial sent nothing: it says nothing of the host. */
+	scan(&vm, &sc, BG_EVENT_TOOL_RESULT,
+	     "{\"kind\":\"tool_result\",\"tool_use_id\":\"t2\",\"ok\":false,\"exit_code\":-1,"
+	     "\"output\":\"denied by alice\",\"ts\":2500}");
+	assert_int_equal(h->peer[WEB_PEER_PVE].ok_at, 0);
+	assert_int_equal(h->peer[WEB_PEER_PVE].fail_at, 0);
+	scan(&vm, &sc, BG_EVENT_TOOL_RESULT,
+	     "{\"kind\":\"tool_result\",\"tool_use_id\":\"t3\",\"ok\":true,\"exit_code\":0,"
+	     "\"output\":\"verb: status\\nexit status: 0\\nstatus: running\\n\",\"ts\":3000}");
+	assert_int_equal(h->peer[WEB_PEER_PVE].ok_at, 3000);
+	assert_string_equal(h->vm_state, "running");
+	assert_int_equal(h->vm_state_at, 3000);
+	scan(&vm, &sc, BG_EVENT_ERROR,
+	     "{\"kind\":\"error\",\"error\":\"LLM: overloaded; retry 1 in 500 ms\",\"ts\":5000}");
+	assert_int_equal(h->peer[WEB_PEER_LLM].fail_at, 5000);
+	assert_string_equal(h->peer[WEB_PEER_LLM].error, "LLM: overloaded; retry 1 in 500 ms");
+	scan(&vm, &sc, BG_EVENT_ERROR,
+	     "{\"kind\":\"error\",\"error\":\"the LLM is unreachable (refused); the offline playbook takes over for "
+	     "this turn\",\"ts\":6000}");
+	assert_int_equal(h->peer[WEB_PEER_LLM].fail_at, 6000);
+	/* The playbook's text is not the model's answer. */
+	scan(&vm, &sc, BG_EVENT_TEXT, "{\"kind\":\"text\",\"text\":\"Playbook.\",\"ts\":7000}");
+	assert_int_equal(h->peer[WEB_PEER_LLM].ok_at, 1100); /* the model's last word: its tool calls */
+	scan(&vm, &sc, BG_EVENT_TOOL,
+	     "{\"kind\":\"tool\",\"tool_use_id\":\"t4\",\"name\":\"devvm_triage\",\"input\":{},\"ts\":7100}");
+	scan(&vm, &sc, BG_EVENT_TOOL_RESULT,
+	     "{\"kind\":\"tool_result\",\"tool_use_id\":\"t4\",\"ok\":false,\"exit_code\":-1,"
+	     "\"output\":\"devvm (10.0.0.5:22): connection refused\\nmore\",\"ts\":8000}");
+	assert_int_equal(h->peer[WEB_PEER_DEVVM].fail_at, 8000);
+	assert_string_equal(h->peer[WEB_PEER_DEVVM].error, "devvm (10.0.0.5:22): connection refused");
+	/* An older word never overrides a newer one. */
+	web_health_note(&vm, WEB_PEER_DEVVM, 0, "probe", "old", 7500);
+	assert_string_equal(h->peer[WEB_PEER_DEVVM].error, "devvm (10.0.0.5:22): connection refused");
+	pthread_mutex_destroy(&h->lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good), cmocka_unit_test(test_parse_bad), cmocka_unit_test(test_parse_deep),
-		cmocka_unit_test(test_json_str),   cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_json_str),   cmocka_unit_test(test_listen),    cmocka_unit_test(test_turn_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,8 @@ def validate(value, schema, where="$"):
     errs = []
     if "const" in schema and value != schema["const"]:
         errs.append("%s: want %r, got %r" % (where, schema["const"], value))
+    if "enum" in schema and value not in schema["enum"]:
+        errs.append("%s: want one of %r, got %r" % (where, schema["enum"], value))
     t = schema.get("type")
     if t:
         types = t if isinstance(t, list) else [t]
@@ -85,6 +87,8 @@ def conforms(method, pattern, r):
     if resp is None:
         return ["status %d is not documented for %s %s" % (r.status, method, pattern)]
     resp = deref(resp)
+    if "content" not in resp:  # 204, 304: no body, no type
+        return [] if r.body == b"" and "content-type" not in r.headers else ["a body where none is documented"]
     ctype = r.headers.get("content-type", "").split(";")[0]
     content = resp.get("content", {})
     if ctype not in content:
@@ -99,6 +103,8 @@ def conforms(method, pattern, r):
     return validate(doc, schema)
 
 
+BUILD = subprocess.run([WEB, "--assets"], capture_output=True, text=True, check=True).stdout.strip().split("/ui/")[-1]
+BUILD = BUILD.rstrip("/")
 base = tmpdir()
 srv = Server(config(base, auth="bearer"))
 try:
@@ -128,6 +134,15 @@ try:
         ("POST", "/api/devvm/triage", "/api/devvm/triage", {}, {}),
         ("GET", "/api/audit", "/api/audit", None, {}),
         ("GET", "/api/audit", "/api/audit?limit=0", None, {}),
+        ("GET", "/api/audit", "/api/audit?kind=session,pve&limit=5", None, {}),
+        ("GET", "/api/audit", "/api/audit?kind=Bad!", None, {}),
+        ("GET", "/api/whoami", "/api/whoami", None, {}),
+        ("GET", "/api/whoami", "/api/whoami", None, {"token": None}),
+        ("GET", "/api/health/deps", "/api/health/deps", None, {}),
+        ("GET", "/ui/{build}/{path}", "/ui/%s/index.html" % BUILD, None, {}),
+        ("GET", "/ui/{build}/{path}", "/ui/%s/nothing.js" % BUILD, None, {}),
+        ("GET", "/ui/{build}/{path}", "/ui/%s/index.html" % BUILD, None, {"token": None}),
+        ("GET", "/favicon.ico", "/favicon.ico", None, {"token": None}),
         ("GET", "/metrics", "/metrics", None, {}),
         ("GET", "/metrics", "/metrics", None, {"token": None}),
     ]
