@@ -170,6 +170,7 @@ try {
 	check((await ctrl('qemu')).pid > 0, 'a real QEMU runs (the stand-in started it)');
 	check(/VM: running/.test(await $('#st-vm').textContent()), 'the status bar shows the VM running', await $('#st-vm').textContent());
 	check(await $('#send').isEnabled() && await $('#stop').isDisabled(), 'after the turn: Send enabled, Stop disabled');
+	check((await $('#st-user').textContent()).includes(USER), 'the status bar says who is signed in', await $('#st-user').textContent());
 	await shoot('03-turn-done');
 
 	// 5. A server restart mid-session: the page reconnects, then the LLM is
@@ -267,6 +268,15 @@ try {
 		'triage: findings first, the raw sections folded', tri);
 	await shoot('09-triage');
 
+	// The status bar: the peers as the server last heard from them (a
+	// reload asks at once): all answered last; the LLM failed before.
+	await page.reload();
+	await page.waitForFunction(() => ['devvm', 'pve', 'llm'].every(k => document.getElementById(`dep-${k}`).dataset.state !== 'unknown'), null, {timeout: LONG});
+	const deps = await page.$$eval('.dep', ns => ns.map(n => [n.id, n.dataset.state, n.getAttribute('aria-label')]));
+	check(deps[0][1] === 'ok' && deps[1][1] === 'ok' && deps[2][1] === 'ok' && /failed [^;]* ago: the LLM is unreachable/.test(deps[2][2]),
+		'the status bar: devvm, PVE and the LLM (its last reply) up, the LLM\'s earlier failure told (from /api/health/deps)', deps);
+	check(/VM: running · /.test(await $('#st-vm').textContent()), 'the status bar: the VM running, and when it was read', await $('#st-vm').textContent());
+
 	// 8. Audit, filterable by kind.
 	await tab('audit');
 	await page.waitForFunction(() => document.querySelectorAll('#audit-list li').length > 0, null, {timeout: LONG});
@@ -275,7 +285,8 @@ try {
 	await $('#audit-kind').selectOption('pve');
 	await page.waitForFunction(() => /of kind pve/.test(document.getElementById('audit-note').textContent));
 	const pve = await $('#audit-list strong').allTextContents();
-	check(pve.length > 0 && pve.every(a => a.startsWith('pve.')), 'filtered by kind pve', pve);
+	check(pve.length > 0 && pve.every(a => a.startsWith('pve.')) && requests.some(x => x.url.includes('/api/audit?limit=200&kind=pve')),
+		'filtered by kind pve (by the server)', pve);
 	await shoot('10-audit');
 
 	// 9. Phone: no horizontal scroll in any view; the composer above the keyboard.
