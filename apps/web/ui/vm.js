@@ -164,7 +164,7 @@ export class Vm {
 		}
 		if (doc) {
 			const stdout = readable(doc.stdout);
-			box.append(el('details', {class: 'raw', open: !r || !r.forensics},
+			box.append(el('details', {class: 'raw', open: !r},
 				el('summary', {text: `Full output (${stdout.split('\n').length} lines)`}),
 				outputBlock(stdout || '(empty)', {head: 400, tail: 200, label: 'stdout'})));
 			if (doc.stderr)
