@@ -352,12 +352,12 @@ export class Chat {
 		const approve = el('button', {type: 'button', class: 'btn primary', text: `Approve ${ev.verb}`});
 		const deny = el('button', {type: 'button', class: 'btn', text: 'Deny'});
 		const outcome = el('p', {class: 'outcome', role: 'status'});
-		const card = el('div', {class: 'card approval', role: 'group', 'aria-labelledby': `ap-${ev.id}`},
-			el('h3', {id: `ap-${ev.id}`, text: `Approval needed: ${ev.verb}`}),
+		const title = el('h3', {id: `ap-${ev.id}`, text: `Approval needed: ${ev.verb}`});
+		const card = el('div', {class: 'card approval', role: 'group', 'aria-labelledby': `ap-${ev.id}`}, title,
 			el('p', {text: verbText(ev.verb)}),
 			el('p', {class: 'hint ask'}, 'The agent asks to run ', el('code', {text: `pve ${ev.verb}`}), '. Time left: ', left),
 			el('div', {class: 'row'}, approve, deny), outcome);
-		const c = {card, left, approve, deny, outcome, deadline, done: false, ev};
+		const c = {card, title, left, approve, deny, outcome, deadline, done: false, ev};
 		const decide = async yes => {
 			approve.disabled = deny.disabled = true;
 			outcome.textContent = yes ? 'Approving…' : 'Denying…';
@@ -388,6 +388,7 @@ export class Chat {
 			c.approve.disabled = c.deny.disabled = true;
 			c.card.classList.add(ev.approved ? 'approved' : 'denied');
 			c.card.dataset.done = String(ev.id);
+			c.title.textContent = `${ev.verb}: ${ev.approved ? 'approved' : 'denied'}`;
 			c.outcome.textContent = text;
 		} else {
 			this.add(el('div', {class: 'line', text: `${ev.verb}: ${text}`}), ev);

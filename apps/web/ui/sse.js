@@ -27,6 +27,8 @@ export class Follower {
 
 	stop() {
 		this.stopped = true;
+		// Whatever is still in flight reaches no one: the next follower owns the page.
+		this.h = {onEvent() {}, onCaughtUp() {}, onState() {}};
 		if (this.ctl)
 			this.ctl.abort();
 		clearTimeout(this.timer);

@@ -2,18 +2,28 @@
 // was read, whether the devvm, the Proxmox host and the LLM answered
 // recently, and the state of the event stream.
 import * as api from './api.js';
-import {fmtAgo} from './render.js';
+import {el, fmtAgo} from './render.js';
 
 export class Status {
 	constructor(app) {
 		this.app = app;
 		this.$ = id => document.getElementById(id);
 		this.vmState = null;
+		this.info = {};
+		this.words = {};
 		this.vmAt = 0;
 		setInterval(() => this.renderVm(), 5000);
 	}
 
 	async start() {
+		const btn = this.$('st-deps');
+		btn.addEventListener('click', () => {
+			const open = btn.getAttribute('aria-expanded') !== 'true';
+			btn.setAttribute('aria-expanded', String(open));
+			this.$('deps-info').hidden = !open;
+			if (open)
+				this.deps();
+		});
 		this.whoami();
 		this.deps();
 		setInterval(() => this.deps(), 30000);
@@ -79,8 +89,12 @@ export class Status {
 		}
 		const word = {ok: 'up', stale: 'up, not heard from recently', bad: 'down', off: 'offline playbook', unknown: 'unknown'}[state];
 		node.dataset.state = state;
-		node.title = `${name}: ${title}`;
-		node.setAttribute('aria-label', `${name}: ${word}. ${title}`);
+		this.info[k] = `${name}: ${word}. ${title}`;
+		this.words = {...this.words, [k]: `${name} ${word}`};
+		this.$('st-deps').setAttribute('aria-label', `devvm PVE LLM: ${Object.values(this.words).join(', ')}`);
+		this.$('st-deps').title = Object.values(this.info).join('\n');
+		this.$('deps-info').replaceChildren(...Object.entries(this.info).map(([key, t]) =>
+			el('li', {class: 'dep-line', dataset: {state: this.$(`dep-${key}`).dataset.state}, text: t})));
 	}
 
 	vm(state, at) {

@@ -164,7 +164,8 @@ try {
 	// 4. Approve: the verb runs.
 	await $('#log .card.approval button.primary').click();
 	await page.waitForFunction(() => /Approved \(by /.test(document.querySelector('.card.approval .outcome').textContent), null, {timeout: LONG});
-	check((await $('#log .card.approval .outcome').textContent()).includes(`by ${USER}`), 'the card says who approved');
+	check((await $('#log .card.approval .outcome').textContent()).includes(`by ${USER}`) && await $('#log .card.approval h3').textContent() === 'start: approved',
+		'the card says it was approved, and by whom');
 	await $('#log .line.end').waitFor({timeout: LONG});
 	check(await $('#log .chip').nth(1).locator('.chip-state.ok').count() === 1, 'the approved verb ran (its chip ok)');
 	check((await ctrl('qemu')).pid > 0, 'a real QEMU runs (the stand-in started it)');
@@ -272,9 +273,15 @@ try {
 	// reload asks at once): all answered last; the LLM failed before.
 	await page.reload();
 	await page.waitForFunction(() => ['devvm', 'pve', 'llm'].every(k => document.getElementById(`dep-${k}`).dataset.state !== 'unknown'), null, {timeout: LONG});
-	const deps = await page.$$eval('.dep', ns => ns.map(n => [n.id, n.dataset.state, n.getAttribute('aria-label')]));
-	check(deps[0][1] === 'ok' && deps[1][1] === 'ok' && deps[2][1] === 'ok' && /failed [^;]* ago: the LLM is unreachable/.test(deps[2][2]),
-		'the status bar: devvm, PVE and the LLM (its last reply) up, the LLM\'s earlier failure told (from /api/health/deps)', deps);
+	const deps = await page.$$eval('.dep', ns => ns.map(n => n.dataset.state));
+	await $('#st-deps').click();
+	await $('#deps-info').waitFor({state: 'visible'});
+	const lines = await $('#deps-info li').allTextContents();
+	check(deps.join() === 'ok,ok,ok' && lines.length === 3 && /^LLM: up\. .*failed [^;]* ago: the LLM is unreachable/.test(lines[2]) &&
+		/^PVE: up\. answered .* ago/.test(lines[1]) && (await $('#st-deps').getAttribute('aria-label')) === 'devvm PVE LLM: devvm up, PVE up, LLM up',
+		'the status bar: devvm, PVE and the LLM (its last reply) up; a tap tells when, and the LLM\'s earlier failure (from /api/health/deps)', {deps, lines});
+	await shoot('09b-peers');
+	await $('#st-deps').click();
 	check(/VM: running · /.test(await $('#st-vm').textContent()), 'the status bar: the VM running, and when it was read', await $('#st-vm').textContent());
 
 	// 8. Audit, filterable by kind.
