@@ -592,7 +592,8 @@ static int evict_one(bg_session_store *st)
 {
 	size_t i;
 
-	qsort(st->list, st->n, sizeof(*st->list), cmp_newest);
+	if (st->n > 1) /* an empty store's list may be NULL, which qsort must not get */
+		qsort(st->list, st->n, sizeof(*st->list), cmp_newest);
 	for (i = st->n; i-- > 0;) {
 		if (!bg_session_busy(st->list[i])) {
 			bg_info("session", "session %s deleted: more than %d sessions", st->list[i]->id, st->max);
@@ -826,7 +827,8 @@ int bg_session_list(char **json_out, bg_session_store *st)
 
 	*json_out = NULL;
 	pthread_mutex_lock(&st->mu);
-	qsort(st->list, st->n, sizeof(*st->list), cmp_newest);
+	if (st->n > 1) /* an empty store's list may be NULL, which qsort must not get */
+		qsort(st->list, st->n, sizeof(*st->list), cmp_newest);
 	for (i = 0; rc == BG_OK && i < st->n; i++)
 		rc = list_one(arr, st->list[i]);
 	pthread_mutex_unlock(&st->mu);
