@@ -170,7 +170,7 @@ export class Chat {
 		this.tools = new Map(); // tool_use_id -> chip
 		this.cards = new Map(); // nonce -> approval card
 		this.turnEl = null;
-		this.offline = false;
+		this.offline = null;
 		this.setRunning(false);
 	}
 
@@ -247,6 +247,11 @@ export class Chat {
 		switch (k) {
 		case 'user':
 			this.setRunning(true);
+			// The banner is about one turn: a new turn asks the LLM again.
+			if (this.offline) {
+				this.offline.remove();
+				this.offline = null;
+			}
 			this.add(el('div', {class: 'msg user'},
 				el('div', {class: 'who', text: `${ev.by || 'you'} · ${fmtTime(ev.ts)}`}),
 				el('div', {class: 'body', text: ev.text || ''})), ev);
@@ -277,10 +282,8 @@ export class Chat {
 			break;
 		case 'error':
 			this.add(el('div', {class: 'line warn', role: 'note'}, el('strong', {text: 'Note: '}), ev.error || 'error'), ev);
-			if (/offline playbook/i.test(ev.error || '') && !this.offline) {
-				this.offline = true;
-				this.banner('offline', 'The LLM is unreachable: the offline playbook (fixed rules, no AI) answered this turn.');
-			}
+			if (/offline playbook/i.test(ev.error || '') && !this.offline)
+				this.offline = this.banner('offline', 'The LLM is unreachable: the offline playbook (fixed rules, no AI) answers this turn.');
 			break;
 		case 'cancelled':
 			this.add(el('div', {class: 'line warn', text: 'Cancelled.'}), ev);

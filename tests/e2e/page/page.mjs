@@ -205,6 +205,7 @@ try {
 	check(await $('#stop').isEnabled() && await $('#send').isDisabled(), 'while the reply streams: Stop enabled, Send disabled');
 	await $('#stop').click();
 	await page.waitForFunction(() => document.querySelectorAll('#log .line.end').length === 3, null, {timeout: LONG});
+	check(await $('#banners .banner.offline').count() === 0, 'the offline banner went with its turn');
 	check(/cancelled/.test(await $('#log .line.end').last().textContent()) && posts(`/api/session/${sid}/cancel`) === 1,
 		'Stop cancels the turn (one cancel request; the turn ends cancelled)', await $('#log .line.end').last().textContent());
 

@@ -84,6 +84,9 @@ try:
         node.stdin.flush()
     rc = node.wait()
     print("screenshots: %s" % shots)
+    if rc != 0:
+        print("breakglass-web %s; its stderr (tail):\n%s" % (
+            "runs" if srv.proc.poll() is None else "exited with %s" % srv.proc.returncode, srv.stderr()[-6000:]))
 finally:
     if node and node.poll() is None:
         node.kill()
