@@ -216,9 +216,14 @@ export class Chat {
 		}
 	}
 
-	banner(kind, text) {
-		const b = el('div', {class: `banner ${kind}`, role: kind === 'error' ? 'alert' : 'status'},
+	banner(kind, text, action) {
+		const b = el('div', {class: `banner ${kind}`, role: kind === 'error' || kind === 'approval' ? 'alert' : 'status'},
 			el('span', {text}));
+		if (action) {
+			const go = el('button', {type: 'button', class: 'btn small', text: action.label});
+			go.addEventListener('click', action.run);
+			b.append(go);
+		}
 		const x = el('button', {type: 'button', class: 'btn small', 'aria-label': 'Dismiss', text: '×'});
 		x.addEventListener('click', () => b.remove());
 		b.append(x);
@@ -379,6 +384,14 @@ export class Chat {
 		this.cards.set(ev.nonce, c);
 		this.add(card, ev);
 		this.scroll(true);
+		// Above everything, in case the conversation is scrolled elsewhere.
+		c.banner = this.banner('approval', `Approval needed: ${ev.verb}`, {
+			label: 'Show',
+			run: () => {
+				card.scrollIntoView({block: 'center'});
+				approve.focus();
+			},
+		});
 		this.countdown();
 	}
 
@@ -391,6 +404,7 @@ export class Chat {
 			c.approve.disabled = c.deny.disabled = true;
 			c.card.classList.add(ev.approved ? 'approved' : 'denied');
 			c.card.dataset.done = String(ev.id);
+			c.banner.remove();
 			c.title.textContent = `${ev.verb}: ${ev.approved ? 'approved' : 'denied'}`;
 			c.outcome.textContent = text;
 		} else {
@@ -423,6 +437,7 @@ export class Chat {
 				c.done = true;
 				c.approve.disabled = c.deny.disabled = true;
 				c.card.dataset.done = String(ev.id);
+				c.banner.remove();
 				c.outcome.textContent = 'No decision: the turn ended.';
 			}
 		const u = ev.usage || {};

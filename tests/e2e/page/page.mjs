@@ -148,6 +148,9 @@ try {
 	const left1 = await card.locator('.left').textContent();
 	await page.waitForTimeout(1100);
 	check(await card.locator('.left').textContent() !== left1, 'the time left counts down', left1);
+	check(await $('#banners .banner.approval').count() === 1, 'a banner above the conversation says an approval waits');
+	await $('#banners .banner.approval button:has-text("Show")').click();
+	check(await $('#log .card.approval button.primary').evaluate(b => b === document.activeElement), 'its Show button brings the card and focuses Approve');
 	await shoot('02-approval');
 	const before = await domIds();
 	const streamsBefore = requests.filter(r => r.url.includes('/stream')).length;
@@ -164,7 +167,8 @@ try {
 	// 4. Approve: the verb runs.
 	await $('#log .card.approval button.primary').click();
 	await page.waitForFunction(() => /Approved \(by /.test(document.querySelector('.card.approval .outcome').textContent), null, {timeout: LONG});
-	check((await $('#log .card.approval .outcome').textContent()).includes(`by ${USER}`) && await $('#log .card.approval h3').textContent() === 'start: approved',
+	check((await $('#log .card.approval .outcome').textContent()).includes(`by ${USER}`) && await $('#log .card.approval h3').textContent() === 'start: approved' &&
+		await $('#banners .banner.approval').count() === 0,
 		'the card says it was approved, and by whom');
 	await $('#log .line.end').waitFor({timeout: LONG});
 	check(await $('#log .chip').nth(1).locator('.chip-state.ok').count() === 1, 'the approved verb ran (its chip ok)');
