@@ -165,13 +165,24 @@ export class Chat {
 
 	reset() {
 		this.$('log').replaceChildren();
-		this.$('banners').replaceChildren();
+		this.$('banners').replaceChildren(...(this.noLlmBanner ? [this.noLlmBanner] : []));
 		this.msg = null; // the assistant message being streamed
 		this.tools = new Map(); // tool_use_id -> chip
 		this.cards = new Map(); // nonce -> approval card
 		this.turnEl = null;
 		this.offline = null;
 		this.setRunning(false);
+	}
+
+	// No LLM configured ([agent] provider = offline): every answer is the
+	// playbook's, said once above the conversation.
+	noLlm(on) {
+		if (on && !this.noLlmBanner)
+			this.noLlmBanner = this.banner('offline', 'No LLM is configured: the offline playbook (fixed rules, no AI) answers every turn.');
+		else if (!on && this.noLlmBanner) {
+			this.noLlmBanner.remove();
+			this.noLlmBanner = null;
+		}
 	}
 
 	caughtUp() {

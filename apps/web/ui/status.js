@@ -58,6 +58,7 @@ export class Status {
 		}
 		const peers = (doc && doc.peers) || {};
 		let probing = false;
+		this.app.chat.noLlm(!!(peers.llm && peers.llm.state === 'offline'));
 		for (const k of ['devvm', 'pve', 'llm']) {
 			this.dep(k, peers[k]);
 			probing = probing || !!(peers[k] && peers[k].probing);

@@ -340,7 +340,14 @@ try {
 	check(['tab-chat', 'tab-vm', 'new-session', 'prompt'].every(id => seen.includes(id)), 'Tab reaches the views, New session and the composer', seen);
 	check(/solid [1-9]/.test(outline), 'the focused control has a visible outline', outline);
 
-	// 11. Page weight, the manifest and its icons, origins, CSP.
+	// 11. No LLM configured: the page says so above the conversation.
+	check((await ctrl('offline')).ok, 'the server restarted with provider = offline');
+	await page.reload();
+	await $('#banners .banner.offline').waitFor({timeout: LONG});
+	check(/No LLM is configured/.test(await $('#banners .banner.offline').textContent()) &&
+		await $('#dep-llm').getAttribute('data-state') === 'off', 'provider = offline: a banner says the playbook answers every turn; the LLM dot says offline');
+
+	// 12. Page weight, the manifest and its icons, origins, CSP.
 	const man = await page.evaluate(async () => {
 		const link = document.querySelector('link[rel="manifest"]');
 		const res = await fetch(link.href);
@@ -361,6 +368,7 @@ try {
 	const foreign = requests.filter(x => !x.url.startsWith('data:') && new URL(x.url).origin !== ORIGIN);
 	check(foreign.length === 0, `no request to another origin (${requests.length} requests)`, foreign.map(x => x.url));
 	check(consoleErrors.filter(e => !/Failed to load resource|ERR_|net::/.test(e)).length === 0, 'no CSP violation, no script error', consoleErrors);
+
 } catch (e) {
 	check(false, 'the scenario ran to its end', e.stack || String(e));
 	try {

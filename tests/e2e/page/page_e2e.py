@@ -68,6 +68,11 @@ try:
                 ans["exit"] = srv.stop()
                 srv = Server(conf, env=env)
                 ans["port"] = srv.port
+            elif op == "offline":  # the same server, with no LLM configured
+                srv.stop()
+                text = open(conf).read().replace("provider = anthropic", "provider = offline")
+                open(conf, "w").write(text)
+                srv = Server(conf, env=env)
             elif op == "qemu":
                 ans["pid"] = world.qemu_pid()
             elif op == "signal":
