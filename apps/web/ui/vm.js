@@ -135,7 +135,9 @@ export class Vm {
 			head = `${v}: ${err ? err.message : 'no answer'}`;
 		else
 			head = `${v}: ${ok ? 'done' : doc.rejected ? 'rejected' : 'failed'}${r && r.status ? ` — VM ${r.status}` : ''}`;
-		box.append(el('h3', {class: ok ? 'ok' : 'bad', text: head}));
+		const verdict = v === 'forensics' && r && r.forensics ? r.forensics.verdict || 'unknown' : null;
+		const sound = ok && (!verdict || verdict === 'healthy');
+		box.append(el('h3', {class: sound ? 'ok' : 'bad', text: head}));
 		if (r && r.forensics)
 			box.append(this.verdict(r.forensics, v));
 		const facts = el('dl', {class: 'facts'});
@@ -172,7 +174,10 @@ export class Vm {
 					outputBlock(doc.stderr, {label: 'stderr'})));
 		}
 		out.replaceChildren(box);
-		if (r && r.status)
+		// A frozen VM is "running" to qm: the status bar says what forensics found.
+		if (verdict && verdict !== 'healthy')
+			this.app.status.vm(r.status ? `${r.status} (${verdict})` : verdict, Date.now());
+		else if (r && r.status)
 			this.app.status.vm(r.status, Date.now());
 		box.focus();
 	}

@@ -235,6 +235,7 @@ try {
 	check(verdict && verdict !== 'healthy' && await $('#vm-result .evidence li').count() > 0 && await rec.count() === 1,
 		'the forensics verdict is a headline with its evidence and the recommended verb as a button', await $('#vm-result .verdict').textContent());
 	check(await $('#vm-result details.raw').first().evaluate(d => !d.open), 'the raw output is folded under the verdict');
+	check((await $('#st-vm').textContent()).startsWith(`VM: ${verdict} · `), 'the status bar says what forensics found', await $('#st-vm').textContent());
 	await shoot('06-forensics');
 
 	// A mutating verb needs its confirmation.
