@@ -93,7 +93,9 @@ export class Chat {
 	}
 
 	empty() {
-		this.$('log').replaceChildren(el('p', {class: 'hint', text: 'No session yet. Ask a question or tap a preset: a session starts with it.'}));
+		this.$('log').replaceChildren(
+			el('p', {class: 'hint', text: 'No session yet. Ask a question or tap a preset: a session starts with it.'}),
+			el('p', {class: 'hint', text: 'To act on the VM yourself, with no AI in the path: the VM tab (status, forensics, then the power verbs).'}));
 		this.setRunning(false);
 	}
 

@@ -79,6 +79,10 @@ export class Vm {
 			el('h3', {id: 'vm-confirm-h', text: `${v} VM ${this.vmid}?`}),
 			el('p', {text: verbText(v)}),
 			el('div', {class: 'row'}, yes, no));
+		box.onkeydown = e => {
+			if (e.key === 'Escape')
+				no.click();
+		};
 		box.setAttribute('role', 'alertdialog');
 		box.setAttribute('aria-labelledby', 'vm-confirm-h');
 		box.hidden = false;

@@ -247,6 +247,11 @@ try {
 	check(posts(`/api/pve/${recVerb}`) === 0, 'nothing sent before the second tap');
 	await $('#vm-confirm button:has-text("Cancel")').click();
 	check(await $('#vm-confirm').isHidden() && posts(`/api/pve/${recVerb}`) === 0, 'Cancel: nothing sent');
+	await $('#verbs [data-verb="stop"]').click();
+	check(await $('#vm-confirm button.danger').evaluate(b => b === document.activeElement), 'the confirmation takes the focus');
+	await page.keyboard.press('Escape');
+	check(await $('#vm-confirm').isHidden() && posts('/api/pve/stop') === 0 &&
+		await $('#verbs [data-verb="stop"]').evaluate(b => b === document.activeElement), 'Escape cancels it, the focus back on the verb');
 	await $('#verbs [data-verb="cycle"]').click();
 	check((await $('#vm-confirm').textContent()).includes('frozen VM'), 'the cycle confirmation says what it will do', await $('#vm-confirm').textContent());
 	await shoot('07-confirm');
