@@ -166,6 +166,7 @@ def check_sources(world, base):
               "a second session's turn reaches the LLM with the API key", events)
     finally:
         srv.stop()
+        check(not srv.sanitizer_report(), "no sanitizer report", srv.sanitizer_report())
 
 
 def check_failures(world, base):
@@ -225,6 +226,7 @@ def check_failures(world, base):
         check(time.time() - t0 < 6, "stop with probes behind: within 5 s", time.time() - t0)
     finally:
         srv.stop()
+        check(not srv.sanitizer_report(), "no sanitizer report", srv.sanitizer_report())
 
 
 def check_whoami(d):
@@ -296,6 +298,7 @@ def check_audit(d):
               "action for a frozen VM)", r.doc)
     finally:
         srv.stop()
+        check(not srv.sanitizer_report(), "no sanitizer report", srv.sanitizer_report())
 
 
 base = tmpdir()

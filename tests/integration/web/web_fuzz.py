@@ -20,13 +20,15 @@ print("seed %d (rerun: web_fuzz.py %g %d)" % (seed, seconds, seed))
 SID = "0123456789abcdef0123456789abcdef"
 PATHS = [b"/health", b"/", b"/api/session", b"/api/sessions", b"/api/session/%s/stream" % SID.encode(),
          b"/api/session/%s/prompt" % SID.encode(), b"/api/pve/status", b"/api/pve/verbs", b"/metrics",
-         b"/api/audit?limit=5", b"/api/devvm/triage"]
+         b"/api/audit?limit=5", b"/api/devvm/triage", b"/api/audit?kind=pve,auth%2Ccsrf&limit=3",
+         b"/api/whoami", b"/api/health/deps", b"/favicon.ico", b"/ui/000000000000/index.html", b"/ui/x/../app.js"]
 METHODS = [b"GET", b"POST", b"HEAD", b"PUT", b"OPTIONS", b"DELETE", b"CONNECT", b"TRACE", b"G\x00T", b""]
 HEADERS = [b"Host: 127.0.0.1", b"Authorization: Bearer " + TOKEN.encode(), b"Content-Type: application/json",
            b"Content-Length: 5", b"Content-Length: -1", b"Content-Length: 99999999999999999999",
            b"Transfer-Encoding: chunked", b"Origin: http://127.0.0.1", b"Last-Event-ID: 3",
            b"Authorization: Basic !!!!", b"X-authentik-username: \xff\xfe", b"Sec-Fetch-Site: cross-site",
-           b"Expect: 100-continue", b"Connection: keep-alive", b"Range: bytes=0-"]
+           b"Expect: 100-continue", b"Connection: keep-alive", b"Range: bytes=0-",
+           b'If-None-Match: W/"abc", "', b"If-None-Match: *"]
 
 
 def mutate(rng, data):

@@ -217,4 +217,5 @@ try:
 finally:
     rc = srv.stop()
 check(rc == 0, "SIGTERM: exit 0", rc)
+check(not srv.sanitizer_report(), "no sanitizer report", srv.sanitizer_report())
 finish()

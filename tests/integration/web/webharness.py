@@ -211,6 +211,15 @@ class Server:
         self.err.seek(0)
         return self.err.read().decode("utf-8", "replace")
 
+    def sanitizer_report(self):
+        """What AddressSanitizer, LeakSanitizer or UBSan said (in a sanitized
+        build), or "" — call after stop()."""
+        err = self.stderr()
+        for word in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if word in err:
+                return err[max(0, err.index(word) - 200):][:3000]
+        return ""
+
 
 class Resp:
     def __init__(self, status, headers, body, doc):
