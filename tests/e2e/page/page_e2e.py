@@ -43,6 +43,7 @@ world = World(base, pve_bin, scenario=os.path.join(SOURCE, "tests", "fixtures", 
 srv = None
 node = None
 rc = 1
+reports = []  # what a sanitizer said about each breakglass-web that ran
 try:
     port = bglab.free_port()
     conf = config(base, auth="proxy", extra="trusted_proxies = 127.0.0.1/32\n",
@@ -66,10 +67,12 @@ try:
         try:
             if op == "restart":
                 ans["exit"] = srv.stop()
+                reports.append(srv.sanitizer_report())
                 srv = Server(conf, env=env)
                 ans["port"] = srv.port
             elif op == "offline":  # the same server, with no LLM configured
                 srv.stop()
+                reports.append(srv.sanitizer_report())
                 text = open(conf).read().replace("provider = anthropic", "provider = offline")
                 open(conf, "w").write(text)
                 srv = Server(conf, env=env)
@@ -97,5 +100,12 @@ finally:
         node.kill()
     if srv:
         srv.stop()
+        reports.append(srv.sanitizer_report())
     world.stop()
+bad = [r for r in reports if r]
+if bad:
+    print("FAIL breakglass-web: a sanitizer report\n     " + bad[0].replace("\n", "\n     "))
+    rc = 1
+else:
+    print("ok   no sanitizer report from breakglass-web (%d runs)" % len(reports))
 sys.exit(rc)
