@@ -161,8 +161,25 @@ export class Chat {
 		this.follower = new Follower(id, {
 			onEvent: ev => this.event(ev),
 			onCaughtUp: () => this.caughtUp(),
-			onState: (st, why) => this.app.status.conn(st, why),
+			onState: (st, why) => {
+				this.app.status.conn(st, why);
+				if (st === 'closed' && why === 'no such session')
+					this.gone(id);
+			},
 		}).start();
+	}
+
+	// The server does not know the session (pruned by [web] max_sessions,
+	// or its file went away): say so, and do not reopen it next time.
+	gone(id) {
+		try {
+			if (localStorage.getItem(STORE_KEY) === id)
+				localStorage.removeItem(STORE_KEY);
+		} catch {
+			/* nothing stored */
+		}
+		this.banner('error', 'This session is not on the server any more (pruned, or its log is gone). Start a new one or pick another.');
+		this.loadSessions();
 	}
 
 	reset() {

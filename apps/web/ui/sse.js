@@ -95,10 +95,10 @@ export class Follower {
 					return 'the stream ended';
 				idle = setTimeout(() => ctl.abort(), IDLE_MS);
 				buf += dec.decode(value, {stream: true});
-				let cut;
-				while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
-					const frame = buf.slice(0, cut);
-					buf = buf.slice(cut + (buf[cut] === '\r' ? 4 : 2));
+				let m;
+				while ((m = /\r?\n\r?\n/.exec(buf))) {
+					const frame = buf.slice(0, m.index);
+					buf = buf.slice(m.index + m[0].length);
 					if (this.frame(frame) === 'shutdown')
 						return 'the server is restarting';
 				}

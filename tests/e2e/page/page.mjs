@@ -213,6 +213,18 @@ try {
 	check(/cancelled/.test(await $('#log .line.end').last().textContent()) && posts(`/api/session/${sid}/cancel`) === 1,
 		'Stop cancels the turn (one cancel request; the turn ends cancelled)', await $('#log .line.end').last().textContent());
 
+	// A session the server does not have (a stale link): said, and forgotten.
+	await page.evaluate(() => {
+		location.hash = `#s=${'0'.repeat(32)}`;
+	});
+	await $('#banners .banner.error').waitFor({timeout: LONG});
+	check(/not on the server/.test(await $('#banners .banner.error').textContent()) &&
+		await page.evaluate(() => localStorage.getItem('breakglass.session')) === null, 'a stale session link: a banner, and it is not reopened next time');
+	await page.evaluate(id => {
+		location.hash = `#s=${id}`;
+	}, sid);
+	await page.waitForFunction(() => document.getElementById('st-conn').dataset.state === 'live', null, {timeout: LONG});
+
 	// 6. Direct VM control, no AI in the path.
 	await tab('vm');
 	const groups = await $('#verbs h3').allTextContents();
