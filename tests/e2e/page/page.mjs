@@ -101,9 +101,15 @@ async function axe(label) {
 	check(bad.length === 0, `axe: no serious or critical violation (${label})`,
 		bad.map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`).join('\n'));
 }
+let tPhase = Date.now();
+function phase(name) {
+	console.log(`time: ${name} ${((Date.now() - tPhase) / 1000).toFixed(1)} s`);
+	tPhase = Date.now();
+}
 const posts = path => requests.filter(r => r.method === 'POST' && new URL(r.url).pathname === path).length;
 
 try {
+	phase('before section 1');
 	// 1. The page loads; nothing yet.
 	await page.goto(URL0);
 	await $('#st-conn').waitFor();
@@ -111,6 +117,7 @@ try {
 	check(await page.evaluate(() => !!document.querySelector('h1, h2, header')), 'the page loads with its status bar');
 	await shoot('01-empty');
 
+	phase('before section 2');
 	// 2. A chat turn with a tool call streams and renders: one tap on a preset.
 	await $('[data-preset="triage"]').click();
 	await page.waitForFunction(() => /^#s=[0-9a-f]{32}$/.test(location.hash), null, {timeout: LONG});
@@ -139,6 +146,7 @@ try {
 	check(await agent.locator('code').first().textContent() === 'inline <b>code</b>', 'inline code is a <code> element with its text');
 	check((await agent.locator('pre code').textContent()).includes('uptime <i>not italic</i>'), 'a fenced block is <pre><code> with its text');
 
+	phase('before section 3');
 	// 3. The approval card; a reload mid-turn replays without duplicates.
 	const card = $('#log .card.approval');
 	await card.waitFor({timeout: LONG});
@@ -164,6 +172,7 @@ try {
 	check((await page.evaluate(() => location.hash)) === `#s=${sid}` && requests.filter(r => r.url.includes('/stream')).length > streamsBefore,
 		'the same session reopened from the fragment');
 
+	phase('before section 4');
 	// 4. Approve: the verb runs.
 	await $('#log .card.approval button.primary').click();
 	await page.waitForFunction(() => /Approved \(by /.test(document.querySelector('.card.approval .outcome').textContent), null, {timeout: LONG});
@@ -178,6 +187,7 @@ try {
 	check((await $('#st-user').textContent()).includes(USER), 'the status bar says who is signed in', await $('#st-user').textContent());
 	await shoot('03-turn-done');
 
+	phase('before section 5');
 	// 5. A server restart mid-session: the page reconnects, then the LLM is
 	// unreachable and the offline playbook answers, with a banner.
 	const idsBefore = await domIds();
@@ -225,6 +235,7 @@ try {
 	}, sid);
 	await page.waitForFunction(() => document.getElementById('st-conn').dataset.state === 'live', null, {timeout: LONG});
 
+	phase('before section 6');
 	// 6. Direct VM control, no AI in the path.
 	await tab('vm');
 	const groups = await $('#verbs h3').allTextContents();
@@ -283,6 +294,7 @@ try {
 		await $('#vm-result .verdict .rec').count() === 0, 'after cycle: the evidence it took first, folded, and no button to cycle again');
 	await shoot('08-cycle-result');
 
+	phase('before section 7');
 	// 7. devvm triage: findings first, raw folded.
 	await tab('triage');
 	await $('#triage-run').click();
@@ -307,6 +319,7 @@ try {
 	await $('#st-deps').click();
 	check(/VM: running · /.test(await $('#st-vm').textContent()), 'the status bar: the VM running, and when it was read', await $('#st-vm').textContent());
 
+	phase('before section 8');
 	// 8. Audit, filterable by kind.
 	await tab('audit');
 	await page.waitForFunction(() => document.querySelectorAll('#audit-list li').length > 0, null, {timeout: LONG});
@@ -319,6 +332,7 @@ try {
 		'filtered by kind pve (by the server)', pve);
 	await shoot('10-audit');
 
+	phase('before section 9');
 	// 9. Phone: no horizontal scroll in any view; the composer above the keyboard.
 	await page.setViewportSize({width: 360, height: 740});
 	for (const v of ['chat', 'vm', 'triage', 'audit']) {
@@ -340,6 +354,7 @@ try {
 	await page.screenshot({path: join(SHOTS, '11-keyboard-phone-light.png')});
 	await page.setViewportSize({width: 1280, height: 800});
 
+	phase('before section 10');
 	// 10. Keyboard only: Tab reaches the views, the composer and Send, with a visible focus.
 	await page.evaluate(() => document.activeElement && document.activeElement.blur());
 	const seen = [];
@@ -358,6 +373,7 @@ try {
 	check(['tab-chat', 'tab-vm', 'new-session', 'prompt'].every(id => seen.includes(id)), 'Tab reaches the views, New session and the composer', seen);
 	check(/solid [1-9]/.test(outline), 'the focused control has a visible outline', outline);
 
+	phase('before section 11');
 	// 11. No LLM configured: the page says so above the conversation.
 	check((await ctrl('offline')).ok, 'the server restarted with provider = offline');
 	await page.reload();
@@ -365,6 +381,7 @@ try {
 	check(/No LLM is configured/.test(await $('#banners .banner.offline').textContent()) &&
 		await $('#dep-llm').getAttribute('data-state') === 'off', 'provider = offline: a banner says the playbook answers every turn; the LLM dot says offline');
 
+	phase('before section 12');
 	// 12. Page weight, the manifest and its icons, origins, CSP.
 	const man = await page.evaluate(async () => {
 		const link = document.querySelector('link[rel="manifest"]');
@@ -387,6 +404,7 @@ try {
 	check(foreign.length === 0, `no request to another origin (${requests.length} requests)`, foreign.map(x => x.url));
 	check(consoleErrors.filter(e => !/Failed to load resource|ERR_|net::/.test(e)).length === 0, 'no CSP violation, no script error', consoleErrors);
 
+	phase('the rest');
 } catch (e) {
 	check(false, 'the scenario ran to its end', e.stack || String(e));
 	try {
