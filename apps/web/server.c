@@ -524,6 +524,7 @@ out:
 	web_metrics_request(srv->metrics, r.route, r.status);
 	web_log_request(&r);
 	free(r.body);
+	web_mem_after_request();
 	return r.status;
 }
 

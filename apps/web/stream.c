@@ -226,6 +226,7 @@ static void drop(web_stream *st, sclient *c)
 			break;
 		}
 	close(c->fd);
+	web_mem_note();
 	c->f->nclients--;
 	st->nclients--;
 	wbuf_free(&c->out);
@@ -309,6 +310,7 @@ static void *streamer(void *arg)
 		if (timeout < 0)
 			timeout = 0;
 		pthread_mutex_unlock(&st->lock);
+		web_mem_idle_tick(now);
 
 		if (poll(pfd, n, (int)timeout) < 0 && errno != EINTR)
 			break;

@@ -9,6 +9,7 @@
  * agents.c   one bg_agent per session, its turns in threads of their own
  * vm.c       the VM and its two hosts: the one object handed to handlers
  * metrics.c  Prometheus counters
+ * mem.c      memory a burst leaves behind, given back
  */
 #ifndef WEB_H
 #define WEB_H
@@ -225,6 +226,14 @@ int web_agents_cancel(web_agents *ag, const char *session_id);
 int web_agents_decide(web_agents *ag, const char *session_id, const char *nonce, const char *verb, int approved,
 		      const char *who);
 int web_agents_running(web_agents *ag);
+
+/* mem.c: what a burst leaves behind, given back (see there) */
+void web_mem_init(void); /* malloc settings, before any thread */
+void web_mem_note(void); /* something was freed (a stream dropped) */
+/* At the end of each request, in the worker: its stack below this call. */
+void web_mem_after_request(void);
+/* From the streaming thread: malloc_trim(0) once after a quiet second. */
+int web_mem_idle_tick(long long now_ms);
 
 /* metrics.c */
 void web_metrics_request(web_metrics *m, int route, int status);
