@@ -1,23 +1,29 @@
 /*
  * Memory that a burst leaves behind, given back.
  *
- * Measured (bench/web, smaps per mapping): after a few thousand requests
- * the server's anonymous memory had grown by ~5 MiB and stayed there,
- * with no leak (LeakSanitizer clean). Two causes, both "touched once,
- * kept forever":
+ * Measured (web_load, smaps per mapping): after a minute of load the
+ * server's anonymous memory had grown from 6.4 to 24 MiB and stayed there,
+ * with no leak (LeakSanitizer clean). The causes, all "touched once, kept
+ * forever", and multiplied by the 4 x threads CivetWeb workers (which
+ * wait on one condition variable and are woken in turn, so a burst runs
+ * through every one of them):
  *
- * - Worker stacks. CivetWeb's workers wait on one condition variable and
- *   glibc wakes them in turn, so a burst runs through every one of the
- *   4 x threads workers, and each keeps the deepest stack pages its
- *   request touched (3 pages at rest, 6 after a request: 256 x 12 KiB).
- *   After each request the worker gives back the pages below the frame of
- *   web_mem_after_request() (MADV_DONTNEED: they are dead, and read as
- *   zeroes if ever touched again), keeping two pages of margin for the
- *   call itself.
- * - Free heap memory. glibc keeps what the requests freed in its arenas
- *   (and only trims the top of the main heap). When the server has been
- *   quiet for a second after some activity, malloc_trim(0) gives back
- *   every whole free page of every arena, once.
+ * - Worker stacks: each keeps the deepest pages a request made it touch
+ *   (3 pages at rest, 7 after a request). CivetWeb calls
+ *   connection_closed() from the top of the worker's loop, after the
+ *   socket is closed: the frames of the request are dead then, so the
+ *   worker gives back its stack below that call (MADV_DONTNEED: the pages
+ *   read as zeroes if ever touched again), keeping a page of margin for
+ *   the call itself. The client is not kept waiting for it.
+ * - glibc's per-thread caches (tcache: up to 7 freed chunks of each small
+ *   size, per thread): ~20 KiB per worker that has served requests, which
+ *   no malloc_trim() can reach. Only the GLIBC_TUNABLES environment
+ *   variable (glibc.malloc.tcache_count=0) turns them off; the systemd
+ *   unit and the container set it (docs/web.md).
+ * - Free heap memory: glibc keeps what requests freed in its arenas (and
+ *   trims only the top of the main heap). When the server has been quiet
+ *   for a second after some activity, malloc_trim(0) gives back every
+ *   whole free page of every arena, once.
  *
  * And at start: at most two malloc arenas (glibc makes up to 8 per core,
  * one per thread that contends, each keeping its own free memory).
@@ -79,7 +85,7 @@ __attribute__((noinline)) void web_mem_after_request(void)
 	 * madvise() itself are using. */
 	if (!stack_lo || frame <= stack_lo || frame >= stack_hi)
 		return;
-	hi = (frame & ~(page - 1)) - 2 * page;
+	hi = (frame - page) & ~(page - 1);
 	if (hi > stack_lo)
 		madvise((void *)stack_lo, hi - stack_lo, MADV_DONTNEED);
 }

@@ -524,7 +524,6 @@ out:
 	web_metrics_request(srv->metrics, r.route, r.status);
 	web_log_request(&r);
 	free(r.body);
-	web_mem_after_request();
 	return r.status;
 }
 
@@ -551,6 +550,14 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 	web_metrics_request(srv->metrics, -1, r.status);
 	web_log_request(&r);
 	return 0;
+}
+
+/* After every connection, its socket closed: the worker is back at the
+ * top of its loop, so the deep frames of the request are dead. */
+static void on_connection_closed(const struct mg_connection *conn)
+{
+	(void)conn;
+	web_mem_after_request();
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -604,6 +611,7 @@ int web_server_start(web_server *srv, char *err, size_t errlen)
 	memset(&cb, 0, sizeof(cb));
 	cb.http_error = on_http_error;
 	cb.log_message = on_log_message;
+	cb.connection_closed = on_connection_closed;
 	mg_init_library(0);
 	srv->mg = mg_start(&cb, srv, options);
 	if (!srv->mg) {

@@ -314,6 +314,19 @@ def metric(srv, name):
     return None
 
 
+def deployed_env():
+    """The environment the systemd unit gives the server beyond its
+    secrets (GLIBC_TUNABLES), so that measurements are of the server as
+    deployed."""
+    out = {}
+    with open(os.path.join(SOURCE, "deploy", "systemd", "breakglass-web.service")) as f:
+        for line in f:
+            if line.startswith("Environment=GLIBC_TUNABLES="):
+                k, v = line.strip()[len("Environment="):].split("=", 1)
+                out[k] = v
+    return out
+
+
 def memory(pid):
     """Where a process's resident memory is, in KiB, from /proc/PID/smaps:
     rss and pss; anon (private, dirty: what this process costs) and file
