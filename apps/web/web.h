@@ -230,8 +230,8 @@ int web_agents_running(web_agents *ag);
 /* mem.c: what a burst leaves behind, given back (see there) */
 void web_mem_init(void); /* malloc settings, before any thread */
 void web_mem_note(void); /* something was freed (a stream dropped) */
-/* At the end of each request, in the worker: its stack below this call. */
-void web_mem_after_request(void);
+/* In a worker, at the top of its loop: give back its stack below this call. */
+void web_mem_release_stack(void);
 /* From the streaming thread: malloc_trim(0) once after a quiet second. */
 int web_mem_idle_tick(long long now_ms);
 
