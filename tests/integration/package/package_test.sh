@@ -4,8 +4,8 @@
 #   2. every file `cmake --install` installs is in exactly one package;
 #   3. dpkg unpacks them into a scratch root (its own dpkg database):
 #      files, owners, modes, conffiles registered;
-#   4. Depends: from dpkg-shlibdeps (libcurl4: declared, as the library
-#      loads it on first use), satisfiable on this Debian 12 host,
+#   4. Depends: from dpkg-shlibdeps (libcurl4 and libssh2-1: declared, as
+#      the library loads them on first use), satisfiable on this Debian 12 host,
 #      and breakglass-pve (the security boundary) needs neither
 #      libbreakglass nor libssh2 nor libcurl;
 #   5. lintian: no errors;

@@ -1,13 +1,14 @@
-/* libcurl is loaded when the first remote provider is made, not at exec
- * (lib/llm/curl_dl.c): not mapped before, mapped after, and the variadic
- * curl_easy_setopt()/curl_easy_getinfo() hand each kind of argument over
- * intact. */
+/* libcurl and libssh2 are loaded on first use, not at exec
+ * (lib/llm/curl_dl.c, lib/ssh/ssh2_dl.c): not mapped before, mapped
+ * after, and the arguments and results pass intact (the variadic
+ * curl_easy_setopt()/curl_easy_getinfo() each kind of argument). */
 #include "bg_test.h"
 
 #include "llm/curl_dl.h"
 #include "llm/provider.h"
+#include "ssh/ssh2_dl.h"
 
-static int curl_mapped(void)
+static int mapped(const char *lib)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[1024];
@@ -15,10 +16,50 @@ static int curl_mapped(void)
 
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "/libcurl.so"))
+		if (strstr(line, lib))
 			found = 1;
 	fclose(f);
 	return found;
+}
+
+static int curl_mapped(void)
+{
+	return mapped("/libcurl.so");
+}
+
+static void not_loaded_at_start(void **state)
+{
+	(void)state;
+	assert_false(mapped("/libcurl.so"));
+	assert_false(mapped("/libssh2.so"));
+	assert_false(mapped("/libcrypto.so"));
+}
+
+static void libssh2_loaded_by_first_use(void **state)
+{
+	static const char line[] = "127.0.0.1 ssh-ed25519 "
+				   "AAAAC3NzaC1lZDI1NTE5AAAAIGxhenktbG9hZGVkLWxpYnNzaDItZm9yLWEtdGVzdA==";
+	LIBSSH2_SESSION *session;
+	LIBSSH2_KNOWNHOSTS *kh;
+	struct libssh2_knownhost *node = NULL;
+
+	(void)state;
+	assert_false(mapped("/libssh2.so"));
+	assert_int_equal(libssh2_init(0), 0);
+	assert_true(mapped("/libssh2.so"));
+	assert_string_equal(bg_ssh2_error(), "");
+	session = libssh2_session_init_ex(NULL, NULL, NULL, NULL);
+	assert_non_null(session);
+	kh = libssh2_knownhost_init(session);
+	assert_non_null(kh);
+	assert_int_equal(libssh2_knownhost_readline(kh, line, sizeof(line) - 1, LIBSSH2_KNOWNHOST_FILE_OPENSSH), 0);
+	assert_int_equal(libssh2_knownhost_get(kh, &node, NULL), 0);
+	assert_non_null(node);
+	assert_string_equal(node->name, "127.0.0.1");
+	assert_int_equal(libssh2_knownhost_get(kh, &node, node), 1); /* no more */
+	libssh2_knownhost_free(kh);
+	assert_int_equal(libssh2_session_free(session), 0);
+	libssh2_exit();
 }
 
 static void loaded_by_the_first_provider(void **state)
@@ -81,6 +122,9 @@ static void arguments_pass_intact(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(not_loaded_at_start),
+		/* before libcurl, which needs libssh2 itself */
+		cmocka_unit_test(libssh2_loaded_by_first_use),
 		cmocka_unit_test(loaded_by_the_first_provider),
 		cmocka_unit_test(arguments_pass_intact),
 	};
