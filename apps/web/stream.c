@@ -178,15 +178,6 @@ static void send_some(web_stream *st, sclient *c, long long now)
 	(void)st;
 }
 
-static int note(long long id, bg_event_kind kind, const char *json, size_t len, void *payload)
-{
-	(void)kind;
-	(void)json;
-	(void)len;
-	*(long long *)payload = id;
-	return 0;
-}
-
 static void *follower(void *arg)
 {
 	sfollow *f = arg;
@@ -194,26 +185,24 @@ static void *follower(void *arg)
 	sclient *c;
 	shared_frames sh;
 	long long seen;
-	int rc, any;
+	int rc, any, got;
 
 	memset(&sh, 0, sizeof(sh));
 	for (;;) {
-		seen = f->seen;
-		rc = bg_session_read(f->s, f->seen, FOLLOW_WAIT_MS, note, &seen);
+		/* Wait for new events and format them, once, for the live
+		 * clients, who are all at the last event seen (outside the
+		 * lock: the formatting is what grows with the events). */
+		sh.out.len = 0;
+		sh.out.failed = 0;
+		sh.from = sh.to = f->seen;
+		rc = bg_session_read(f->s, f->seen, FOLLOW_WAIT_MS, frame_shared, &sh);
+		got = (rc > 0 || rc == STOP_FILL) && sh.to > sh.from;
+		sh.ok = got && !sh.out.failed;
 		pthread_mutex_lock(&st->lock);
 		any = 0;
-		if (rc > 0) {
+		if (got) {
 			long long now = now_ms();
-			/* The live clients are all at the last event seen:
-			 * their new frames are formatted once. */
-			sh.out.len = 0;
-			sh.out.failed = 0;
-			sh.from = f->seen;
-			sh.to = f->seen;
-			sh.ok = bg_session_read(f->s, f->seen, 0, frame_shared, &sh) >= 0 && !sh.out.failed &&
-				sh.to > sh.from;
-			if (sh.ok && sh.to > seen)
-				seen = sh.to; /* appended meanwhile */
+			seen = sh.to;
 			f->seen = seen;
 			/* Give and write right here: the streaming thread is
 			 * woken only for what a socket did not take at once. */

@@ -127,6 +127,8 @@ def relay(srv, sid, background, turns=30):
             raise RuntimeError("the background clients did not attach")
     lat = []
     buf = b""
+    frames = 0
+    t0 = cpu_ticks(srv.proc.pid)
     try:
         for i in range(turns):
             srv.request("POST", "/api/session/%s/prompt" % sid, body={"prompt": "bench %d" % i})
@@ -137,6 +139,7 @@ def relay(srv, sid, background, turns=30):
                 buf += chunk
                 while b"\n\n" in buf:
                     frame, buf = buf.split(b"\n\n", 1)
+                    frames += frame.startswith(b"id: ")
                     for line in frame.split(b"\n"):
                         if line.startswith(b"data: "):
                             e = json.loads(line[6:])
@@ -148,8 +151,9 @@ def relay(srv, sid, background, turns=30):
         if drainer:
             drainer.stdin.close()
             drainer.wait()
+    cpu_ms = (cpu_ticks(srv.proc.pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK")
     lat.sort()
-    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat)
+    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat), cpu_ms / max(frames, 1)
 
 
 def mib(kib):
@@ -216,9 +220,9 @@ def main():
     print("/api/pve/verbs       %6.0f rps (%d failed)" % (verbs, vf))
     print("exec -> ready        %6.1f ms  target < 10 (spawn until /health answers, median of 15); of which "
           "main() -> listening %.0f ms, the rest exec and dynamic loading" % (ready_total, ready_own))
-    for n, (p50, p99, count) in relays:
-        print("event -> SSE client  %3d client%s: p50 %.1f ms, p99 %.1f ms over %d events  target p99 < 2"
-              % (n, "s" if n > 1 else " ", p50, p99, count))
+    for n, (p50, p99, count, cpu) in relays:
+        print("event -> SSE client  %3d client%s: p50 %.1f ms, p99 %.1f ms over %d events  target p99 < 2; "
+              "server CPU %.2f ms per event (turn included)" % (n, "s" if n > 1 else " ", p50, p99, count, cpu))
     print("(relay: the event's ts, set when it is appended, has 1 ms resolution and is truncated, so each figure "
           "is an upper bound, by up to 1 ms; the measuring client is the one written to last)")
 
