@@ -131,7 +131,13 @@ def relay(srv, sid, background, turns=30):
     t0 = cpu_ticks(srv.proc.pid)
     try:
         for i in range(turns):
-            srv.request("POST", "/api/session/%s/prompt" % sid, body={"prompt": "bench %d" % i})
+            while True:  # the last turn's turn_end can arrive before its turn is over: 409 until then
+                r = srv.request("POST", "/api/session/%s/prompt" % sid, body={"prompt": "bench %d" % i})
+                if r.status != 409:
+                    break
+                time.sleep(0.005)
+            if r.status != 202:
+                raise RuntimeError("prompt: HTTP %d %r" % (r.status, r.body[:200]))
             done = False
             while not done:
                 chunk = s.recv(65536)
