@@ -107,6 +107,11 @@ set(CPACK_DEBIAN_WEB_PACKAGE_SECTION admin)
 # links statically needs them, one that links dynamically needs the headers.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "libssh2-1-dev, libcurl4-openssl-dev | libcurl-dev, libjson-c-dev, libinih-dev")
+# libbreakglass loads libcurl when it first talks to an LLM and libssh2 when
+# it first opens an SSH connection (dlopen, so dpkg-shlibdeps cannot see
+# them): declared. 7.85 for CURLOPT_PROTOCOLS_STR, 1.9 for SHA-256 host key
+# hashes.
+set(CPACK_DEBIAN_LIB_PACKAGE_DEPENDS "libcurl4 (>= 7.85.0), libssh2-1 (>= 1.9.0)")
 set(CPACK_DEBIAN_PVE_PACKAGE_DEPENDS "logrotate")
 set(CPACK_DEBIAN_PVE_PACKAGE_SUGGESTS "gdb")
 set(CPACK_DEBIAN_PVE_PACKAGE_CONTROL_EXTRA ${BG_DEB_ASSETS}/debian/breakglass-pve/conffiles)

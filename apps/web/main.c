@@ -11,7 +11,6 @@
 
 #include <applog.h>
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,8 +121,7 @@ int main(int argc, char **argv)
 		web_ui_print_assets(stdout);
 		return 0;
 	}
-	/* Few arenas: the workers allocate little, and RSS is a target. */
-	mallopt(M_ARENA_MAX, 2);
+	web_mem_init();
 	bg_applog_init("breakglass-web", BG_APPLOG_JSON, BG_LOG_INFO);
 	if (bg_config_load(&cfg, BG_CONFIG_CLIENT, o.config) != BG_OK)
 		return die("configuration", bg_error_last()->message, EXIT_USAGE);

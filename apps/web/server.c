@@ -591,6 +591,24 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
 	return 0;
 }
 
+/* After every connection, its socket closed: the worker is back at the
+ * top of its loop, so the deep frames of the request are dead (mem.c). */
+static void on_connection_closed(const struct mg_connection *conn)
+{
+	(void)conn;
+	web_mem_release_stack();
+}
+
+/* A worker, once started: its start-up (CivetWeb names the thread with a
+ * printf) went deeper than it will go while it waits (apps/web/mem.c). */
+static void *on_init_thread(const struct mg_context *ctx, int thread_type)
+{
+	(void)ctx;
+	if (thread_type == 1)
+		web_mem_release_stack();
+	return NULL;
+}
+
 static int on_log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -642,6 +660,8 @@ int web_server_start(web_server *srv, char *err, size_t errlen)
 	memset(&cb, 0, sizeof(cb));
 	cb.http_error = on_http_error;
 	cb.log_message = on_log_message;
+	cb.connection_closed = on_connection_closed;
+	cb.init_thread = on_init_thread;
 	mg_init_library(0);
 	srv->mg = mg_start(&cb, srv, options);
 	if (!srv->mg) {

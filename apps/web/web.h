@@ -12,6 +12,7 @@
  * deps.c     what the server knows of its peers: /api/health/deps
  * auditview.c  /api/audit with its filters
  * metrics.c  Prometheus counters
+ * mem.c      memory a burst leaves behind, given back
  */
 #ifndef WEB_H
 #define WEB_H
@@ -304,6 +305,14 @@ void web_ui_print_assets(FILE *f);
 
 /* auditview.c: GET /api/audit */
 int web_audit_view(web_req *r);
+
+/* mem.c: what a burst leaves behind, given back (see there) */
+void web_mem_init(void); /* malloc settings, before any thread */
+void web_mem_note(void); /* something was freed (a stream dropped) */
+/* In a worker, at the top of its loop: give back its stack below this call. */
+void web_mem_release_stack(void);
+/* From the streaming thread: malloc_trim(0) once after a quiet second. */
+int web_mem_idle_tick(long long now_ms);
 
 /* metrics.c */
 void web_metrics_request(web_metrics *m, int route, int status);

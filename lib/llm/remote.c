@@ -32,6 +32,8 @@ static void curl_init_once(void)
  * turn). */
 static int global_init(void)
 {
+	if (bg_curl_load() != 0)
+		return bg_error_set(BG_ERROR, "the LLM providers need libcurl: %s", bg_curl_error());
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
 		return bg_error_set(BG_ERROR, "libcurl could not initialise (out of memory or TLS library)");

@@ -7,7 +7,7 @@
 #ifndef BG_LLM_REMOTE_H
 #define BG_LLM_REMOTE_H
 
-#include <curl/curl.h>
+#include "llm/curl_dl.h"
 
 #include "core/buf.h"
 #include "llm/provider.h"

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "known_hosts.h"
 #include "ssh_util.h"
+#include "ssh2_dl.h"
 
 #include <libssh2.h>
 
@@ -197,6 +198,8 @@ int bg_ssh_new(bg_ssh **out, const bg_ssh_options *opts)
 	rc = validate_options(opts);
 	if (rc != BG_OK)
 		return rc;
+	if (bg_ssh2_load() != 0)
+		return bg_error_set(BG_ERROR, "SSH connections need libssh2: %s", bg_ssh2_error());
 	pthread_once(&init_once, global_init);
 	if (init_rc != 0)
 		return bg_error_set(BG_ERROR, "libssh2 could not initialise (crypto backend): %d", init_rc);

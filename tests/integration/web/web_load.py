@@ -13,7 +13,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from webharness import SOURCE, TOKEN, Server, check, config, finish, tmpdir, write  # noqa: E402
+from webharness import (SOURCE, TOKEN, Server, check, config, deployed_env, finish, memory, memory_line,  # noqa: E402
+                        tmpdir, write)
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60
 CLIENTS = 200
@@ -78,11 +79,12 @@ class Client:
 
 
 srv = Server(config(base, auth="bearer", provider="anthropic", base_url="http://127.0.0.1:%d" % mock_port),
-             env={"ANTHROPIC_API_KEY": "sk-test-key"})
+             env=dict(deployed_env(), ANTHROPIC_API_KEY="sk-test-key"))
 stop = threading.Event()
 stats = {"requests": 0, "failed": [], "turns": 0}
 try:
     rss_idle = rss(srv.proc.pid)
+    mem_idle = memory(srv.proc.pid)
     sid = srv.request("POST", "/api/session", body={}).doc["session_id"]
     sel = selectors.DefaultSelector()
     clients = [Client(srv.port, sid) for _ in range(CLIENTS)]
@@ -96,6 +98,7 @@ try:
 
     pump(time.time() + 2)
     rss_attached = rss(srv.proc.pid)
+    mem_attached = memory(srv.proc.pid)
 
     def steady():
         paths = ["/health", "/api/pve/verbs", "/api/sessions", "/metrics", "/api/audit?limit=5"]
@@ -146,6 +149,7 @@ try:
     while time.time() < deadline and not all(c.ids and c.ids[-1] == last for c in clients):
         pump(time.time() + 0.5)
     rss_after = rss(srv.proc.pid)
+    mem_after = memory(srv.proc.pid)
     print("%d turns, %d events, %d steady requests in %g s; RSS idle %d KiB, with %d clients %d KiB, after %d KiB"
           % (stats["turns"], last + 1, stats["requests"], seconds, rss_idle, CLIENTS, rss_attached, rss_after))
     check(stats["turns"] >= 3 and last > 30, "turns wrote events during the run", stats["turns"])
@@ -158,6 +162,15 @@ try:
                                                              for c in clients if c not in full][:3]))
     for c in clients:
         c.s.close()
+    time.sleep(2.5)  # quiet: the server gives back what the burst left (apps/web/mem.c)
+    mem_quiet = memory(srv.proc.pid)
+    for what, m in (("idle", mem_idle), ("%d clients" % CLIENTS, mem_attached), ("after the run", mem_after),
+                    ("clients gone, 2.5 s quiet", mem_quiet)):
+        print("memory %-26s %s" % (what, memory_line(m)))
+    # Each worker gives back the stack pages its request touched (apps/web/mem.c):
+    # without that, ~16 KiB more per worker that served a request.
+    check(mem_quiet["stacks"] <= mem_idle["stacks"] + 512, "the workers' stacks are back to their idle size",
+          "%d KiB idle, %d KiB after" % (mem_idle["stacks"], mem_quiet["stacks"]))
     # SIGTERM in the middle of a turn, with a client attached: the turn is
     # cancelled and its last events are on disk, the client gets a final
     # event, exit 0 within 5 s.

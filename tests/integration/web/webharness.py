@@ -321,3 +321,71 @@ def metric(srv, name):
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return line
     return None
+
+
+def deployed_env():
+    """The environment the systemd unit gives the server beyond its
+    secrets (GLIBC_TUNABLES), so that measurements are of the server as
+    deployed."""
+    out = {}
+    with open(os.path.join(SOURCE, "deploy", "systemd", "breakglass-web.service")) as f:
+        for line in f:
+            if line.startswith("Environment=GLIBC_TUNABLES="):
+                k, v = line.strip()[len("Environment="):].split("=", 1)
+                out[k] = v
+    return out
+
+
+def memory(pid):
+    """Where a process's resident memory is, in KiB, from /proc/PID/smaps:
+    rss and pss; anon (private, dirty: what this process costs) and file
+    (file-backed pages: code and read-only data of the program and its
+    shared libraries, shared with every process that maps them); and the
+    anonymous part split into thread stacks (a mapping right after its
+    4 KiB guard page), malloc heaps ([heap] and glibc's 64 MiB arena
+    reservations) and the rest (relocated library data, CivetWeb's
+    per-worker structures, ...)."""
+    maps = []
+    cur = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                cur = {"lo": lo, "hi": hi, "perm": head[1], "name": head[5] if len(head) > 5 else "",
+                       "Rss": 0, "Pss": 0, "Anonymous": 0}
+                maps.append(cur)
+            elif head[0].rstrip(":") in ("Rss", "Pss", "Anonymous"):
+                cur[head[0].rstrip(":")] = int(head[1])
+    out = {"rss": 0, "pss": 0, "anon": 0, "file": 0, "stacks": 0, "heap": 0, "other_anon": 0, "threads": 0}
+    for i, m in enumerate(maps):
+        out["rss"] += m["Rss"]
+        out["pss"] += m["Pss"]
+        out["anon"] += m["Anonymous"]
+        if m["name"].startswith("/"):
+            out["file"] += m["Rss"] - m["Anonymous"]
+        if not m["Anonymous"] or m["name"].startswith("/") or m["name"].startswith("[stack"):
+            if m["name"] == "[stack]":
+                out["stacks"] += m["Anonymous"]
+            elif m["Anonymous"] and m["name"].startswith("/"):
+                out["other_anon"] += m["Anonymous"]
+            continue
+        prev = maps[i - 1] if i else None
+        nxt = maps[i + 1] if i + 1 < len(maps) else None
+        if m["name"] == "[heap]" or (nxt and nxt["perm"] == "---p" and nxt["lo"] == m["hi"]
+                                     and (nxt["hi"] - m["lo"]) == 64 << 20):
+            out["heap"] += m["Anonymous"]
+        elif prev and prev["perm"] == "---p" and prev["hi"] == m["lo"] and prev["hi"] - prev["lo"] == 4096:
+            out["stacks"] += m["Anonymous"]
+        else:
+            out["other_anon"] += m["Anonymous"]
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                out["threads"] = int(line.split()[1])
+    return out
+
+
+def memory_line(m):
+    return ("RSS %d KiB (Pss %d): anon %d [stacks %d, heap %d, other %d], file %d; %d threads"
+            % (m["rss"], m["pss"], m["anon"], m["stacks"], m["heap"], m["other_anon"], m["file"], m["threads"]))
