@@ -29,10 +29,17 @@ typedef struct bg_triage_section {
 
 typedef struct bg_triage_finding {
 	const char *rule; /**< "disk_full", "inodes_full", "oom_kill", "swap_thrash", "memory_pressure",
-			       "failed_units", "dstate", "load_high", … */
+			       "failed_units", "hung_unit", "dstate", "cpu_runaway", "tmpfs_ram",
+			       "fs_readonly", "process_storm", "load_high", … */
 	bg_severity severity;
 	const char *summary;  /**< one line for the operator */
 	const char *evidence; /**< the lines it rests on */
+	/** What to look at and act on, or NULL: "unit:NAME" (a systemd unit),
+	 *  "pid:PID:COMM" (a process, with its comm so that a remedy can check
+	 *  it is still the same one), "mount:PATH" (a filesystem) or
+	 *  "file:PATH" (a file or directory holding the space). Always the
+	 *  last member. */
+	const char *culprit;
 } bg_triage_finding;
 
 typedef struct bg_triage bg_triage;

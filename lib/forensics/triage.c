@@ -92,6 +92,7 @@ int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const
 	f->severity = sev;
 	f->summary = strdup(summary);
 	f->evidence = strdup(evidence ? evidence : "");
+	f->culprit = NULL; /* the rules name none yet */
 	t->nfindings++;
 	if (!f->rule || !f->summary || !f->evidence)
 		return bg_error_oom();
@@ -439,6 +440,7 @@ void bg_triage_free(bg_triage *t)
 		free((char *)t->findings[i].rule);
 		free((char *)t->findings[i].summary);
 		free((char *)t->findings[i].evidence);
+		free((char *)t->findings[i].culprit);
 	}
 	free(t->sections);
 	free(t->findings);
