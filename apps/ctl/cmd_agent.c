@@ -150,25 +150,40 @@ static int ask_tty(const char *question)
 	return answer[0] == 'y' || answer[0] == 'Y';
 }
 
+/* What is shown in the question comes from the session: nothing but
+ * printable ASCII reaches the terminal. */
+static void printable_only(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 /* The decision names the request's nonce and verb, as shown: a late answer
  * never approves a later request. */
 static void approval(follow *f, const char *json, size_t len)
 {
 	char *nonce = field(json, len, "nonce"), *verb = field(json, len, "verb");
-	char question[256], by[160];
+	char *name = field(json, len, "name"), *desc = field(json, len, "description");
+	char question[1536], what[1280], by[160];
 	int yes;
 
 	end_text(f);
-	snprintf(question, sizeof(question), "The agent wants to run `pve %s` on the VM. Allow? [y/N] ",
-		 verb ? verb : "?");
+	/* A remedy on the devvm says what it will do (its target passed the
+	 * library's checks: printable ASCII); a verb is named as such. */
+	if (name && strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0 && desc)
+		snprintf(what, sizeof(what), "%s", desc);
+	else
+		snprintf(what, sizeof(what), "run `pve %s` on the VM", verb ? verb : "?");
+	printable_only(what);
+	snprintf(question, sizeof(question), "The agent wants to %s. Allow? [y/N] ", what);
 	yes = ask_tty(question);
 	if (yes == -1) {
-		fprintf(stderr, "%s: approval for `pve %s` denied: no terminal to ask on\n", f->ctx->prog,
-			verb ? verb : "?");
+		fprintf(stderr, "%s: approval to %s denied: no terminal to ask on\n", f->ctx->prog, what);
 		snprintf(by, sizeof(by), "%s (no terminal)", f->who);
 	} else if (yes == -2) {
-		fprintf(stderr, "\n%s: approval for `pve %s` denied: no answer within %d s\n", f->ctx->prog,
-			verb ? verb : "?", BG_AGENT_APPROVAL_TIMEOUT_S);
+		fprintf(stderr, "\n%s: approval to %s denied: no answer within %d s\n", f->ctx->prog, what,
+			BG_AGENT_APPROVAL_TIMEOUT_S);
 		snprintf(by, sizeof(by), "%s (no answer)", f->who);
 	} else {
 		snprintf(by, sizeof(by), "%s", f->who);
@@ -181,6 +196,8 @@ static void approval(follow *f, const char *json, size_t len)
 	}
 	bg_free(nonce);
 	bg_free(verb);
+	bg_free(name);
+	bg_free(desc);
 }
 
 static void show_other(follow *f, bg_event_kind kind, const char *json, size_t len)
