@@ -72,17 +72,28 @@ static void end_text(follow *f)
 	f->in_text = 0;
 }
 
+static void printable_only(char *s);
+
 static void show_tool(follow *f, const char *json, size_t len)
 {
 	char *name = field(json, len, "name");
 	char *cmd = field(json, len, "input.command");
 	char *verb = field(json, len, "input.verb");
+	char *action = field(json, len, "input.action"), *target = field(json, len, "input.target");
 
 	end_text(f);
-	printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
+	if (action && target) { /* a remedy: the model's (or the guest's) words, shown harmless */
+		printable_only(action);
+		printable_only(target);
+		printf("▸ %s: %s %s\n", name ? name : "?", action, target);
+	} else {
+		printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
+	}
 	bg_free(name);
 	bg_free(cmd);
 	bg_free(verb);
+	bg_free(action);
+	bg_free(target);
 }
 
 /* The status line and the first lines of the output, indented. */

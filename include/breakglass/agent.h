@@ -3,9 +3,11 @@
  * against a session (breakglass/session.h), with approvals for the
  * mutating Proxmox verbs.
  *
- * The model sees three tools and nothing else: `devvm_exec {command,
- * timeout_s?}` (a command on the devvm over SSH), `devvm_triage {}` and
- * `pve {verb}` (a verb through the forced command). Everything a turn
+ * The model sees four tools and nothing else: `devvm_exec {command,
+ * timeout_s?}` (a command on the devvm over SSH), `devvm_triage {}`,
+ * `devvm_remedy {action, target, recursive?}` (a fixed repair on the
+ * devvm, gated by [agent] devvm_mutations) and `pve {verb}` (a verb
+ * through the forced command). Everything a turn
  * does is an event in the session, so every front end (the web page, the
  * terminal, --json) shows the same thing, and an audit record.
  *

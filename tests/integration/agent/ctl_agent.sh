@@ -19,6 +19,7 @@ mutations=confirm provider=anthropic
 chmod 0755 "$work"
 mkdir -m 0755 "$work/bin"
 for fake in systemctl kill mount rm; do
+	# shellcheck disable=SC2016 # $* and $1 belong to the fake
 	printf '#!/bin/sh\necho "%s $*" >>%s/calls.log\n[ "$1" = is-active ] && echo active\nexit 0\n' \
 		"$fake" "$work" >"$work/bin/$fake"
 	chmod 0755 "$work/bin/$fake"
@@ -149,6 +150,7 @@ _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode("utf-8", "replace"))
 sys.exit(0 if answered and os.WEXITSTATUS(status) == 0 else 1)
 PY
+	grep -q '^▸ devvm_remedy: restart-unit unit:bg-demo.service' "$work/out" || fail "no tool line for the remedy"
 	grep -q 'wants to restart the systemd unit bg-demo.service on the devvm (systemctl restart). Allow?' "$work/out" ||
 		fail "the question does not say what the remedy will do"
 	if [[ $answer == y ]]; then
