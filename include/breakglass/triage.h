@@ -2,7 +2,8 @@
  * libbreakglass — devvm triage (docs/forensics.md, guest side): uptime and load,
  * memory and swap, PSI, disk and inodes, failed units, top processes by
  * memory and CPU, processes in state D, OOM kills and errors from the
- * kernel log — each a section — and rule-based findings, no LLM.
+ * kernel log, tmpfs, read-only mounts, process counts, stuck units — each
+ * a section — and rule-based findings that name their culprit, no LLM.
  */
 #ifndef BREAKGLASS_TRIAGE_H
 #define BREAKGLASS_TRIAGE_H
@@ -21,7 +22,8 @@ BG_EXTERN const char *bg_severity_name(bg_severity s);
 
 typedef struct bg_triage_section {
 	const char *name;   /**< "uptime", "memory", "psi", "disk", "inodes", "failed_units",
-				 "top_mem", "top_cpu", "dstate", "kernel_log" */
+				 "top_mem", "top_cpu", "dstate", "kernel_log", "tmpfs", "mounts",
+				 "procs", "units" */
 	int ok;             /**< the section's command worked */
 	const char *output; /**< raw text as the devvm printed it */
 	const char *error;  /**< why not, when !ok */

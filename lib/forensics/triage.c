@@ -19,8 +19,9 @@
 
 #define DEFAULT_TIMEOUT_S 60
 
-const char *const bg_triage_section_names[] = {"uptime",  "memory",  "psi",    "disk",       "inodes", "failed_units",
-					       "top_mem", "top_cpu", "dstate", "kernel_log", NULL};
+const char *const bg_triage_section_names[] = {"uptime",       "memory",  "psi",     "disk",   "inodes",
+					       "failed_units", "top_mem", "top_cpu", "dstate", "kernel_log",
+					       "tmpfs",        "mounts",  "procs",   "units",  NULL};
 
 const char *bg_severity_name(bg_severity s)
 {
@@ -79,7 +80,8 @@ int bg_triage_add_section(bg_triage *t, const char *name, int ok, const char *ou
 	return BG_OK;
 }
 
-int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence)
+int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence,
+			  const char *culprit)
 {
 	bg_triage_finding *grown, *f;
 
@@ -92,9 +94,9 @@ int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const
 	f->severity = sev;
 	f->summary = strdup(summary);
 	f->evidence = strdup(evidence ? evidence : "");
-	f->culprit = NULL; /* the rules name none yet */
+	f->culprit = culprit ? strdup(culprit) : NULL;
 	t->nfindings++;
-	if (!f->rule || !f->summary || !f->evidence)
+	if (!f->rule || !f->summary || !f->evidence || (culprit && !f->culprit))
 		return bg_error_oom();
 	return BG_OK;
 }
@@ -343,6 +345,7 @@ static json_object *findings_json(const bg_triage *t)
 		bg_json_add_str(o, "severity", bg_severity_name(f->severity));
 		bg_json_add_str(o, "summary", f->summary);
 		bg_json_add_str(o, "evidence", f->evidence);
+		bg_json_add_str(o, "culprit", f->culprit);
 		json_object_array_add(arr, o);
 	}
 	return arr;
@@ -411,6 +414,8 @@ int bg_triage_to_text(char **text_out, const bg_triage *t)
 	for (i = 0; i < t->nfindings; i++) {
 		const bg_triage_finding *f = &t->findings[i];
 		bg_buf_printf(&b, "  [%s] %s: %s\n", bg_severity_name(f->severity), f->rule, f->summary);
+		if (f->culprit)
+			bg_buf_printf(&b, "    culprit: %s\n", f->culprit);
 		indent_into(&b, f->evidence);
 	}
 	for (i = 0; i < t->nsections; i++) {
