@@ -3,6 +3,7 @@
  * for this job only — a wedged devvm inside a healthy cluster — after the
  * original's prompt (diagnose first, repair in place, power verbs last).
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "agent/agent_internal.h"
@@ -18,7 +19,8 @@ const char *const *bg_agent_tool_names(size_t *count)
 	return tool_names;
 }
 
-static const char system_prompt[] =
+/* In two parts (C99 promises string literals of 4095 bytes), joined once. */
+static const char prompt_tools[] =
 	"You are breakglass, the recovery agent for one developer VM (\"the devvm\", a Proxmox guest) that is "
 	"wedged while everything around it is healthy. An operator is waiting, maybe on a phone, in the middle "
 	"of an incident.\n"
@@ -38,14 +40,17 @@ static const char system_prompt[] =
 	"- pve: a verb on the Proxmox host through a forced command: status, forensics (read-only), start, "
 	"stop, reset, cycle (mutating; forensics is captured first automatically). A human may have to approve "
 	"a mutating verb, or policy may refuse it: if so, say what you would run and why, and stop.\n"
-	"\n"
+	"\n";
+
+static const char prompt_work[] =
 	"How to work:\n"
 	"1. Diagnose first. If the devvm answers, start with devvm_triage (or uptime, free -m, df -h, "
 	"df -i, dmesg -T | tail, systemctl --failed). If it does not answer, ask `pve status` and then "
 	"`pve forensics` and read the verdict.\n"
 	"2. Repair in place when you can, with devvm_remedy and the culprit the triage named, one remedy per "
 	"finding, before any power verb:\n"
-	"   - a failed or hung unit (failed_units, hung_unit, culprit unit:NAME): restart-unit NAME;\n"
+	"   - a failed or hung unit, or a unit at its pids limit (failed_units, hung_unit, process_storm, culprit "
+	"unit:NAME): restart-unit NAME (a restart ends every process of its cgroup);\n"
 	"   - a runaway process hogging CPU or memory, thrashing swap, or forking a storm (cpu_runaway, "
 	"memory_low, memory_pressure, swap_thrash, process_storm, culprit pid:PID:COMM): kill-process PID:COMM;\n"
 	"   - a disk, inodes or a tmpfs filled by a named file (disk_full, inodes_full, tmpfs_ram, culprit "
@@ -72,8 +77,18 @@ static const char system_prompt[] =
 	"When done, report tersely, in this order: what you found (the evidence), what you did, and the state "
 	"now. Plain text, short lines, no preamble.\n";
 
+static char system_prompt[sizeof(prompt_tools) + sizeof(prompt_work)];
+static pthread_once_t prompt_once = PTHREAD_ONCE_INIT;
+
+static void join_prompt(void)
+{
+	memcpy(system_prompt, prompt_tools, sizeof(prompt_tools) - 1);
+	memcpy(system_prompt + sizeof(prompt_tools) - 1, prompt_work, sizeof(prompt_work));
+}
+
 const char *bg_agent_default_system_prompt(void)
 {
+	pthread_once(&prompt_once, join_prompt);
 	return system_prompt;
 }
 

@@ -318,9 +318,9 @@ static const struct remedy_rule {
 	{"failed_units", "unit:", BG_REMEDY_RESTART_UNIT, 0},   {"hung_unit", "unit:", BG_REMEDY_RESTART_UNIT, 0},
 	{"cpu_runaway", "pid:", BG_REMEDY_KILL_PROCESS, 0},     {"memory_low", "pid:", BG_REMEDY_KILL_PROCESS, 0},
 	{"memory_pressure", "pid:", BG_REMEDY_KILL_PROCESS, 0}, {"swap_thrash", "pid:", BG_REMEDY_KILL_PROCESS, 0},
-	{"process_storm", "pid:", BG_REMEDY_KILL_PROCESS, 0},   {"disk_full", "file:", BG_REMEDY_REMOVE_FILE, 0},
-	{"tmpfs_ram", "file:", BG_REMEDY_REMOVE_FILE, 0},       {"inodes_full", "file:", BG_REMEDY_REMOVE_FILE, 1},
-	{"fs_readonly", "mount:", BG_REMEDY_REMOUNT, 0},
+	{"process_storm", "pid:", BG_REMEDY_KILL_PROCESS, 0},   {"process_storm", "unit:", BG_REMEDY_RESTART_UNIT, 0},
+	{"disk_full", "file:", BG_REMEDY_REMOVE_FILE, 0},       {"tmpfs_ram", "file:", BG_REMEDY_REMOVE_FILE, 0},
+	{"inodes_full", "file:", BG_REMEDY_REMOVE_FILE, 1},     {"fs_readonly", "mount:", BG_REMEDY_REMOUNT, 0},
 };
 
 static const struct remedy_rule *remedy_for(const finding *f)

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "forensics/triage_int.h"
 #include "session/session_internal.h"
 
 #include <pthread.h>
@@ -1023,6 +1024,16 @@ static void test_remedy_bad_target_never_asked(void **state)
 	}
 }
 
+static int yes_cb(const char *id, const char *name, const char *input, const char **by, void *payload)
+{
+	(void)id;
+	(void)input;
+	(void)payload;
+	assert_string_equal(name, "devvm_remedy");
+	*by = "tty:yes";
+	return 1;
+}
+
 /* The offline playbook through the agent: the triage's culprits become
  * remedies, each through the policy; a hostile culprit (the guest wrote
  * it) is refused like any other request, the good one runs, the triage
@@ -1055,6 +1066,81 @@ static void test_playbook_remedies_through_the_agent(void **state)
 	assert_non_null(strstr(events, "nothing wrong any more"));
 	free(events);
 	fx_free(&f);
+}
+
+/* The triage's own rules on recorded sections (tests/fixtures/triage, the
+ * healthy Debian run with one section replaced), rendered as the real
+ * tool renders them, and the offline playbook through the agent: each
+ * finding of the catalogue meets its remedy with the culprit the rules
+ * named. */
+static void test_playbook_on_recorded_findings(void **state)
+{
+	static const struct {
+		const char *file, *section, *rule, *call;
+	} cases[] = {
+		{"cpu-runaway.top_cpu", "top_cpu", "cpu_runaway", "remedy:kill-process "},
+		{"hung-activating.units", "units", "hung_unit", "remedy:restart-unit bg-demo.service"},
+		{"failed-units.failed_units", "failed_units", "failed_units", "remedy:restart-unit docker.service"},
+		{"fs-readonly-debian.mounts", "mounts", "fs_readonly", "remedy:remount /data"},
+		{"tmpfs-debian.tmpfs", "tmpfs", "tmpfs_ram", "remedy:remove-file /dev/shm/"},
+		{"disk-full-du.disk", "disk", "disk_full", "remedy:remove-file /data/bg-fault-fill"},
+		{"inodes-full-find.inodes", "inodes", "inodes_full",
+		 "remedy:remove-file /data/bg-fault-inodes (recursive)"},
+		{"storm-busybox.procs", "procs", "process_storm", "remedy:kill-process 1432:bg-storm"},
+		{"mem-low.memory", "memory", "memory_low", "remedy:kill-process 29161:qemu-system-x86"},
+		{"swap-thrash-top.memory", "memory", "swap_thrash", "remedy:kill-process 2210:java"},
+	};
+	char *healthy_text = bg_test_read_fixture("triage", "healthy-debian.out");
+	bg_triage *healthy = NULL;
+	size_t c;
+
+	(void)state;
+	assert_int_equal(bg_triage_parse_output(&healthy, healthy_text, strlen(healthy_text), "BGTRI-1234"), BG_OK);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+		const char *names[32], *outputs[32];
+		char *replacement = bg_test_read_fixture("triage", cases[c].file);
+		size_t i, n = bg_triage_section_count(healthy), found = 0;
+		bg_triage *t = NULL;
+		bg_buf text = BG_BUF_INIT;
+		bg_llm *offline;
+		fx f;
+
+		assert_true(n <= 32);
+		for (i = 0; i < n; i++) {
+			names[i] = bg_triage_section_at(healthy, i)->name;
+			outputs[i] = strcmp(names[i], cases[c].section) == 0 ? replacement
+									     : bg_triage_section_at(healthy, i)->output;
+		}
+		assert_int_equal(bg_triage_from_sections(&t, names, outputs, n), BG_OK);
+		for (i = 0; i < bg_triage_finding_count(t); i++)
+			found |= strcmp(bg_triage_finding_at(t, i)->rule, cases[c].rule) == 0;
+		if (!found)
+			fail_msg("%s: no %s finding", cases[c].file, cases[c].rule);
+		bg_agent_render_findings(&text, t);
+
+		fx_init(&f, script, 1, BG_MUTATIONS_DENY);
+		f.set.devvm_mutations = BG_MUTATIONS_AUTO;
+		f.tools.triage_out = text.data;
+		/* remove-file asks even under auto: say yes from the callback */
+		f.set.approve = yes_cb;
+		assert_int_equal(bg_llm_offline_new(&offline, NULL), BG_OK);
+		fx_start(&f, offline);
+		assert_int_equal(bg_agent_run(f.a, "the devvm is sick", "alice"), BG_OK);
+		if (f.tools.n < 5 || strncmp(f.tools.calls[3], cases[c].call, strlen(cases[c].call)) != 0)
+			fail_msg("%s: calls %s, %s (want %s…); the findings:\n%s", cases[c].file, f.tools.calls[2],
+				 f.tools.n > 3 ? f.tools.calls[3] : "-", cases[c].call, text.data);
+		assert_string_equal(f.tools.calls[f.tools.n - 1], "triage"); /* checked after */
+		for (i = 0; i < (size_t)f.tools.n; i++)
+			assert_true(strncmp(f.tools.calls[i], "pve:", 4) != 0 ||
+				    strcmp(f.tools.calls[i], "pve:status") == 0);
+		fx_free(&f);
+		bg_buf_free(&text);
+		bg_triage_free(t);
+		free(replacement);
+	}
+	bg_triage_free(healthy);
+	free(healthy_text);
 }
 
 /* ---- fallback ------------------------------------------------------------ */
@@ -1215,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_remedy_deny),
 		cmocka_unit_test(test_remedy_bad_target_never_asked),
 		cmocka_unit_test(test_playbook_remedies_through_the_agent),
+		cmocka_unit_test(test_playbook_on_recorded_findings),
 		cmocka_unit_test(test_fallback_to_offline),
 		cmocka_unit_test(test_unavailable_without_fallback),
 		cmocka_unit_test(test_model_error_ends_turn),

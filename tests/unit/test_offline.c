@@ -394,6 +394,8 @@ static void test_catalogue_each_finding_its_remedy(void **state)
 		 "devvm_remedy kill-process 777:leak"},
 		{"- critical process_storm: 31000 of 32768 pids; parent 555 (forker)", "pid:555:forker",
 		 "devvm_remedy kill-process 555:forker"},
+		{"- critical process_storm: cgroup /system.slice/bg-demo.service at 4096 of 4096 pids",
+		 "unit:bg-demo.service", "devvm_remedy restart-unit bg-demo.service"},
 		{"- critical disk_full: /data 100%: disk space nearly exhausted (largest: /data/fill)",
 		 "file:/data/fill", "devvm_remedy remove-file /data/fill"},
 		{"- warn tmpfs_ram: /dev/shm holds 1.5 GiB of RAM (largest: /dev/shm/fill)", "file:/dev/shm/fill",
