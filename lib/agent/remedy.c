@@ -13,6 +13,10 @@
 #include "breakglass/llm.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "remedy_kill_process_sh.h" /* bg_remedy_kill_process_sh[] */
+#include "remedy_remount_sh.h"      /* bg_remedy_remount_sh[] */
+#include "remedy_remove_file_sh.h"  /* bg_remedy_remove_file_sh[] */
+#include "remedy_restart_unit_sh.h" /* bg_remedy_restart_unit_sh[] */
 
 #define UNIT_NAME_MAX 255 /* systemd's UNIT_NAME_MAX - 1 */
 #define MOUNT_MAX     256
@@ -292,74 +296,8 @@ char *bg_remedy_describe(const bg_remedy *r)
 	return bg_buf_detach(&b);
 }
 
-/* The scripts. No single quote in them (they are quoted whole), every
- * parameter in double quotes, every message says what was (not) done. */
-static const char restart_sh[] = "u=$1\n"
-				 "echo \"ran: systemctl restart -- $u\"\n"
-				 "systemctl restart -- \"$u\"\n"
-				 "rc=$?\n"
-				 "echo \"after: $u is $(systemctl is-active -- \"$u\" 2>&1)\"\n"
-				 "exit $rc\n";
-
-static const char kill_sh[] =
-	"pid=$1 want=$2\n"
-	"alive() { s=$(cat /proc/$pid/stat 2>/dev/null) || return 1; s=${s##*) }; set -- $s; "
-	"[ \"$1\" != Z ] && [ \"$1\" != X ]; }\n"
-	"check() {\n"
-	"  comm=$(cat /proc/$pid/comm 2>/dev/null) || { echo \"kill-process: no process $pid: nothing killed\"; exit "
-	"3; }\n"
-	"  [ \"$comm\" = \"$want\" ] || { echo \"kill-process: pid $pid is now $comm, not $want (the pid was reused): "
-	"nothing killed\"; exit 3; }\n"
-	"  s=$(cat /proc/$pid/stat 2>/dev/null) || { echo \"kill-process: no process $pid: nothing killed\"; exit 3; "
-	"}\n"
-	"  s=${s##*) }; set -- $s\n"
-	"  if [ $(( $7 & 2097152 )) -ne 0 ] || [ \"$2\" = 2 ]; then echo \"kill-process: pid $pid is a kernel thread: "
-	"nothing killed\"; exit 3; fi\n"
-	"}\n"
-	"check\n"
-	"echo \"ran: kill -TERM $pid ($want)\"\n"
-	"env kill -TERM \"$pid\" || exit $?\n"
-	"i=0; while alive && [ $i -lt 25 ]; do sleep 0.2; i=$((i+1)); done\n"
-	"if alive; then\n"
-	"  check\n"
-	"  echo \"ran: kill -KILL $pid ($want): still there after 5 s\"\n"
-	"  env kill -KILL \"$pid\" || exit $?\n"
-	"  i=0; while alive && [ $i -lt 10 ]; do sleep 0.2; i=$((i+1)); done\n"
-	"fi\n"
-	"if alive; then echo \"after: $pid ($want) is still there\"; exit 1; fi\n"
-	"echo \"after: $pid ($want) is gone\"\n";
-
-static const char remove_sh[] =
-	"p=$1 how=$2\n"
-	"r=$(readlink -f -- \"$p\") || r=\n"
-	"[ \"$r\" = \"$p\" ] || { echo \"remove-file: $p resolves to ${r:-nothing} (a symlink on the way, or a "
-	"missing directory): nothing removed\"; exit 3; }\n"
-	"if [ -d \"$p\" ]; then\n"
-	"  [ \"$how\" = recursive ] || { echo \"remove-file: $p is a directory and the request was for a file: nothing "
-	"removed\"; exit 3; }\n"
-	"  echo \"ran: rm -r --one-file-system -- $p\"\n"
-	"  rm -r --one-file-system -- \"$p\" || exit $?\n"
-	"elif [ -e \"$p\" ]; then\n"
-	"  echo \"ran: rm -f -- $p\"\n"
-	"  rm -f -- \"$p\" || exit $?\n"
-	"else\n"
-	"  echo \"remove-file: $p does not exist: nothing removed\"; exit 3\n"
-	"fi\n"
-	"df -P -- \"${p%/*}/\" 2>/dev/null | tail -n 1 | sed \"s/^/after: /\"\n"
-	"exit 0\n";
-
-static const char remount_sh[] =
-	"m=$1\n"
-	"opts() { o=; while read -r _ mp _ x _; do [ \"$mp\" = \"$m\" ] && o=$x; done </proc/mounts; echo \"$o\"; }\n"
-	"before=$(opts)\n"
-	"[ -n \"$before\" ] || { echo \"remount: $m is not a mount point (not in /proc/mounts): nothing done\"; exit "
-	"3; "
-	"}\n"
-	"echo \"before: $m is mounted $before\"\n"
-	"echo \"ran: mount -o remount,rw -- $m\"\n"
-	"mount -o remount,rw -- \"$m\" || exit $?\n"
-	"echo \"after: $m is mounted $(opts)\"\n";
-
+/* The scripts are files, checked with shellcheck (remedy_scripts_check)
+ * and embedded by the build: lib/agent/remedy_*.sh. */
 /* 'text' for sh, a quote inside as '\'' */
 static void quote(bg_buf *b, const char *s)
 {
@@ -383,27 +321,27 @@ char *bg_remedy_command(const bg_remedy *r, const char *sudo)
 	bg_buf_puts(&b, "sh -c ");
 	switch (r->action) {
 	case BG_REMEDY_ACTION_RESTART_UNIT:
-		quote(&b, restart_sh);
+		quote(&b, bg_remedy_restart_unit_sh);
 		bg_buf_puts(&b, " bg-remedy ");
 		quote(&b, r->target);
 		break;
 	case BG_REMEDY_ACTION_KILL_PROCESS:
 		snprintf(pid, sizeof(pid), "%ld", r->pid);
-		quote(&b, kill_sh);
+		quote(&b, bg_remedy_kill_process_sh);
 		bg_buf_puts(&b, " bg-remedy ");
 		quote(&b, pid);
 		bg_buf_putc(&b, ' ');
 		quote(&b, r->comm);
 		break;
 	case BG_REMEDY_ACTION_REMOVE_FILE:
-		quote(&b, remove_sh);
+		quote(&b, bg_remedy_remove_file_sh);
 		bg_buf_puts(&b, " bg-remedy ");
 		quote(&b, r->target);
 		bg_buf_putc(&b, ' ');
 		quote(&b, r->recursive ? "recursive" : "file");
 		break;
 	default:
-		quote(&b, remount_sh);
+		quote(&b, bg_remedy_remount_sh);
 		bg_buf_puts(&b, " bg-remedy ");
 		quote(&b, r->target);
 		break;

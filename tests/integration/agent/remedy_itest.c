@@ -469,6 +469,42 @@ static void case_auto_remove_asks(void)
 	printf("ok auto_remove_asks\n");
 }
 
+/* auto: a remount runs unasked, on a mount point /proc/mounts has. */
+static void case_auto_remount(void)
+{
+	outcome o;
+
+	run_case(&o, BG_MUTATIONS_AUTO, 'n', 0, "{\"action\":\"remount\",\"target\":\"mount:/\"}");
+	CHECK(o.asked == 0);
+	expect_calls("mount -o remount,rw -- /\n");
+	has(o.results, "before: / is mounted ");
+	has(o.results, "after: / is mounted ");
+	free(o.results);
+	run_case(&o, BG_MUTATIONS_AUTO, 'n', 0, "{\"action\":\"remount\",\"target\":\"/no/such/mount\"}");
+	expect_calls("");
+	has(o.results, "not a mount point");
+	free(o.results);
+	printf("ok auto_remount\n");
+}
+
+/* A symlink on the way (WORLD/etc-link -> /etc) is found on the devvm,
+ * even when a human said yes: nothing removed. */
+static void case_symlink_refused(void)
+{
+	outcome o;
+	char link[128], input[256];
+
+	snprintf(link, sizeof(link), "%s/etc-link", world);
+	CHECK(symlink("/etc", link) == 0);
+	snprintf(input, sizeof(input), "{\"action\":\"remove-file\",\"target\":\"%s/passwd\"}", link);
+	run_case(&o, BG_MUTATIONS_CONFIRM, 'y', 0, input);
+	CHECK(o.asked == 1);
+	expect_calls("");
+	has(o.results, "resolves to /etc/passwd (a symlink on the way");
+	free(o.results);
+	printf("ok symlink_refused\n");
+}
+
 static void case_policy_deny(void)
 {
 	outcome o;
@@ -511,6 +547,8 @@ int main(int argc, char **argv)
 	case_auto_kill();
 	case_pid_reused();
 	case_auto_remove_asks();
+	case_auto_remount();
+	case_symlink_refused();
 	case_policy_deny();
 	case_injection_refused();
 	{
