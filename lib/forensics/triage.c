@@ -32,11 +32,24 @@ const char *bg_severity_name(bg_severity s)
 	}
 }
 
+/* The script as sent: without its comment lines and indentation, which
+ * the shell does not need. Dropbear refuses a command over 9000 bytes
+ * (MAX_CMD_LEN), and the command is the script quoted for `sh -c`. */
 char *bg_triage_script(const char *nonce)
 {
 	bg_buf b = BG_BUF_INIT;
+	const char *p = bg_triage_sh;
+	int rc = bg_buf_printf(&b, "N=%s\n", nonce);
 
-	if (bg_buf_printf(&b, "N=%s\n", nonce) != BG_OK || bg_buf_puts(&b, bg_triage_sh) != BG_OK) {
+	while (rc == BG_OK && *p) {
+		size_t n = strcspn(p, "\n"), lead = strspn(p, " \t");
+		if (lead < n && p[lead] != '#')
+			rc = bg_buf_printf(&b, "%.*s\n", (int)(n - lead), p + lead);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	if (rc != BG_OK) {
 		bg_buf_free(&b);
 		return NULL;
 	}

@@ -80,7 +80,15 @@ sec top_cpu 10 <<'S'
 if ps -eo pid= --sort=-pcpu >/dev/null 2>&1; then
 	ps -eo pid,user,pcpu,pmem,rss,stat,time,comm --sort=-pcpu | head -n 16
 else
-	top -b -n 1 | head -n 20 | cut -c 1-160
+	# busybox: no ps -o pcpu; top's %CPU is a snapshot that the triage's
+	# own processes dominate. As ps does: CPU time over the time since the
+	# process started, from /proc/PID/stat (after "comm) ": utime 12,
+	# stime 13, starttime 20, in USER_HZ = 100).
+	echo '  PID  %CPU     TIME COMMAND'
+	awk -v up="$(cut -d' ' -f1 /proc/uptime)" '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
+	r = c; sub(/^.*[)] /, "", r); split(r, f, " "); t = int((f[12] + f[13]) / 100); e = up - f[20] / 100
+	if (e < 1) e = 1; printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, 100 * t / e, t / 3600, (t % 3600) / 60, t % 60, n }' \
+		/proc/[0-9]*/stat 2>/dev/null | sort -k2 -n -r | head -n 15
 fi
 S
 sec dstate 10 <<'S'

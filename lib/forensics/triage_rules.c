@@ -28,6 +28,7 @@
 #define MAX_EVIDENCE      12
 #define RUNAWAY_PCT       80.0 /* % of one CPU */
 #define RUNAWAY_MIN_CPU_S 10
+#define RUNAWAY_BUSY_PCT  40.0 /* … while the CPUs are saturated */
 #define TMPFS_WARN_PCT    25.0 /* Shmem, % of MemTotal */
 #define TMPFS_CRIT_PCT    50.0
 #define STORM_PCT         80 /* threads or processes, % of pid_max / threads-max */
@@ -982,20 +983,42 @@ static int rule_load(bg_triage *t)
 
 /* ---- CPU ------------------------------------------------------------------- */
 
-/* One process holding a CPU: at least RUNAWAY_PCT of one CPU, and (when
- * ps gives the CPU time) for RUNAWAY_MIN_CPU_S at least, so that a short
- * compile step is not called a runaway. */
+/* The 1-minute load, -1 when not known. */
+static double load1(const bg_triage *t)
+{
+	const char *p = bg_triage_output(t, "uptime"), *line;
+	size_t len;
+	double l = -1;
+
+	while (p && next_line(&p, &line, &len))
+		if (starts(line, len, "loadavg: ") && sscanf(line + 9, "%lf", &l) == 1)
+			return l;
+	return -1;
+}
+
+/* One process holding a CPU (ps's %CPU: its CPU time over its lifetime,
+ * as the busybox branch of the script computes it too) for
+ * RUNAWAY_MIN_CPU_S at least, so that a short compile step is not called
+ * a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT while the CPUs are
+ * saturated (load >= 0.8 per CPU: the runaway shares them). Without the
+ * CPU time (busybox top's snapshot), RUNAWAY_PCT. */
 static int rule_cpu_runaway(bg_triage *t)
 {
 	proc_row rows[MAX_ROWS];
-	size_t i, n = proc_table(bg_triage_output(t, "top_cpu"), section_cpus(t), rows, MAX_ROWS), best = 0;
+	long long cpus = section_cpus(t);
+	size_t i, n = proc_table(bg_triage_output(t, "top_cpu"), cpus, rows, MAX_ROWS), best = 0;
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
 	char culprit[600];
+	double need = RUNAWAY_PCT;
 
 	for (i = 1; i < n; i++)
 		if (rows[i].pcpu > rows[best].pcpu)
 			best = i;
-	if (n == 0 || rows[best].pcpu < RUNAWAY_PCT || (rows[best].cpu_s >= 0 && rows[best].cpu_s < RUNAWAY_MIN_CPU_S))
+	if (n == 0 || (rows[best].cpu_s >= 0 && rows[best].cpu_s < RUNAWAY_MIN_CPU_S))
+		return BG_OK;
+	if (rows[best].cpu_s >= 0 && load1(t) >= 0.8 * (double)cpus)
+		need = RUNAWAY_BUSY_PCT;
+	if (rows[best].pcpu < need)
 		return BG_OK;
 	bg_buf_printf(&summary, "CPU saturated by a runaway: pid %lld (%s) at %.0f%% of a CPU", rows[best].pid,
 		      rows[best].comm, rows[best].pcpu);
