@@ -358,6 +358,12 @@ static const char *advice_for(const char *rule)
 		{"dstate", "processes stuck in state D wait on storage; if the disk path is dead only a `cycle` from "
 			   "the host helps"},
 		{"load_high", "see what keeps the CPUs busy (top_cpu)"},
+		{"io_error", "the storage under the guest fails: read the kernel log lines; if the disk path is dead, "
+			     "only the host helps (`pve forensics`, then `cycle`)"},
+		{"io_pressure", "every task waits on a slow or stalled disk: if it does not clear, `pve forensics`"},
+		{"hung_task",
+		 "tasks blocked on I/O for minutes: if the disk path is dead, only a `cycle` from the host "
+		 "helps"},
 		{"cpu_runaway", "stop the process that spins (top_cpu)"},
 		{"process_storm", "stop the parent that forks (ps --ppid), then its children"},
 		{"tmpfs_ram", "remove what fills the tmpfs (`du -xh /dev/shm /run /tmp | sort -h | tail`)"},
