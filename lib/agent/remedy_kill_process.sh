@@ -2,7 +2,9 @@
 # kill-process PID COMM: SIGTERM, then SIGKILL after 5 s, each only while
 # /proc/PID/comm is still COMM (pid reuse) and PID is no kernel thread.
 # Every message says what was (not) done. Exit 3: refused, nothing done.
-pid=$1 want=$2
+set -u
+pid=${1:-} want=${2:-}
+: "${want:?kill-process: no comm}"
 case $pid in '' | 0* | *[!0-9]*) echo "kill-process: \"$pid\" is no pid: nothing killed"; exit 3 ;; esac
 
 # The fields of /proc/PID/stat after "(comm) ": state ppid ... flags (the 7th).
@@ -12,7 +14,7 @@ alive() {
 	f=$(fields) || return 1
 	# shellcheck disable=SC2086 # the fields, split on purpose
 	set -- $f
-	[ "$1" != Z ] && [ "$1" != X ]
+	[ $# -ge 1 ] && [ "$1" != Z ] && [ "$1" != X ]
 }
 
 check() {
@@ -24,6 +26,7 @@ check() {
 	f=$(fields) || { echo "kill-process: no process $pid: nothing killed"; exit 3; }
 	# shellcheck disable=SC2086 # the fields, split on purpose
 	set -- $f
+	[ $# -ge 7 ] || { echo "kill-process: /proc/$pid/stat is unreadable: nothing killed"; exit 3; }
 	# PF_KTHREAD (0x00200000), or a child of kthreadd
 	if [ $(($7 & 2097152)) -ne 0 ] || [ "$2" = 2 ]; then
 		echo "kill-process: pid $pid is a kernel thread: nothing killed"

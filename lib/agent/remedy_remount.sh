@@ -1,7 +1,9 @@
 # A remedy of lib/agent/remedy.c, run as `sudo sh -c 'THIS' bg-remedy ARG...`:
 # remount MOUNTPOINT: remount read-write a mount point of /proc/mounts.
 # Every message says what was (not) done. Exit 3: refused, nothing done.
-m=$1
+set -u
+m=${1:-}
+: "${m:?remount: no mount point}"
 opts() {
 	o=
 	while read -r _ mp _ x _; do [ "$mp" = "$m" ] && o=$x; done </proc/mounts

@@ -3,8 +3,14 @@
 # canonical path (no symlink on the way, none at the end); a directory
 # only when recursive, and never across a mount point.
 # Every message says what was (not) done. Exit 3: refused, nothing done.
-p=$1 how=$2
-case $p in /*) ;; *) echo "remove-file: $p is not an absolute path: nothing removed"; exit 3 ;; esac
+set -u
+p=${1:-} how=${2:-file}
+: "${p:?remove-file: no path}"
+case $p in
+/) echo "remove-file: / is never removed"; exit 3 ;;
+/*) ;;
+*) echo "remove-file: $p is not an absolute path: nothing removed"; exit 3 ;;
+esac
 r=$(readlink -f -- "$p") || r=
 [ "$r" = "$p" ] || {
 	echo "remove-file: $p resolves to ${r:-nothing} (a symlink on the way, or a missing directory): nothing removed"
