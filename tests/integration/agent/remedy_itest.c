@@ -14,6 +14,7 @@
  * by policy or refused as a bad target.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -129,8 +130,24 @@ static void expect_calls(const char *want)
 	free(got);
 }
 
+/* The victims still running, ended when the test exits however it exits
+ * (a failed CHECK included): a leftover would hold nothing, but it would
+ * outlive the test for minutes. */
+static pid_t victims[8];
+static size_t nvictims;
+
+static void end_victims(void)
+{
+	size_t i;
+
+	for (i = 0; i < nvictims; i++)
+		if (victims[i] > 0 && kill(victims[i], SIGKILL) == 0)
+			waitpid(victims[i], NULL, 0);
+}
+
 /* A copy of sleep named bg-runaway, run as the devvm's user, so that the
- * fake kill (run as that user) can signal it and nothing else. */
+ * fake kill (run as that user) can signal it and nothing else. Its output
+ * goes nowhere: it must not hold the test's pipes open. */
 static pid_t spawn_victim(void)
 {
 	struct passwd *pw = getpwnam(env("SSHD_USER"));
@@ -142,11 +159,17 @@ static pid_t spawn_victim(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(125);
 		if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
 			_exit(126);
 		execl(runaway, "bg-runaway", "300", (char *)NULL);
 		_exit(127);
 	}
+	if (nvictims < sizeof(victims) / sizeof(victims[0]))
+		victims[nvictims++] = pid;
 	snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", (int)pid);
 	for (i = 0; i < 200; i++) {
 		size_t len;
@@ -170,9 +193,14 @@ static int victim_gone(pid_t pid, int ms)
 
 	do {
 		pid_t r = waitpid(pid, &st, WNOHANG);
+		size_t i;
 
-		if (r == pid)
+		if (r == pid) {
+			for (i = 0; i < nvictims; i++)
+				if (victims[i] == pid)
+					victims[i] = 0;
 			return 1;
+		}
 		CHECK(r == 0);
 		usleep(20000);
 	} while (bg_now_ms() < until);
@@ -181,8 +209,13 @@ static int victim_gone(pid_t pid, int ms)
 
 static void end_victim(pid_t pid)
 {
+	size_t i;
+
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	for (i = 0; i < nvictims; i++)
+		if (victims[i] == pid)
+			victims[i] = 0;
 }
 
 /* ---- the model and the human ---------------------------------------------- */
@@ -541,6 +574,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	make_world();
+	atexit(end_victims);
 	case_confirm_approved();
 	case_confirm_denied();
 	case_confirm_timeout();
