@@ -39,13 +39,15 @@ BG_EXTERN const char *const *bg_agent_tool_names(size_t *count);
 BG_EXTERN const char *bg_agent_default_system_prompt(void);
 
 /**
- * How long a human has to decide on a mutating verb, in seconds: the web's
- * buttons and the terminal's prompt wait this long, then it is denied.
+ * How long a human has to decide on a mutating verb or a remedy, in
+ * seconds: the web's buttons and the terminal's prompt wait this long,
+ * then it is denied.
  */
 #define BG_AGENT_APPROVAL_TIMEOUT_S 600
 
 /**
- * A decision on a mutating verb, asked in the turn's thread. Return 1 to
+ * A decision on a mutating verb or a remedy (`name` "pve" or
+ * "devvm_remedy"), asked in the turn's thread. Return 1 to
  * approve, 0 to deny; `*by` (optional, static or owned by the callee
  * until the next call) names who decided. When no callback is set the
  * turn waits for bg_agent_decide() from another thread.
