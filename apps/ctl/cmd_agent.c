@@ -65,6 +65,28 @@ static char *field(const char *json, size_t len, const char *path)
 	return v;
 }
 
+/* Text from outside (the model's words, the devvm's output) on the
+ * terminal: no control byte but newline and tab, no C1 control in its
+ * UTF-8 form (U+0080..U+009F), so nothing can move the cursor, retitle
+ * the window or talk to the terminal; each such byte shows as '?'. */
+static void put_safe(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
+			fputc('?', stdout);
+			i++;
+		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+			fputc('?', stdout);
+		} else {
+			fputc((int)c, stdout);
+		}
+	}
+}
+
 static void end_text(follow *f)
 {
 	if (f->in_text && f->last_char != '\n')
@@ -82,12 +104,19 @@ static void show_tool(follow *f, const char *json, size_t len)
 	char *action = field(json, len, "input.action"), *target = field(json, len, "input.target");
 
 	end_text(f);
-	if (action && target) { /* a remedy: the model's (or the guest's) words, shown harmless */
+	if (name && strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0 && action && target) {
+		/* a remedy: the model's (or the guest's) words, shown harmless */
 		printable_only(action);
 		printable_only(target);
-		printf("▸ %s: %s %s\n", name ? name : "?", action, target);
+		printf("▸ devvm_remedy: %s %s\n", action, target);
 	} else {
-		printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
+		const char *what = cmd ? cmd : verb ? verb : "";
+
+		fputs("▸ ", stdout);
+		put_safe(name ? name : "?", strlen(name ? name : "?"));
+		fputs(cmd || verb ? ": " : "", stdout);
+		put_safe(what, strlen(what));
+		fputc('\n', stdout);
 	}
 	bg_free(name);
 	bg_free(cmd);
@@ -110,7 +139,9 @@ static void show_result(follow *f, const char *json, size_t len)
 		size_t n = strcspn(p, "\n");
 
 		if (n) {
-			printf("  │ %.*s\n", (int)(n > 160 ? 160 : n), p);
+			fputs("  │ ", stdout);
+			put_safe(p, n > 160 ? 160 : n);
+			fputc('\n', stdout);
 			lines++;
 		}
 		p += n + (p[n] == '\n');
@@ -271,7 +302,7 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 	if (f->ctx->json)
 		goto out;
 	if (kind == BG_EVENT_TEXT && (text = field(json, len, "text")) != NULL) {
-		fputs(text, stdout);
+		put_safe(text, strlen(text));
 		f->in_text = 1;
 		if (*text)
 			f->last_char = text[strlen(text) - 1];

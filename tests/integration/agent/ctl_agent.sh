@@ -162,6 +162,13 @@ PY
 		grep -q 'not approved' "$work/out" || fail "the denial is not shown"
 	fi
 	;;
+escapes) # scenario escapes: no escape from the model or the guest reaches the terminal
+	run ask "look" || fail "exit $?"
+	grep -q 'guest-says-hi' "$work/out" || fail "the devvm's output is not shown"
+	! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$work/out" || fail "a control byte reached the terminal"
+	! LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$work/out" || fail "a C1 control reached the terminal"
+	grep -q 'Looking?\]0;pwned-by-model? at it?\[2J' "$work/out" || fail "the model's escapes are not shown as ?"
+	;;
 offline) # no LLM at all: the playbook through the real tools
 	run ask "the devvm?" || fail "exit $?"
 	grep -q '^▸ pve: status$' "$work/out" || fail "no pve status step"
