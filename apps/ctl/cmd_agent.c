@@ -69,7 +69,7 @@ static char *field(const char *json, size_t len, const char *path)
  * terminal: no control byte but newline and tab, no C1 control in its
  * UTF-8 form (U+0080..U+009F), so nothing can move the cursor, retitle
  * the window or talk to the terminal; each such byte shows as '?'. */
-static void put_safe(const char *s, size_t n)
+static void put_safe_to(FILE *out, const char *s, size_t n)
 {
 	size_t i;
 
@@ -77,14 +77,19 @@ static void put_safe(const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
-			fputc('?', stdout);
+			fputc('?', out);
 			i++;
 		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
-			fputc('?', stdout);
+			fputc('?', out);
 		} else {
-			fputc((int)c, stdout);
+			fputc((int)c, out);
 		}
 	}
+}
+
+static void put_safe(const char *s, size_t n)
+{
+	put_safe_to(stdout, s, n);
 }
 
 static void end_text(follow *f)
@@ -253,7 +258,9 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 		if (v && strcmp(v, "true") != 0) {
 			char *by = field(json, len, "by");
 
-			printf("  ✗ not approved (%s)\n", by ? by : "?");
+			fputs("  ✗ not approved (", stdout);
+			put_safe(by ? by : "?", strlen(by ? by : "?"));
+			fputs(")\n", stdout);
 			bg_free(by);
 		}
 		bg_free(v);
@@ -261,7 +268,9 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 	case BG_EVENT_ERROR:
 		v = field(json, len, "error");
 		end_text(f);
-		fprintf(stderr, "%s: %s\n", f->ctx->prog, v ? v : "error");
+		fprintf(stderr, "%s: ", f->ctx->prog);
+		put_safe_to(stderr, v ? v : "error", strlen(v ? v : "error"));
+		fputc('\n', stderr);
 		bg_free(v);
 		break;
 	case BG_EVENT_CANCELLED:
