@@ -65,6 +65,33 @@ static char *field(const char *json, size_t len, const char *path)
 	return v;
 }
 
+/* Text from outside (the model's words, the devvm's output) on the
+ * terminal: no control byte but newline and tab, no C1 control in its
+ * UTF-8 form (U+0080..U+009F), so nothing can move the cursor, retitle
+ * the window or talk to the terminal; each such byte shows as '?'. */
+static void put_safe_to(FILE *out, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f) {
+			fputc('?', out);
+			i++;
+		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+			fputc('?', out);
+		} else {
+			fputc((int)c, out);
+		}
+	}
+}
+
+static void put_safe(const char *s, size_t n)
+{
+	put_safe_to(stdout, s, n);
+}
+
 static void end_text(follow *f)
 {
 	if (f->in_text && f->last_char != '\n')
@@ -72,17 +99,35 @@ static void end_text(follow *f)
 	f->in_text = 0;
 }
 
+static void printable_only(char *s);
+
 static void show_tool(follow *f, const char *json, size_t len)
 {
 	char *name = field(json, len, "name");
 	char *cmd = field(json, len, "input.command");
 	char *verb = field(json, len, "input.verb");
+	char *action = field(json, len, "input.action"), *target = field(json, len, "input.target");
 
 	end_text(f);
-	printf("▸ %s%s%s\n", name ? name : "?", cmd || verb ? ": " : "", cmd ? cmd : verb ? verb : "");
+	if (name && strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0 && action && target) {
+		/* a remedy: the model's (or the guest's) words, shown harmless */
+		printable_only(action);
+		printable_only(target);
+		printf("▸ devvm_remedy: %s %s\n", action, target);
+	} else {
+		const char *what = cmd ? cmd : verb ? verb : "";
+
+		fputs("▸ ", stdout);
+		put_safe(name ? name : "?", strlen(name ? name : "?"));
+		fputs(cmd || verb ? ": " : "", stdout);
+		put_safe(what, strlen(what));
+		fputc('\n', stdout);
+	}
 	bg_free(name);
 	bg_free(cmd);
 	bg_free(verb);
+	bg_free(action);
+	bg_free(target);
 }
 
 /* The status line and the first lines of the output, indented. */
@@ -99,7 +144,9 @@ static void show_result(follow *f, const char *json, size_t len)
 		size_t n = strcspn(p, "\n");
 
 		if (n) {
-			printf("  │ %.*s\n", (int)(n > 160 ? 160 : n), p);
+			fputs("  │ ", stdout);
+			put_safe(p, n > 160 ? 160 : n);
+			fputc('\n', stdout);
 			lines++;
 		}
 		p += n + (p[n] == '\n');
@@ -150,25 +197,40 @@ static int ask_tty(const char *question)
 	return answer[0] == 'y' || answer[0] == 'Y';
 }
 
+/* What is shown in the question comes from the session: nothing but
+ * printable ASCII reaches the terminal. */
+static void printable_only(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 /* The decision names the request's nonce and verb, as shown: a late answer
  * never approves a later request. */
 static void approval(follow *f, const char *json, size_t len)
 {
 	char *nonce = field(json, len, "nonce"), *verb = field(json, len, "verb");
-	char question[256], by[160];
+	char *name = field(json, len, "name"), *desc = field(json, len, "description");
+	char question[1536], what[1280], by[160];
 	int yes;
 
 	end_text(f);
-	snprintf(question, sizeof(question), "The agent wants to run `pve %s` on the VM. Allow? [y/N] ",
-		 verb ? verb : "?");
+	/* A remedy on the devvm says what it will do (its target passed the
+	 * library's checks: printable ASCII); a verb is named as such. */
+	if (name && strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0 && desc)
+		snprintf(what, sizeof(what), "%s", desc);
+	else
+		snprintf(what, sizeof(what), "run `pve %s` on the VM", verb ? verb : "?");
+	printable_only(what);
+	snprintf(question, sizeof(question), "The agent wants to %s. Allow? [y/N] ", what);
 	yes = ask_tty(question);
 	if (yes == -1) {
-		fprintf(stderr, "%s: approval for `pve %s` denied: no terminal to ask on\n", f->ctx->prog,
-			verb ? verb : "?");
+		fprintf(stderr, "%s: approval to %s denied: no terminal to ask on\n", f->ctx->prog, what);
 		snprintf(by, sizeof(by), "%s (no terminal)", f->who);
 	} else if (yes == -2) {
-		fprintf(stderr, "\n%s: approval for `pve %s` denied: no answer within %d s\n", f->ctx->prog,
-			verb ? verb : "?", BG_AGENT_APPROVAL_TIMEOUT_S);
+		fprintf(stderr, "\n%s: approval to %s denied: no answer within %d s\n", f->ctx->prog, what,
+			BG_AGENT_APPROVAL_TIMEOUT_S);
 		snprintf(by, sizeof(by), "%s (no answer)", f->who);
 	} else {
 		snprintf(by, sizeof(by), "%s", f->who);
@@ -181,6 +243,8 @@ static void approval(follow *f, const char *json, size_t len)
 	}
 	bg_free(nonce);
 	bg_free(verb);
+	bg_free(name);
+	bg_free(desc);
 }
 
 static void show_other(follow *f, bg_event_kind kind, const char *json, size_t len)
@@ -194,7 +258,9 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 		if (v && strcmp(v, "true") != 0) {
 			char *by = field(json, len, "by");
 
-			printf("  ✗ not approved (%s)\n", by ? by : "?");
+			fputs("  ✗ not approved (", stdout);
+			put_safe(by ? by : "?", strlen(by ? by : "?"));
+			fputs(")\n", stdout);
 			bg_free(by);
 		}
 		bg_free(v);
@@ -202,7 +268,9 @@ static void show_other(follow *f, bg_event_kind kind, const char *json, size_t l
 	case BG_EVENT_ERROR:
 		v = field(json, len, "error");
 		end_text(f);
-		fprintf(stderr, "%s: %s\n", f->ctx->prog, v ? v : "error");
+		fprintf(stderr, "%s: ", f->ctx->prog);
+		put_safe_to(stderr, v ? v : "error", strlen(v ? v : "error"));
+		fputc('\n', stderr);
 		bg_free(v);
 		break;
 	case BG_EVENT_CANCELLED:
@@ -243,7 +311,7 @@ static int on_event(long long id, bg_event_kind kind, const char *json, size_t l
 	if (f->ctx->json)
 		goto out;
 	if (kind == BG_EVENT_TEXT && (text = field(json, len, "text")) != NULL) {
-		fputs(text, stdout);
+		put_safe(text, strlen(text));
 		f->in_text = 1;
 		if (*text)
 			f->last_char = text[strlen(text) - 1];

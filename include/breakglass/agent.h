@@ -3,9 +3,11 @@
  * against a session (breakglass/session.h), with approvals for the
  * mutating Proxmox verbs.
  *
- * The model sees three tools and nothing else: `devvm_exec {command,
- * timeout_s?}` (a command on the devvm over SSH), `devvm_triage {}` and
- * `pve {verb}` (a verb through the forced command). Everything a turn
+ * The model sees four tools and nothing else: `devvm_exec {command,
+ * timeout_s?}` (a command on the devvm over SSH), `devvm_triage {}`,
+ * `devvm_remedy {action, target, recursive?}` (a fixed repair on the
+ * devvm, gated by [agent] devvm_mutations) and `pve {verb}` (a verb
+ * through the forced command). Everything a turn
  * does is an event in the session, so every front end (the web page, the
  * terminal, --json) shows the same thing, and an audit record.
  *
@@ -37,13 +39,15 @@ BG_EXTERN const char *const *bg_agent_tool_names(size_t *count);
 BG_EXTERN const char *bg_agent_default_system_prompt(void);
 
 /**
- * How long a human has to decide on a mutating verb, in seconds: the web's
- * buttons and the terminal's prompt wait this long, then it is denied.
+ * How long a human has to decide on a mutating verb or a remedy, in
+ * seconds: the web's buttons and the terminal's prompt wait this long,
+ * then it is denied.
  */
 #define BG_AGENT_APPROVAL_TIMEOUT_S 600
 
 /**
- * A decision on a mutating verb, asked in the turn's thread. Return 1 to
+ * A decision on a mutating verb or a remedy (`name` "pve" or
+ * "devvm_remedy"), asked in the turn's thread. Return 1 to
  * approve, 0 to deny; `*by` (optional, static or owned by the callee
  * until the next call) names who decided. When no callback is set the
  * turn waits for bg_agent_decide() from another thread.

@@ -22,6 +22,14 @@ extern "C" {
 #define BG_AGENT_TOOL_DEVVM_EXEC   "devvm_exec"
 #define BG_AGENT_TOOL_DEVVM_TRIAGE "devvm_triage"
 #define BG_AGENT_TOOL_PVE          "pve"
+#define BG_AGENT_TOOL_DEVVM_REMEDY "devvm_remedy"
+
+/** The actions of devvm_remedy {action, target, recursive?}: each one fixed
+ *  command on the devvm, its target validated whoever asked (docs/agent.md). */
+#define BG_REMEDY_RESTART_UNIT "restart-unit"
+#define BG_REMEDY_KILL_PROCESS "kill-process"
+#define BG_REMEDY_REMOVE_FILE  "remove-file"
+#define BG_REMEDY_REMOUNT      "remount"
 
 /**
  * Check that the configured provider's endpoint answers (for `doctor`):

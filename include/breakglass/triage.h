@@ -2,7 +2,8 @@
  * libbreakglass — devvm triage (docs/forensics.md, guest side): uptime and load,
  * memory and swap, PSI, disk and inodes, failed units, top processes by
  * memory and CPU, processes in state D, OOM kills and errors from the
- * kernel log — each a section — and rule-based findings, no LLM.
+ * kernel log, tmpfs, read-only mounts, process counts, stuck units — each
+ * a section — and rule-based findings that name their culprit, no LLM.
  */
 #ifndef BREAKGLASS_TRIAGE_H
 #define BREAKGLASS_TRIAGE_H
@@ -21,7 +22,8 @@ BG_EXTERN const char *bg_severity_name(bg_severity s);
 
 typedef struct bg_triage_section {
 	const char *name;   /**< "uptime", "memory", "psi", "disk", "inodes", "failed_units",
-				 "top_mem", "top_cpu", "dstate", "kernel_log" */
+				 "top_mem", "top_cpu", "dstate", "kernel_log", "tmpfs", "mounts",
+				 "procs", "units" */
 	int ok;             /**< the section's command worked */
 	const char *output; /**< raw text as the devvm printed it */
 	const char *error;  /**< why not, when !ok */
@@ -29,10 +31,17 @@ typedef struct bg_triage_section {
 
 typedef struct bg_triage_finding {
 	const char *rule; /**< "disk_full", "inodes_full", "oom_kill", "swap_thrash", "memory_pressure",
-			       "failed_units", "dstate", "load_high", … */
+			       "failed_units", "hung_unit", "dstate", "cpu_runaway", "tmpfs_ram",
+			       "fs_readonly", "process_storm", "load_high", … */
 	bg_severity severity;
 	const char *summary;  /**< one line for the operator */
 	const char *evidence; /**< the lines it rests on */
+	/** What to look at and act on, or NULL: "unit:NAME" (a systemd unit),
+	 *  "pid:PID:COMM" (a process, with its comm so that a remedy can check
+	 *  it is still the same one), "mount:PATH" (a filesystem) or
+	 *  "file:PATH" (a file or directory holding the space). Always the
+	 *  last member. */
+	const char *culprit;
 } bg_triage_finding;
 
 typedef struct bg_triage bg_triage;

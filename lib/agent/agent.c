@@ -213,8 +213,10 @@ static int wait_decision(bg_agent *a, bg_deadline until, const char **by)
 }
 
 /* approval_required / approval: the tool call's fields plus the nonce and
- * the verb that a decision must name. */
-static json_object *approval_event(bg_event_kind kind, json_object *use, const char *nonce, const char *verb)
+ * the verb that a decision must name; approval_required also says what the
+ * call will do (`description`). */
+static json_object *approval_event(bg_event_kind kind, json_object *use, const char *nonce, const char *verb,
+				   const char *description)
 {
 	json_object *ev = bg_event_new(kind);
 	json_object *input = json_object_object_get(use, "input");
@@ -225,6 +227,7 @@ static json_object *approval_event(bg_event_kind kind, json_object *use, const c
 	if (kind == BG_EVENT_APPROVAL_REQUIRED) {
 		bg_json_add_str(ev, "name", bg_json_str(use, "name", ""));
 		json_object_object_add(ev, "input", input ? json_object_get(input) : json_object_new_object());
+		bg_json_add_str(ev, "description", description);
 	}
 	return ev;
 }
@@ -247,8 +250,11 @@ static int set_pending(bg_agent *a, const char *verb, char nonce[NONCE_LEN])
 }
 
 /* confirm mode: approval_required, then a decision (callback, another
- * thread through bg_agent_decide, or none in time = denied), then approval. */
-static int ask_approval(turn *t, json_object *use, const char *verb, char *why, size_t n)
+ * thread through bg_agent_decide, or none in time = denied), then approval.
+ * `verb` is what a decision names (a pve verb or a remedy's action),
+ * `description` what the request shows, `target` the audit record's. */
+static int ask_approval(turn *t, json_object *use, const char *verb, const char *description, const char *target,
+			char *why, size_t n)
 {
 	bg_agent *a = t->a;
 	const char *id = bg_json_str(use, "id", "");
@@ -262,7 +268,7 @@ static int ask_approval(turn *t, json_object *use, const char *verb, char *why, 
 		snprintf(why, n, "denied: %s", bg_error_last()->message);
 		return 0;
 	}
-	emit(a, approval_event(BG_EVENT_APPROVAL_REQUIRED, use, nonce, verb));
+	emit(a, approval_event(BG_EVENT_APPROVAL_REQUIRED, use, nonce, verb, description));
 	if (a->set.approve) {
 		const char *input = json_object_to_json_string_ext(json_object_object_get(use, "input"),
 								   JSON_C_TO_STRING_PLAIN);
@@ -276,15 +282,16 @@ static int ask_approval(turn *t, json_object *use, const char *verb, char *why, 
 	} else {
 		approved = wait_decision(a, bg_deadline_min(bg_deadline_in(ms), t->deadline), &by);
 	}
-	ev = approval_event(BG_EVENT_APPROVAL, use, nonce, verb);
+	ev = approval_event(BG_EVENT_APPROVAL, use, nonce, verb, NULL);
 	bg_json_add_bool(ev, "approved", approved);
 	bg_json_add_str(ev, "by", by);
 	emit(a, ev);
-	audit(a, by, "approval", verb, approved ? "approved" : "denied", nonce);
+	audit(a, by, "approval", target, approved ? "approved" : "denied", nonce);
 	if (approved)
 		return 1;
 	if (strcmp(by, "timeout") == 0)
-		snprintf(why, n, "denied: no decision within %d s; a human must approve this verb", ms / 1000);
+		snprintf(why, n, "denied: no decision within %d s; a human must approve this %s", ms / 1000,
+			 strcmp(bg_json_str(use, "name", ""), BG_AGENT_TOOL_PVE) == 0 ? "verb" : "change");
 	else
 		snprintf(why, n, "denied by %s", by);
 	return 0;
@@ -338,7 +345,7 @@ static void refuse(bg_tool_out *o, const char *why)
 static int pve_allowed(turn *t, json_object *use, const char *verb, bg_tool_out *o)
 {
 	const bg_pve_verb *v = bg_pve_verb_find(verb);
-	char why[256];
+	char why[256], desc[256];
 
 	if (!v) {
 		snprintf(why, sizeof(why), "refused: \"%.40s\" is not a verb (status forensics start stop reset cycle)",
@@ -356,10 +363,69 @@ static int pve_allowed(turn *t, json_object *use, const char *verb, bg_tool_out 
 		refuse(o, why);
 		return 0;
 	}
-	if (ask_approval(t, use, verb, why, sizeof(why)))
+	snprintf(desc, sizeof(desc), "run `pve %s` on the VM: %s", verb, v->summary ? v->summary : "");
+	if (ask_approval(t, use, verb, desc, verb, why, sizeof(why)))
 		return 1;
 	refuse(o, why);
 	return 0;
+}
+
+/* The policy for a remedy, after its target passed validation; 1 when it
+ * may run, else `o` is filled. remove-file asks even under auto: deleting
+ * a file is the one remedy that cannot be undone. */
+static int remedy_allowed(turn *t, json_object *use, const bg_remedy *r, bg_tool_out *o)
+{
+	const char *action = bg_remedy_action_name(r->action);
+	char *desc = bg_remedy_describe(r);
+	char why[1536], target[BG_REMEDY_TARGET_MAX + 32];
+	bg_mutations m = t->a->set.devvm_mutations;
+	int ok = 0;
+
+	if (!desc) {
+		refuse(o, "refused: out of memory");
+		return 0;
+	}
+	snprintf(target, sizeof(target), "%s %s", action, r->target);
+	if (m == BG_MUTATIONS_DENY) {
+		snprintf(
+			why, sizeof(why),
+			"refused: changes on the devvm are disabled for the agent ([agent] devvm_mutations = deny). It "
+			"would have: %s. Tell the operator, who may do it by hand if it is right.",
+			desc);
+		refuse(o, why);
+	} else if (m == BG_MUTATIONS_AUTO && r->action != BG_REMEDY_ACTION_REMOVE_FILE) {
+		ok = 1;
+	} else if (ask_approval(t, use, action, desc, target, why, sizeof(why))) {
+		ok = 1;
+	} else {
+		size_t len = strlen(why);
+
+		snprintf(why + len, sizeof(why) - len, "; it would have: %s", desc);
+		refuse(o, why);
+	}
+	free(desc);
+	return ok;
+}
+
+static int run_remedy(turn *t, json_object *use, json_object *in, bg_tool_out *o)
+{
+	bg_agent *a = t->a;
+	bg_remedy r;
+
+	if (bg_remedy_parse(&r, bg_json_str(in, "action", NULL), bg_json_str(in, "target", NULL),
+			    bg_json_bool(in, "recursive", 0)) != BG_OK) {
+		refuse(o, bg_error_last()->message);
+		return BG_OK;
+	}
+	if (!a->tools->remedy) {
+		refuse(o, "refused: this agent's tools cannot run remedies on the devvm");
+		return BG_OK;
+	}
+	if (!remedy_allowed(t, use, &r, o))
+		return BG_OK;
+	if (cancelled(a))
+		return BG_ECANCELLED;
+	return a->tools->remedy(a->impl, &r, clip_timeout(t, a->set.devvm_timeout_s), o);
 }
 
 static int run_tool(turn *t, json_object *use, bg_tool_out *o)
@@ -387,11 +453,13 @@ static int run_tool(turn *t, json_object *use, bg_tool_out *o)
 			return BG_ECANCELLED;
 		return a->tools->pve(a->impl, verb, clip_timeout(t, a->set.pve_timeout_s), o);
 	}
-	refuse(o, "refused: unknown tool; the tools are devvm_exec, devvm_triage and pve");
+	if (strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0)
+		return run_remedy(t, use, in, o);
+	refuse(o, "refused: unknown tool; the tools are devvm_exec, devvm_triage, devvm_remedy and pve");
 	return BG_OK;
 }
 
-static const char *audit_target(json_object *use)
+static const char *audit_target(json_object *use, char *buf, size_t n)
 {
 	json_object *in = bg_json_obj(use, "input");
 	const char *name = bg_json_str(use, "name", "");
@@ -400,6 +468,10 @@ static const char *audit_target(json_object *use)
 		return bg_json_str(in, "command", "");
 	if (strcmp(name, BG_AGENT_TOOL_PVE) == 0)
 		return bg_json_str(in, "verb", "");
+	if (strcmp(name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0) {
+		snprintf(buf, n, "%s %s", bg_json_str(in, "action", ""), bg_json_str(in, "target", ""));
+		return buf;
+	}
 	return "devvm";
 }
 
@@ -420,7 +492,7 @@ static int do_tool(turn *t, json_object *use)
 	bg_agent *a = t->a;
 	bg_tool_out o = {0, -1, NULL, 0, 0};
 	int64_t t0 = bg_now_ms();
-	char action[64];
+	char action[64], target[BG_REMEDY_TARGET_MAX + 32];
 	int rc = cancelled(a) ? BG_ECANCELLED : run_tool(t, use, &o);
 
 	if (rc != BG_OK && !o.output)
@@ -429,7 +501,8 @@ static int do_tool(turn *t, json_object *use)
 		o.ok = 0;
 	emit_result(a, bg_json_str(use, "id", ""), &o, bg_now_ms() - t0);
 	snprintf(action, sizeof(action), "tool.%s", bg_json_str(use, "name", "?"));
-	audit(a, t->by, action, audit_target(use), audit_result(rc, &o), o.output ? o.output : "");
+	audit(a, t->by, action, audit_target(use, target, sizeof(target)), audit_result(rc, &o),
+	      o.output ? o.output : "");
 	free(o.output);
 	return rc == BG_ECANCELLED ? rc : BG_OK;
 }

@@ -19,7 +19,7 @@ int bg_agent_options_init(bg_agent_options *opts, unsigned int version)
 	return BG_OK;
 }
 
-static int parse_mutations(const char *v, bg_mutations *out)
+static int parse_mutations(const char *key, const char *v, bg_mutations *out)
 {
 	if (strcmp(v, "auto") == 0)
 		*out = BG_MUTATIONS_AUTO;
@@ -28,7 +28,7 @@ static int parse_mutations(const char *v, bg_mutations *out)
 	else if (strcmp(v, "deny") == 0)
 		*out = BG_MUTATIONS_DENY;
 	else
-		return bg_error_set(BG_ECONFIG, "[agent] pve_mutations = \"%s\": use auto, confirm or deny", v);
+		return bg_error_set(BG_ECONFIG, "[agent] %s = \"%s\": use auto, confirm or deny", key, v);
 	return BG_OK;
 }
 
@@ -139,7 +139,9 @@ int bg_agent_new(bg_agent **out, const bg_config *cfg, bg_session *session, cons
 		return bg_error_set(BG_EINVAL, "bg_agent_new: a client configuration and a session are needed");
 	provider = o->provider && *o->provider ? o->provider : c->agent.provider;
 	settings_from(&s, c, o);
-	rc = parse_mutations(c->agent.pve_mutations, &s.mutations);
+	rc = parse_mutations("pve_mutations", c->agent.pve_mutations, &s.mutations);
+	if (rc == BG_OK)
+		rc = parse_mutations("devvm_mutations", c->agent.devvm_mutations, &s.devvm_mutations);
 	if (rc == BG_OK)
 		rc = read_prompt(&prompt, c->agent.system_prompt_file);
 	if (rc == BG_OK && !o->api_key && strcmp(provider, "offline") != 0)

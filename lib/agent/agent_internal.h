@@ -4,7 +4,10 @@
 
 #include <json-c/json.h>
 
+#include "agent/remedy.h"
 #include "breakglass/agent.h"
+#include "breakglass/triage.h"
+#include "core/buf.h"
 #include "llm/provider.h"
 
 /* What a tool did, as text for the model and the event log. */
@@ -28,6 +31,9 @@ typedef struct bg_agent_tools {
 	int (*pve)(void *impl, const char *verb, int timeout_s, bg_tool_out *out);
 	void (*cancel)(void *impl);
 	void (*destroy)(void *impl);
+	/* devvm_remedy, validated and allowed by the policy already; NULL: the
+	 * tool set cannot run remedies (refused). */
+	int (*remedy)(void *impl, const bg_remedy *r, int timeout_s, bg_tool_out *out);
 } bg_agent_tools;
 
 typedef enum bg_mutations { BG_MUTATIONS_AUTO, BG_MUTATIONS_CONFIRM, BG_MUTATIONS_DENY } bg_mutations;
@@ -36,11 +42,12 @@ typedef struct bg_agent_settings {
 	const char *model;
 	const char *system_prompt; /* copied */
 	int max_steps, max_tokens, turn_timeout_s;
-	bg_mutations mutations;
-	int fallback_offline;    /* run the offline playbook when the LLM is unavailable */
-	int approval_timeout_ms; /* BG_AGENT_APPROVAL_TIMEOUT_S when 0 */
-	size_t model_output_cap; /* bytes of tool output the model sees; 16 KiB when 0 */
-	size_t event_output_cap; /* bytes kept in the event; 64 KiB when 0 */
+	bg_mutations mutations;       /* [agent] pve_mutations */
+	bg_mutations devvm_mutations; /* [agent] devvm_mutations (remove-file always asks) */
+	int fallback_offline;         /* run the offline playbook when the LLM is unavailable */
+	int approval_timeout_ms;      /* BG_AGENT_APPROVAL_TIMEOUT_S when 0 */
+	size_t model_output_cap;      /* bytes of tool output the model sees; 16 KiB when 0 */
+	size_t event_output_cap;      /* bytes kept in the event; 64 KiB when 0 */
 	int devvm_timeout_s, pve_timeout_s;
 	bg_audit *audit;
 	bg_agent_approve_fn approve;
@@ -57,6 +64,14 @@ int bg_agent_new_with(bg_agent **out, const bg_agent_settings *s, bg_session *se
 
 /* The real executors: SSH to the devvm, the triage, the forced command. */
 int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_config *cfg, const bg_secret *key);
+
+/* The triage's findings as the model and the offline playbook read them:
+ * "findings:" then "- SEVERITY RULE: summary" lines, each followed by
+ * "  culprit: KIND:WHAT" when the finding names one. */
+void bg_agent_render_findings(bg_buf *b, const bg_triage *t);
+
+/* The length of `s` up to its first control byte (guest text on one line). */
+size_t bg_agent_line_len(const char *s);
 
 /* The tool definitions the model is given, in the Anthropic shape; a new reference. */
 json_object *bg_agent_tool_defs(void);

@@ -13,10 +13,12 @@
 #include "breakglass/ssh.h"
 #include "breakglass/triage.h"
 #include "core/buf.h"
+#include "core/config_settings.h"
 #include "core/error.h"
 
 typedef struct real_tools {
 	bg_ssh *devvm, *pve;
+	char *sudo; /* [devvm] sudo */
 } real_tools;
 
 static void render_exec(bg_buf *b, const bg_ssh_result *r, int timeout_s)
@@ -65,24 +67,45 @@ static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out
 	return rc;
 }
 
+/* "- SEVERITY RULE: summary" per finding, and "  culprit: KIND:WHAT"
+ * under it when the finding names one (what the offline playbook reads
+ * to choose a remedy). The guest wrote these strings: a line break in one
+ * would forge a line of ours, so each is cut at its first control byte. */
+void bg_agent_render_findings(bg_buf *b, const bg_triage *t)
+{
+	size_t i, n = bg_triage_finding_count(t);
+
+	bg_buf_puts(b, n ? "findings:\n" : "findings: none\n");
+	for (i = 0; i < n; i++) {
+		const bg_triage_finding *f = bg_triage_finding_at(t, i);
+
+		bg_buf_printf(b, "- %s %.*s: %.*s\n", bg_severity_name(f->severity), (int)bg_agent_line_len(f->rule),
+			      f->rule, (int)bg_agent_line_len(f->summary), f->summary);
+		if (f->culprit && *f->culprit)
+			bg_buf_printf(b, "  culprit: %.*s\n", (int)bg_agent_line_len(f->culprit), f->culprit);
+	}
+}
+
+size_t bg_agent_line_len(const char *s)
+{
+	size_t n = 0;
+
+	while (s && (unsigned char)s[n] >= 0x20 && s[n] != 0x7f)
+		n++;
+	return n;
+}
+
 static int real_triage(void *impl, int timeout_s, bg_tool_out *o)
 {
 	real_tools *rt = impl;
 	bg_triage *t = NULL;
 	bg_buf b = BG_BUF_INIT;
 	char *text = NULL;
-	size_t i, n;
 	int rc = bg_triage_run(&t, rt->devvm, timeout_s);
 
 	if (rc != BG_OK)
 		return rc;
-	n = bg_triage_finding_count(t);
-	bg_buf_puts(&b, n ? "findings:\n" : "findings: none\n");
-	for (i = 0; i < n; i++) {
-		const bg_triage_finding *f = bg_triage_finding_at(t, i);
-
-		bg_buf_printf(&b, "- %s %s: %s\n", bg_severity_name(f->severity), f->rule, f->summary);
-	}
+	bg_agent_render_findings(&b, t);
 	bg_buf_putc(&b, '\n');
 	if (bg_triage_to_text(&text, t) == BG_OK)
 		bg_buf_puts(&b, text);
@@ -133,6 +156,35 @@ static int real_pve(void *impl, const char *verb, int timeout_s, bg_tool_out *o)
 	return rc;
 }
 
+static int real_remedy(void *impl, const bg_remedy *rem, int timeout_s, bg_tool_out *o)
+{
+	real_tools *rt = impl;
+	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
+	bg_ssh_result r;
+	bg_buf b = BG_BUF_INIT;
+	char *command = bg_remedy_command(rem, rt->sudo);
+	int rc;
+
+	if (!command)
+		return bg_error_oom();
+	memset(&r, 0, sizeof(r));
+	opts.timeout_s = timeout_s;
+	opts.remote_timeout = 1;
+	rc = bg_ssh_exec(&r, rt->devvm, command, &opts);
+	free(command);
+	if (rc == BG_OK || (rc == BG_ETIMEOUT && r.timed_out)) {
+		bg_buf_printf(&b, "remedy: %s %s\n", bg_remedy_action_name(rem->action), rem->target);
+		render_exec(&b, &r, timeout_s);
+		o->ok = rc == BG_OK && r.exit_code == 0;
+		o->exit_code = r.exit_code;
+		o->dropped = r.out_dropped + r.err_dropped;
+		o->output = bg_buf_detach(&b);
+		rc = BG_OK;
+	}
+	bg_ssh_result_clear(&r);
+	return rc;
+}
+
 static void real_cancel(void *impl)
 {
 	real_tools *rt = impl;
@@ -149,10 +201,11 @@ static void real_destroy(void *impl)
 		return;
 	bg_ssh_free(rt->devvm);
 	bg_ssh_free(rt->pve);
+	free(rt->sudo);
 	free(rt);
 }
 
-static const bg_agent_tools real_vtable = {real_exec, real_triage, real_pve, real_cancel, real_destroy};
+static const bg_agent_tools real_vtable = {real_exec, real_triage, real_pve, real_cancel, real_destroy, real_remedy};
 
 int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_config *cfg, const bg_secret *key)
 {
@@ -161,6 +214,11 @@ int bg_agent_tools_real(const bg_agent_tools **tools, void **impl, const bg_conf
 
 	if (!rt)
 		return bg_error_oom();
+	rt->sudo = strdup(bg_config_client(cfg)->devvm.sudo ? bg_config_client(cfg)->devvm.sudo : "sudo -n");
+	if (!rt->sudo) {
+		free(rt);
+		return bg_error_oom();
+	}
 	rc = bg_ssh_new_from_config(&rt->devvm, cfg, "devvm", key);
 	if (rc == BG_OK)
 		rc = bg_ssh_new_from_config(&rt->pve, cfg, "pve", key);

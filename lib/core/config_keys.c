@@ -110,6 +110,28 @@ static int check_mutations(const char *v, bg_buf *why)
 	return one_of(v, why, ok);
 }
 
+/* A command prefix put before a remedy's `sh -c`: plain words, no shell
+ * syntax (it is the operator's, but a stray ";" or "$" would change what
+ * runs as root). */
+static int check_sudo(const char *v, bg_buf *why)
+{
+	size_t i;
+
+	for (i = 0; v[i]; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!isalnum(c) && !strchr(" -_./=:,+", c)) {
+			bg_buf_printf(why, "must be plain words such as \"sudo -n\" (bad character at position %zu)",
+				      i + 1);
+			return -1;
+		}
+	}
+	if (i > 128) {
+		bg_buf_puts(why, "must be at most 128 characters");
+		return -1;
+	}
+	return 0;
+}
+
 static int check_fallback(const char *v, bg_buf *why)
 {
 	static const char *const ok[] = {"offline", "none", NULL};
@@ -285,6 +307,8 @@ const bg_config_key bg_config_keys[] = {
 	       "pinned host key fingerprint"),
 	CLIENT("devvm", "host_key_policy", BG_CONF_STRING, devvm.host_key_policy, "accept-new", 0, 0,
 	       check_host_key_policy, "strict | accept-new | pin: which host keys are trusted"),
+	CLIENT("devvm", "sudo", BG_CONF_STRING, devvm.sudo, "sudo -n", 0, 0, check_sudo,
+	       "the prefix that runs a remedy as root (\"\" when user is root)"),
 	CLIENT("pve", "host", BG_CONF_STRING, pve.host, NULL, 0, 0, check_host, "the Proxmox host's address"),
 	CLIENT("pve", "port", BG_CONF_INT, pve.port, "22", 1, 65535, NULL, "the Proxmox host's SSH port"),
 	CLIENT("pve", "user", BG_CONF_STRING, pve.user, "root", 0, 0, check_user, "SSH user of the forced command"),
@@ -314,6 +338,8 @@ const bg_config_key bg_config_keys[] = {
 	CLIENT("agent", "turn_timeout", BG_CONF_INT, agent.turn_timeout, "1800", 1, 86400, NULL, "seconds per turn"),
 	CLIENT("agent", "pve_mutations", BG_CONF_STRING, agent.pve_mutations, "confirm", 0, 0, check_mutations,
 	       "auto | confirm | deny"),
+	CLIENT("agent", "devvm_mutations", BG_CONF_STRING, agent.devvm_mutations, "confirm", 0, 0, check_mutations,
+	       "auto | confirm | deny: remedies on the devvm (remove-file always asks)"),
 	CLIENT("agent", "fallback", BG_CONF_STRING, agent.fallback, "offline", 0, 0, check_fallback,
 	       "offline | none, when the LLM is unreachable"),
 	CLIENT("agent", "system_prompt_file", BG_CONF_STRING, agent.system_prompt_file, "", 0, 0, check_optional_path,

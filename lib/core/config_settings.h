@@ -18,6 +18,7 @@ typedef struct bg_target_settings {
 	const char *host_key_policy; /* strict | accept-new | pin */
 	int timeout;                 /* devvm: command_timeout; pve: verb_timeout (s) */
 	const char *vmid;            /* pve only, shown in the UI; "" if unset */
+	const char *sudo;            /* devvm only: how the SSH user runs a remedy as root ("" = it is root) */
 } bg_target_settings;
 
 /* breakglass.conf, after loading. Owned by the bg_config. */
@@ -39,8 +40,9 @@ typedef struct bg_client_settings {
 		int max_steps;
 		int max_tokens;
 		int turn_timeout;
-		const char *pve_mutations; /* auto | confirm | deny */
-		const char *fallback;      /* offline | none */
+		const char *pve_mutations;   /* auto | confirm | deny */
+		const char *devvm_mutations; /* auto | confirm | deny: remedies on the devvm */
+		const char *fallback;        /* offline | none */
 		const char *system_prompt_file;
 	} agent;
 	struct {

@@ -75,6 +75,7 @@ int bg_read_fd(bg_buf *b, int fd, size_t cap, const char *what)
 
 		if (bg_buf_grow(b, 16384) != BG_OK)
 			return BG_ENOMEM;
+		b->data[b->len] = '\0'; /* an empty read still leaves a string */
 		n = read(fd, b->data + b->len, b->cap - b->len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;

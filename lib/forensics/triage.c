@@ -19,8 +19,9 @@
 
 #define DEFAULT_TIMEOUT_S 60
 
-const char *const bg_triage_section_names[] = {"uptime",  "memory",  "psi",    "disk",       "inodes", "failed_units",
-					       "top_mem", "top_cpu", "dstate", "kernel_log", NULL};
+const char *const bg_triage_section_names[] = {"uptime",       "memory",  "psi",     "disk",   "inodes",
+					       "failed_units", "top_mem", "top_cpu", "dstate", "kernel_log",
+					       "tmpfs",        "mounts",  "procs",   "units",  NULL};
 
 const char *bg_severity_name(bg_severity s)
 {
@@ -31,11 +32,24 @@ const char *bg_severity_name(bg_severity s)
 	}
 }
 
+/* The script as sent: without its comment lines and indentation, which
+ * the shell does not need. Dropbear refuses a command over 9000 bytes
+ * (MAX_CMD_LEN), and the command is the script quoted for `sh -c`. */
 char *bg_triage_script(const char *nonce)
 {
 	bg_buf b = BG_BUF_INIT;
+	const char *p = bg_triage_sh;
+	int rc = bg_buf_printf(&b, "N=%s\n", nonce);
 
-	if (bg_buf_printf(&b, "N=%s\n", nonce) != BG_OK || bg_buf_puts(&b, bg_triage_sh) != BG_OK) {
+	while (rc == BG_OK && *p) {
+		size_t n = strcspn(p, "\n"), lead = strspn(p, " \t");
+		if (lead < n && p[lead] != '#')
+			rc = bg_buf_printf(&b, "%.*s\n", (int)(n - lead), p + lead);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	if (rc != BG_OK) {
 		bg_buf_free(&b);
 		return NULL;
 	}
@@ -79,7 +93,8 @@ int bg_triage_add_section(bg_triage *t, const char *name, int ok, const char *ou
 	return BG_OK;
 }
 
-int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence)
+int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence,
+			  const char *culprit)
 {
 	bg_triage_finding *grown, *f;
 
@@ -92,8 +107,9 @@ int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const
 	f->severity = sev;
 	f->summary = strdup(summary);
 	f->evidence = strdup(evidence ? evidence : "");
+	f->culprit = culprit ? strdup(culprit) : NULL;
 	t->nfindings++;
-	if (!f->rule || !f->summary || !f->evidence)
+	if (!f->rule || !f->summary || !f->evidence || (culprit && !f->culprit))
 		return bg_error_oom();
 	return BG_OK;
 }
@@ -342,6 +358,7 @@ static json_object *findings_json(const bg_triage *t)
 		bg_json_add_str(o, "severity", bg_severity_name(f->severity));
 		bg_json_add_str(o, "summary", f->summary);
 		bg_json_add_str(o, "evidence", f->evidence);
+		bg_json_add_str(o, "culprit", f->culprit);
 		json_object_array_add(arr, o);
 	}
 	return arr;
@@ -410,6 +427,8 @@ int bg_triage_to_text(char **text_out, const bg_triage *t)
 	for (i = 0; i < t->nfindings; i++) {
 		const bg_triage_finding *f = &t->findings[i];
 		bg_buf_printf(&b, "  [%s] %s: %s\n", bg_severity_name(f->severity), f->rule, f->summary);
+		if (f->culprit)
+			bg_buf_printf(&b, "    culprit: %s\n", f->culprit);
 		indent_into(&b, f->evidence);
 	}
 	for (i = 0; i < t->nsections; i++) {
@@ -439,6 +458,7 @@ void bg_triage_free(bg_triage *t)
 		free((char *)t->findings[i].rule);
 		free((char *)t->findings[i].summary);
 		free((char *)t->findings[i].evidence);
+		free((char *)t->findings[i].culprit);
 	}
 	free(t->sections);
 	free(t->findings);

@@ -19,11 +19,15 @@ printf 'cpus: '; grep -c '^processor' /proc/cpuinfo
 S
 sec memory 5 <<'S'
 free
-grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo
+grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|Shmem|SwapTotal|SwapFree):' /proc/meminfo
 grep -E '^pswp(in|out) ' /proc/vmstat
 sleep 1
 echo 'after 1 s:'
 grep -E '^pswp(in|out) ' /proc/vmstat
+echo 'top swap users (kB pid name):'
+awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
+/^VmSwap:/ { if ($2 > 0) print $2, p, n }' /proc/[0-9]*/status 2>/dev/null | sort -n -r | head -n 5
+exit 0
 S
 sec psi 5 <<'S'
 [ -d /proc/pressure ] || { echo 'no PSI (/proc/pressure missing: kernel without CONFIG_PSI)'; exit 0; }
@@ -32,9 +36,28 @@ exit 0
 S
 sec disk 10 <<'S'
 df -P
+# Where the space went, on the fullest real filesystems (90 % and more):
+# the biggest entries a few levels down, du bounded in time (as root when
+# sudo -n allows it, so that no directory hides its size).
+lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 4 "$@"; else "$@"; fi; }
+df -P | awk 'NR > 1 && $1 !~ /^(tmpfs|devtmpfs|overlay|none|udev|shm)$/ && $1 !~ /^\/dev\/loop/ { u = $5; sub("%", "", u); if (u + 0 >= 90) print u, $6 }' |
+	sort -n -r | head -n 2 | while read -r _ m; do
+	echo "largest under $m:"
+	lim du -x -a -k -d 3 "$m" 2>/dev/null | sort -n -r | head -n 8
+done
+exit 0
 S
 sec inodes 10 <<'S'
 df -P -i
+# The directories with the most entries on filesystems 90 % out of inodes.
+lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 4 "$@"; else "$@"; fi; }
+df -P -i | awk 'NR > 1 && $1 !~ /^(devtmpfs|overlay|none|udev)$/ { u = $5; sub("%", "", u); if (u + 0 >= 90) print u, $6 }' |
+	sort -n -r | head -n 2 | while read -r _ m; do
+	echo "most entries under $m:"
+	lim find "$m" -xdev 2>/dev/null | awk '{ sub("/[^/]*$", ""); if ($0 == "") $0 = "/"; c[$0]++ } END { for (d in c) print c[d], d }' |
+		sort -n -r | head -n 3
+done
+exit 0
 S
 sec failed_units 10 <<'S'
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -57,11 +80,28 @@ sec top_cpu 10 <<'S'
 if ps -eo pid= --sort=-pcpu >/dev/null 2>&1; then
 	ps -eo pid,user,pcpu,pmem,rss,stat,time,comm --sort=-pcpu | head -n 16
 else
-	top -b -n 1 | head -n 20 | cut -c 1-160
+	# busybox: no ps -o pcpu; top's %CPU is a snapshot that the triage's
+	# own processes dominate. As ps does: CPU time over the time since the
+	# process started, from /proc/PID/stat (after "comm) ": utime 12,
+	# stime 13, starttime 20, in USER_HZ = 100).
+	echo '  PID  %CPU     TIME COMMAND'
+	awk -v up="$(cut -d' ' -f1 /proc/uptime)" '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
+	r = c; sub(/^.*[)] /, "", r); split(r, f, " "); t = int((f[12] + f[13]) / 100); e = up - f[20] / 100
+	if (e < 1) e = 1; printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, 100 * t / e, t / 3600, (t % 3600) / 60, t % 60, n }' \
+		/proc/[0-9]*/stat 2>/dev/null | sort -k2 -n -r | head -n 15
 fi
 S
 sec dstate 10 <<'S'
-{ ps -eo pid,stat,wchan:32,comm 2>/dev/null || ps -o pid,stat,comm; } | awk 'NR == 1 || $2 ~ /^D/'
+if ps -eo pid,wchan:32 >/dev/null 2>&1; then
+	ps -eo pid,stat,wchan:32,comm | awk 'NR == 1 || $2 ~ /^D/'
+else
+	echo '  PID STAT WCHAN                            COMMAND'
+	awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
+	/^State:/ { if ($2 == "D") print p, n }' /proc/[0-9]*/status 2>/dev/null | head -n 30 | while read -r p n; do
+		w=$(cat "/proc/$p/wchan" 2>/dev/null)
+		printf '%5s D    %-32s %s\n' "$p" "${w:--}" "$n"
+	done
+fi
 S
 sec kernel_log 15 <<'S'
 if k=$(dmesg 2>/dev/null) && [ -n "$k" ]; then src=dmesg
@@ -70,6 +110,65 @@ elif k=$(journalctl -k -b -q --no-pager 2>/dev/null) && [ -n "$k" ]; then src='j
 else echo 'cannot read the kernel log: dmesg is restricted (kernel.dmesg_restrict) and sudo -n dmesg, journalctl -k gave nothing'; exit 1
 fi
 printf 'kernel log from %s: %s lines; the worrying ones follow\n' "$src" "$(printf '%s\n' "$k" | wc -l | tr -d ' ')"
-printf '%s\n' "$k" | grep -iE 'out of memory|oom-kill|oom_reaper|killed process|blocked for more than|hung_task|i/o error|buffer i/o|ext4-fs error|xfs.*(error|corrupt)|segfault|general protection|call trace|soft lockup|rcu.*stall' | tail -n 60
+printf '%s\n' "$k" | grep -iE 'out of memory|oom-kill|oom_reaper|killed process|blocked for more than|hung_task|i/o error|buffer i/o|ext4-fs error|xfs.*(error|corrupt)|read-only|aborting journal|fork rejected|segfault|general protection|call trace|soft lockup|rcu.*stall' | tail -n 60
+exit 0
+S
+sec tmpfs 8 <<'S'
+# RAM held by files in memory: Shmem counts tmpfs and shared memory.
+lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 4 "$@"; else "$@"; fi; }
+grep -E '^(MemTotal|Shmem):' /proc/meminfo
+df -P -t tmpfs 2>/dev/null || df -P | awk 'NR == 1 || $1 == "tmpfs"'
+m=$(df -P -t tmpfs 2>/dev/null | awk 'NR > 1 && $3 > 0 { print $3, $6 }' | sort -n -r | head -n 1 | cut -d' ' -f2-)
+if [ -n "$m" ]; then
+	echo "largest under $m:"
+	lim du -x -a -k -d 3 "$m" 2>/dev/null | sort -n -r | head -n 6
+fi
+exit 0
+S
+sec mounts 3 <<'S'
+# Real filesystems mounted read-only now, and what /etc/fstab asks for.
+echo 'read-only mounts:'
+awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ && $4 ~ /(^|,)ro(,|$)/' /proc/mounts
+echo 'fstab:'
+[ -r /etc/fstab ] && grep -v '^[[:space:]]*#' /etc/fstab | awk 'NF >= 4 { print $1, $2, $3, $4 }'
+exit 0
+S
+sec procs 8 <<'S'
+# Processes and threads against their limits, pids cgroups near pids.max,
+# and the parents with the most children (a fork storm's source).
+printf 'pid_max: '; cat /proc/sys/kernel/pid_max
+printf 'threads_max: '; cat /proc/sys/kernel/threads-max
+printf 'threads: '; cut -d' ' -f4 /proc/loadavg | cut -d/ -f2
+set -- /proc/[0-9]*; echo "processes: $#"
+echo 'cgroups near pids.max (current max path):'
+for f in /sys/fs/cgroup/*/pids.max /sys/fs/cgroup/*/*/pids.max /sys/fs/cgroup/*/*/*/pids.max; do
+	[ -r "$f" ] || continue
+	d=${f%/pids.max}
+	x=$(cat "$f" 2>/dev/null); c=$(cat "$d/pids.current" 2>/dev/null)
+	[ "$x" = max ] || [ -z "$x" ] || [ -z "$c" ] || [ $((c * 10)) -lt $((x * 8)) ] || echo "$c $x ${d#/sys/fs/cgroup}"
+done
+echo 'top parents (children ppid name):'
+awk '/^PPid:/ { print $2 }' /proc/[0-9]*/status 2>/dev/null | sort | uniq -c | sort -n -r | head -n 3 |
+	while read -r n p; do printf '%s %s %s\n' "$n" "$p" "$(cat "/proc/$p/comm" 2>/dev/null || echo '?')"; done
+exit 0
+S
+sec units 8 <<'S'
+# systemd units stuck starting or stopping (since when, in monotonic microseconds)
+# and the journal's last 15 minutes of hangs, watchdogs and fork failures.
+if ! [ -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+	echo 'no systemd on this host'
+	exit 0
+fi
+printf 'uptime_s: '; cut -d' ' -f1 /proc/uptime
+echo 'stuck units:'
+systemctl list-units --no-legend --plain --no-pager --state=activating,deactivating,reloading 2>/dev/null | head -n 10 |
+	while read -r u _; do
+		systemctl show -p Id -p ActiveState -p SubState -p StateChangeTimestampMonotonic "$u" 2>/dev/null | tr '\n' ' '
+		echo
+	done
+echo 'journal:'
+lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 5 "$@"; else "$@"; fi; }
+lim journalctl -b -q --no-pager -o short-monotonic --since=-15min -n 3000 2>/dev/null |
+	grep -iE 'watchdog timeout|operation timed out|timed out\. (killing|terminating)|state stop-sigterm timed out|fork: retry|resource temporarily unavailable|fork rejected' | tail -n 20
 exit 0
 S

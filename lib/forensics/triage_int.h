@@ -27,7 +27,9 @@ int bg_triage_parse_output(bg_triage **out, const char *text, size_t len, const 
 
 int bg_triage_new_empty(bg_triage **out);
 int bg_triage_add_section(bg_triage *t, const char *name, int ok, const char *output, size_t len, const char *error);
-int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence);
+/* `culprit` may be NULL (nothing to name); see bg_triage_finding. */
+int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence,
+			  const char *culprit);
 
 /* A section's output when it ran fine, else NULL. */
 const char *bg_triage_output(const bg_triage *t, const char *name);

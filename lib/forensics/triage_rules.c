@@ -26,6 +26,16 @@
 #define LOAD_WARN_PER_CPU 2.0
 #define LOAD_CRIT_PER_CPU 8.0
 #define MAX_EVIDENCE      12
+#define RUNAWAY_PCT       80.0 /* % of one CPU */
+#define RUNAWAY_MIN_CPU_S 10
+#define RUNAWAY_BUSY_PCT  40.0 /* … while the CPUs are saturated */
+#define TMPFS_WARN_PCT    25.0 /* Shmem, % of MemTotal */
+#define TMPFS_CRIT_PCT    50.0
+#define STORM_PCT         80 /* threads or processes, % of pid_max / threads-max */
+#define STORM_CRIT_PCT    95
+#define STORM_CHILDREN    500  /* children of one parent, half of all processes */
+#define STORM_MIN_PARENT  20   /* children before a parent is named the culprit */
+#define HUNG_UNIT_S       30.0 /* activating or deactivating this long */
 
 /* Iterate over the lines of `text`: `line` and `len` receive each. */
 static int next_line(const char **p, const char **line, size_t *len)
@@ -81,15 +91,323 @@ static int value_after(const char *text, const char *prefix, long long *out)
 	return 0;
 }
 
-static int finish(bg_triage *t, const char *rule, bg_severity sev, bg_buf *summary, bg_buf *evidence)
+/* Add the finding; `culprit` (may be NULL or "") names what to act on. */
+static int finish_c(bg_triage *t, const char *rule, bg_severity sev, bg_buf *summary, bg_buf *evidence,
+		    const char *culprit)
 {
 	int rc = BG_ENOMEM;
 
 	if (summary->data && evidence->data)
-		rc = bg_triage_add_finding(t, rule, sev, summary->data, evidence->data);
+		rc = bg_triage_add_finding(t, rule, sev, summary->data, evidence->data,
+					   culprit && culprit[0] ? culprit : NULL);
 	bg_buf_free(summary);
 	bg_buf_free(evidence);
 	return rc == BG_ENOMEM ? bg_error_oom() : rc;
+}
+
+static int finish(bg_triage *t, const char *rule, bg_severity sev, bg_buf *summary, bg_buf *evidence)
+{
+	return finish_c(t, rule, sev, summary, evidence, NULL);
+}
+
+/* ---- names the guest printed -------------------------------------------- */
+
+/* A name or path from the guest, made safe to carry in a culprit or a
+ * summary: control bytes become '?', the length is bounded. */
+static void clean_copy(char *dst, size_t n, const char *src, size_t len)
+{
+	size_t i;
+
+	if (n == 0)
+		return;
+	if (len >= n)
+		len = n - 1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[len] = '\0';
+}
+
+typedef struct fld {
+	const char *s;
+	size_t n;
+} fld;
+
+/* The blank-separated fields of a line, at most `max`; the last one keeps
+ * the rest of the line (a command name may hold blanks). */
+static size_t split_fields(const char *line, size_t len, fld *f, size_t max)
+{
+	size_t i = 0, k = 0, start;
+
+	while (k < max) {
+		while (i < len && isspace((unsigned char)line[i]))
+			i++;
+		if (i >= len)
+			break;
+		start = i;
+		if (k == max - 1) {
+			size_t e = len;
+			while (e > i && isspace((unsigned char)line[e - 1]))
+				e--;
+			f[k].s = line + i;
+			f[k++].n = e - i;
+			break;
+		}
+		while (i < len && !isspace((unsigned char)line[i]))
+			i++;
+		f[k].s = line + start;
+		f[k++].n = i - start;
+	}
+	return k;
+}
+
+static int fld_is(const fld *f, const char *word)
+{
+	return f->n == strlen(word) && strncmp(f->s, word, f->n) == 0;
+}
+
+/* A line that starts with `prefix` (the rest after it in *rest). */
+static int starts(const char *line, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return len >= n && strncmp(line, prefix, n) == 0;
+}
+
+/* The lines of `text` after the line that starts with `header`, up to
+ * the next line that starts with `stop` (NULL: to the end); *p is left
+ * at the first of them. Returns 0 when there is no such header. */
+static int block_after(const char *text, const char *header, const char **p)
+{
+	const char *q = text, *line;
+	size_t len;
+
+	while (text && next_line(&q, &line, &len))
+		if (starts(line, len, header)) {
+			*p = q;
+			return 1;
+		}
+	return 0;
+}
+
+/* "culprit" strings, exactly as fixed for the remedies: pid:PID:COMM,
+ * unit:NAME, mount:PATH, file:PATH. */
+static void culprit_pid(char *buf, size_t n, long long pid, const char *comm)
+{
+	int k = snprintf(buf, n, "pid:%lld:", pid);
+
+	if (k > 0 && (size_t)k < n)
+		clean_copy(buf + k, n - (size_t)k, comm, strlen(comm));
+}
+
+static void culprit_of(char *buf, size_t n, const char *kind, const char *name, size_t len)
+{
+	size_t k = strlen(kind);
+
+	buf[0] = '\0';
+	if (n < k + 2)
+		return;
+	memcpy(buf, kind, k);
+	buf[k] = ':';
+	clean_copy(buf + k + 1, n - k - 1, name, len);
+}
+
+/* ---- process tables ------------------------------------------------------ */
+
+typedef struct proc_row {
+	long long pid;
+	char comm[64];
+	double pcpu;      /* % of one CPU; < 0 unknown */
+	long long rss_kb; /* < 0 unknown */
+	long long cpu_s;  /* CPU time in seconds; < 0 unknown */
+	const char *line; /* the row as printed */
+	size_t len;
+} proc_row;
+
+#define MAX_ROWS 16
+
+/* "[DD-]HH:MM:SS" or "MM:SS" as seconds, -1 when not a time. */
+static long long cpu_time(const fld *f)
+{
+	long long parts[4] = {0}, v = 0;
+	size_t i, np = 0;
+	long long days = 0;
+
+	for (i = 0; i < f->n; i++) {
+		char c = f->s[i];
+		if (isdigit((unsigned char)c)) {
+			v = v * 10 + (c - '0');
+			if (v > 1000000)
+				return -1;
+		} else if (c == '-' && np == 0) {
+			days = v;
+			v = 0;
+		} else if (c == ':' && np < 3) {
+			parts[np++] = v;
+			v = 0;
+		} else {
+			return -1;
+		}
+	}
+	if (np == 0)
+		return -1;
+	parts[np++] = v;
+	v = 0;
+	for (i = 0; i < np; i++)
+		v = v * 60 + parts[i];
+	return days * 86400 + v;
+}
+
+/* The command name a remedy can check against /proc/PID/comm: ps's comm
+ * as it is; from busybox top's command line, "{comm} args" or the first
+ * word's last path element (the kernel keeps 15 bytes of it). */
+static void row_comm(proc_row *r, const fld *cmd, int args)
+{
+	const char *s = cmd->s;
+	size_t n = cmd->n, i;
+
+	if (args) {
+		if (n > 1 && s[0] == '{') {
+			s++;
+			n = strcspn(s, "}");
+			n = n > cmd->n - 1 ? cmd->n - 1 : n;
+		} else {
+			if (n > 1 && s[0] == '[') { /* [kthread] */
+				s++;
+				n = strcspn(s, "]");
+				n = n > cmd->n - 1 ? cmd->n - 1 : n;
+			}
+			n = strcspn(s, " \t") < n ? strcspn(s, " \t") : n;
+			for (i = n; i > 0; i--)
+				if (s[i - 1] == '/') {
+					s += i;
+					n -= i;
+					break;
+				}
+			if (n > 15)
+				n = 15;
+		}
+	}
+	clean_copy(r->comm, sizeof(r->comm), s, n);
+}
+
+/* The rows of a process table with a header line (ps -o …, the busybox
+ * /proc listing "PID RSS_KB STAT NAME", busybox top's batch output after
+ * its summary lines), in the order printed. The last column is the
+ * command. Busybox top's %CPU is a share of all CPUs: scaled to one CPU. */
+static size_t proc_table(const char *text, long long cpus, proc_row *rows, size_t max)
+{
+	const char *p = text, *line;
+	size_t len, n = 0, ncols = 0, i, k;
+	int c_pid = -1, c_cpu = -1, c_rss = -1, c_time = -1, args = 0;
+	fld f[16];
+
+	while (text && next_line(&p, &line, &len)) {
+		if (c_pid < 0) {
+			k = split_fields(line, len, f, 16);
+			if (k < 2 || !fld_is(&f[0], "PID"))
+				continue;
+			ncols = k;
+			for (i = 0; i < k; i++) {
+				if (fld_is(&f[i], "PID"))
+					c_pid = (int)i;
+				else if (fld_is(&f[i], "%CPU"))
+					c_cpu = (int)i;
+				else if (fld_is(&f[i], "RSS") || fld_is(&f[i], "RSS_KB"))
+					c_rss = (int)i;
+				else if (fld_is(&f[i], "TIME"))
+					c_time = (int)i;
+				else if (fld_is(&f[i], "%VSZ"))
+					args = 1;
+			}
+			continue;
+		}
+		if (n >= max)
+			break;
+		k = split_fields(line, len, f, ncols);
+		if (k < ncols || !isdigit((unsigned char)f[c_pid].s[0]))
+			continue;
+		memset(&rows[n], 0, sizeof(rows[n]));
+		rows[n].pid = counter(f[c_pid].s);
+		rows[n].pcpu = c_cpu >= 0 ? strtod(f[c_cpu].s, NULL) : -1;
+		if (args && rows[n].pcpu > 0)
+			rows[n].pcpu *= (double)(cpus > 0 ? cpus : 1);
+		rows[n].rss_kb = c_rss >= 0 ? counter(f[c_rss].s) : -1;
+		rows[n].cpu_s = c_time >= 0 ? cpu_time(&f[c_time]) : -1;
+		row_comm(&rows[n], &f[ncols - 1], args);
+		rows[n].line = line;
+		rows[n].len = len;
+		n++;
+	}
+	return n;
+}
+
+static long long section_cpus(const bg_triage *t)
+{
+	long long cpus = 0;
+	const char *up = bg_triage_output(t, "uptime");
+
+	if (!up || !value_after(up, "cpus: ", &cpus) || cpus <= 0)
+		return 1;
+	return cpus;
+}
+
+/* "pid 1234 (java) 812 MiB, …" of the top memory consumers (up to 3) into
+ * `summary`, their rows into `evidence`, the first as the culprit. */
+static void top_memory(const bg_triage *t, bg_buf *summary, bg_buf *evidence, char *culprit, size_t n)
+{
+	proc_row rows[MAX_ROWS];
+	size_t i, nrows = proc_table(bg_triage_output(t, "top_mem"), 1, rows, MAX_ROWS);
+
+	for (i = 0; i < nrows && i < 3; i++) {
+		if (rows[i].rss_kb < 0)
+			break;
+		bg_buf_printf(summary, "%s pid %lld (%s) %lld MiB", i ? "," : "; top memory:", rows[i].pid,
+			      rows[i].comm, rows[i].rss_kb / 1024);
+		add_line(evidence, rows[i].line, rows[i].len);
+		if (i == 0)
+			culprit_pid(culprit, n, rows[i].pid, rows[i].comm);
+	}
+}
+
+/* ---- where the space went ----------------------------------------------- */
+
+/* After the line "<label> <mount>:", "SIZE PATH" lines, largest first.
+ * Cumulative sizes (du -a): the most specific path below the mount that
+ * holds at least half of the largest one (so /var/log/big.log rather than
+ * /var). Otherwise (entries per directory) the first. 1 when found. */
+static int du_culprit(const char *text, const char *label, const char *mount, size_t mlen, int cumulative, char *path,
+		      size_t n, long long *kb, bg_buf *evidence)
+{
+	const char *p = text, *line;
+	size_t len, shown = 0, plen = 0;
+	int found = 0, in = 0;
+	fld f[2];
+
+	while (text && next_line(&p, &line, &len)) {
+		if (!in) {
+			size_t l = strlen(label);
+			in = len == l + 1 + mlen + 1 && starts(line, len, label) && line[l] == ' ' &&
+			     strncmp(line + l + 1, mount, mlen) == 0 && line[len - 1] == ':';
+			continue;
+		}
+		if (split_fields(line, len, f, 2) != 2 || !isdigit((unsigned char)f[0].s[0]))
+			break;
+		if (evidence && shown++ < 4)
+			add_line(evidence, line, len);
+		if (cumulative && f[1].n == mlen && strncmp(f[1].s, mount, mlen) == 0)
+			continue;
+		if (!cumulative && found)
+			continue;
+		if (!found || (f[1].n > plen && strncmp(f[1].s, path, plen) == 0 && f[1].s[plen] == '/' &&
+			       counter(f[0].s) * 2 >= *kb)) {
+			clean_copy(path, n, f[1].s, f[1].n);
+			plen = strlen(path);
+			*kb = counter(f[0].s);
+			found = 1;
+		}
+	}
+	return found;
 }
 
 /* ---- disk and inodes ---------------------------------------------------- */
@@ -120,38 +438,62 @@ static int df_use(const char *line, size_t len, const char **mount)
 	return pct;
 }
 
-static int rule_full(bg_triage *t, const char *section, const char *rule, const char *what)
+/* The fullest filesystems of a `df -P` listing (90 % and more), then
+ * what fills the worst one: the script lists, under "<label> MOUNT:", its
+ * biggest entries (disk: du sizes) or its directories with the most
+ * entries (inodes). The culprit is that path, else the mount. */
+static int rule_full(bg_triage *t, const char *section, const char *rule, const char *what, const char *label,
+		     const char *unit)
 {
-	const char *text = bg_triage_output(t, section), *p = text, *line, *mount;
+	const char *text = bg_triage_output(t, section), *p = text, *line, *mount, *worst_mount = NULL;
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
-	size_t len, nfull = 0;
+	size_t len, nfull = 0, worst_len = 0;
 	int worst = 0, pct;
+	char path[512], culprit[600] = "";
+	long long kb = 0;
 
 	if (!text)
 		return BG_OK;
 	while (next_line(&p, &line, &len)) {
+		if (starts(line, len, label))
+			break; /* the listings that follow are not df rows */
 		if ((pct = df_use(line, len, &mount)) < FULL_WARN_PCT)
 			continue;
 		bg_buf_printf(&summary, "%s%.*s %d%%", nfull ? ", " : "", (int)(len - (size_t)(mount - line)), mount,
 			      pct);
 		add_line(&evidence, line, len);
-		worst = pct > worst ? pct : worst;
+		if (pct > worst) {
+			worst = pct;
+			worst_mount = mount;
+			worst_len = len - (size_t)(mount - line);
+		}
 		nfull++;
 	}
 	if (nfull == 0)
 		return BG_OK;
 	bg_buf_printf(&summary, ": %s nearly exhausted", what);
-	return finish(t, rule, worst >= FULL_CRIT_PCT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary, &evidence);
+	if (du_culprit(text, label, worst_mount, worst_len, strcmp(unit, "KiB") == 0, path, sizeof(path), &kb,
+		       &evidence)) {
+		if (strcmp(unit, "KiB") == 0)
+			bg_buf_printf(&summary, "; largest: %s (%lld MiB)", path, kb / 1024);
+		else
+			bg_buf_printf(&summary, "; most entries: %s (%lld)", path, kb);
+		culprit_of(culprit, sizeof(culprit), "file", path, strlen(path));
+	} else {
+		culprit_of(culprit, sizeof(culprit), "mount", worst_mount, worst_len);
+	}
+	return finish_c(t, rule, worst >= FULL_CRIT_PCT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary, &evidence,
+			culprit);
 }
 
 static int rule_disk(bg_triage *t)
 {
-	return rule_full(t, "disk", "disk_full", "disk space");
+	return rule_full(t, "disk", "disk_full", "disk space", "largest under", "KiB");
 }
 
 static int rule_inodes(bg_triage *t)
 {
-	return rule_full(t, "inodes", "inodes_full", "inodes (too many files)");
+	return rule_full(t, "inodes", "inodes_full", "inodes (too many files)", "most entries under", "entries");
 }
 
 /* ---- kernel log ---------------------------------------------------------- */
@@ -201,12 +543,43 @@ static void victim(const char *line, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)len, k);
 }
 
+/* The culprit of an OOM kill: the unit whose cgroup the victim was in
+ * ("oom-kill:…,task_memcg=/system.slice/NAME.service,…", restartable),
+ * else the victim "Killed process PID (COMM)" (gone now, but named). */
+static void oom_culprit(const bg_triage *t, const char *last_kill, char *buf, size_t n)
+{
+	static const char *const memcg_lines[] = {"task_memcg=", NULL};
+	bg_buf ev = BG_BUF_INIT, last = BG_BUF_INIT;
+	const char *k;
+
+	buf[0] = '\0';
+	if (grep_kernel(t, memcg_lines, &ev, &last) && last.data && (k = strstr(last.data, "task_memcg=")) != NULL) {
+		size_t len = strcspn(k, ","), i, start = 0;
+		for (i = 0; i < len; i++)
+			if (k[i] == '/')
+				start = i + 1;
+		if (len > start + 8 && strncmp(k + len - 8, ".service", 8) == 0)
+			culprit_of(buf, n, "unit", k + start, len - start);
+	}
+	bg_buf_free(&ev);
+	bg_buf_free(&last);
+	if (!buf[0] && last_kill && (k = strstr(last_kill, "Killed process ")) != NULL) {
+		long long pid = counter(k + strlen("Killed process "));
+		const char *open = strchr(k, '('), *close = open ? strchr(open, ')') : NULL;
+		char comm[64];
+		if (pid > 0 && close) {
+			clean_copy(comm, sizeof(comm), open + 1, (size_t)(close - open - 1));
+			culprit_pid(buf, n, pid, comm);
+		}
+	}
+}
+
 static int rule_oom(bg_triage *t)
 {
 	static const char *const kill_lines[] = {"Killed process", NULL};
 	static const char *const oom_lines[] = {"out of memory", "oom-kill", "Killed process", "oom_reaper", NULL};
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT, last = BG_BUF_INIT;
-	char who[128];
+	char who[128], culprit[600];
 	size_t kills;
 
 	kills = grep_kernel(t, kill_lines, &summary, &last);
@@ -218,16 +591,20 @@ static int rule_oom(bg_triage *t)
 		return BG_OK;
 	}
 	victim(last.data, who, sizeof(who));
+	oom_culprit(t, last.data, culprit, sizeof(culprit));
 	bg_buf_free(&last);
 	if (kills)
 		bg_buf_printf(&summary, "the kernel's OOM killer killed %zu process%s (last: %s): memory ran out",
 			      kills, kills == 1 ? "" : "es", who[0] ? who : "?");
 	else
 		bg_buf_puts(&summary, "the kernel ran out of memory (OOM)");
-	return finish(t, "oom_kill", BG_SEVERITY_CRITICAL, &summary, &evidence);
+	if (strncmp(culprit, "unit:", 5) == 0)
+		bg_buf_printf(&summary, "; in %s", culprit + 5);
+	return finish_c(t, "oom_kill", BG_SEVERITY_CRITICAL, &summary, &evidence, culprit);
 }
 
-static int rule_kernel(bg_triage *t, const char *rule, const char *const *needles, const char *what)
+static int rule_kernel(bg_triage *t, const char *rule, const char *const *needles, const char *what,
+		       const char *culprit, const char *extra)
 {
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
 	size_t n = grep_kernel(t, needles, &evidence, NULL);
@@ -237,19 +614,56 @@ static int rule_kernel(bg_triage *t, const char *rule, const char *const *needle
 		return BG_OK;
 	}
 	bg_buf_printf(&summary, "%s (%zu kernel log line%s)", what, n, n == 1 ? "" : "s");
-	return finish(t, rule, BG_SEVERITY_CRITICAL, &summary, &evidence);
+	if (extra && extra[0])
+		bg_buf_puts(&summary, extra);
+	return finish_c(t, rule, BG_SEVERITY_CRITICAL, &summary, &evidence, culprit);
+}
+
+/* "INFO: task NAME:PID blocked for more than …" of the first hung task
+ * (the others usually wait behind it) as pid:PID:NAME. */
+static void hung_culprit(const bg_triage *t, char *buf, size_t n, char *extra, size_t en)
+{
+	const char *p = bg_triage_output(t, "kernel_log"), *line;
+	size_t len;
+
+	buf[0] = extra[0] = '\0';
+	while (p && next_line(&p, &line, &len)) {
+		const char *task, *blocked;
+		size_t i;
+		if (!line_has(line, len, "blocked for more than"))
+			continue;
+		task = strstr(line, "task ");
+		blocked = strstr(line, " blocked for more than");
+		if (!task || !blocked || task > blocked || blocked > line + len)
+			continue;
+		task += 5;
+		for (i = (size_t)(blocked - task); i > 0 && task[i - 1] != ':'; i--)
+			;
+		if (i > 1) {
+			char comm[64];
+			clean_copy(comm, sizeof(comm), task, i - 1);
+			culprit_pid(buf, n, counter(task + i), comm);
+			snprintf(extra, en, "; first: pid %lld (%s)", counter(task + i), comm);
+			return;
+		}
+	}
 }
 
 static int rule_hung_task(bg_triage *t)
 {
 	static const char *const needles[] = {"blocked for more than", "hung_task", NULL};
-	return rule_kernel(t, "hung_task", needles, "tasks hung in the kernel for minutes: I/O is stalled");
+	char culprit[600], extra[128];
+
+	hung_culprit(t, culprit, sizeof(culprit), extra, sizeof(extra));
+	return rule_kernel(t, "hung_task", needles, "tasks hung in the kernel for minutes: I/O is stalled", culprit,
+			   extra);
 }
 
 static int rule_io_error(bg_triage *t)
 {
 	static const char *const needles[] = {"I/O error", "EXT4-fs error", "Buffer I/O", NULL};
-	return rule_kernel(t, "io_error", needles, "the kernel logged I/O errors: the disk or its storage path fails");
+	return rule_kernel(t, "io_error", needles, "the kernel logged I/O errors: the disk or its storage path fails",
+			   NULL, NULL);
 }
 
 /* ---- memory, swap, PSI -------------------------------------------------- */
@@ -345,10 +759,36 @@ static void mem_evidence(const bg_triage *t, bg_buf *ev, const char *const *pref
 			}
 }
 
+/* "KB PID NAME" lines after "top swap users": the first three in the
+ * summary, the first as the culprit. */
+static void top_swappers(const bg_triage *t, bg_buf *summary, bg_buf *evidence, char *culprit, size_t n)
+{
+	const char *p = NULL, *line;
+	size_t len, k = 0;
+	fld f[3];
+
+	culprit[0] = '\0';
+	if (!block_after(bg_triage_output(t, "memory"), "top swap users", &p))
+		return;
+	while (k < 3 && next_line(&p, &line, &len)) {
+		char comm[64];
+		if (split_fields(line, len, f, 3) != 3 || !isdigit((unsigned char)f[0].s[0]) ||
+		    !isdigit((unsigned char)f[1].s[0]))
+			break;
+		clean_copy(comm, sizeof(comm), f[2].s, f[2].n);
+		bg_buf_printf(summary, "%s pid %lld (%s) %lld MiB", k ? "," : "; top swap users:", counter(f[1].s),
+			      comm, counter(f[0].s) / 1024);
+		add_line(evidence, line, len);
+		if (k++ == 0)
+			culprit_pid(culprit, n, counter(f[1].s), comm);
+	}
+}
+
 static int rule_swap_thrash(bg_triage *t)
 {
 	static const char *const prefixes[] = {"SwapTotal:", "SwapFree:", "pswpin ", "after 1 s", NULL};
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	char culprit[600];
 	mem m;
 	psi pm;
 	long long used;
@@ -367,12 +807,14 @@ static int rule_swap_thrash(bg_triage *t)
 	mem_evidence(t, &evidence, prefixes);
 	if (pm.have)
 		bg_buf_printf(&evidence, "%s\n", pm.some_line);
-	return finish(t, "swap_thrash", BG_SEVERITY_CRITICAL, &summary, &evidence);
+	top_swappers(t, &summary, &evidence, culprit, sizeof(culprit));
+	return finish_c(t, "swap_thrash", BG_SEVERITY_CRITICAL, &summary, &evidence, culprit);
 }
 
 static int rule_memory_pressure(bg_triage *t)
 {
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	char culprit[600] = "";
 	psi pm;
 	bg_severity sev = BG_SEVERITY_WARN;
 
@@ -384,7 +826,8 @@ static int rule_memory_pressure(bg_triage *t)
 	bg_buf_printf(&summary, "memory pressure: tasks stalled on memory %.1f%% of the last 10 s (all tasks %.1f%%)",
 		      pm.some10, pm.full10);
 	bg_buf_printf(&evidence, "%s\n%s\n", pm.some_line, pm.full_line);
-	return finish(t, "memory_pressure", sev, &summary, &evidence);
+	top_memory(t, &summary, &evidence, culprit, sizeof(culprit));
+	return finish_c(t, "memory_pressure", sev, &summary, &evidence, culprit);
 }
 
 /* The guest's view of a stalled disk path: every task waits on I/O. */
@@ -406,8 +849,9 @@ static int rule_io_pressure(bg_triage *t)
 
 static int rule_memory_low(bg_triage *t)
 {
-	static const char *const prefixes[] = {"MemTotal:", "MemFree:", "MemAvailable:", NULL};
+	static const char *const prefixes[] = {"MemTotal:", "MemFree:", "MemAvailable:", "Shmem:", NULL};
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	char culprit[600] = "";
 	mem m;
 	double pct;
 
@@ -420,8 +864,9 @@ static int rule_memory_low(bg_triage *t)
 	bg_buf_printf(&summary, "low memory: %lld MiB available of %lld MiB (%.1f%%)", m.avail / 1024, m.total / 1024,
 		      pct);
 	mem_evidence(t, &evidence, prefixes);
-	return finish(t, "memory_low", pct < AVAIL_CRIT_PCT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary,
-		      &evidence);
+	top_memory(t, &summary, &evidence, culprit, sizeof(culprit));
+	return finish_c(t, "memory_low", pct < AVAIL_CRIT_PCT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary,
+			&evidence, culprit);
 }
 
 /* ---- units, processes, load -------------------------------------------- */
@@ -431,11 +876,14 @@ static int rule_failed_units(bg_triage *t)
 	const char *p = bg_triage_output(t, "failed_units"), *line;
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT, names = BG_BUF_INIT;
 	size_t len, n = 0;
+	char culprit[600] = "";
 
 	while (next_line(&p, &line, &len)) {
 		size_t w = strcspn(line, " \t\n");
 		if (!line_has(line, len, " failed ") || w == 0 || w > len)
 			continue;
+		if (n == 0)
+			culprit_of(culprit, sizeof(culprit), "unit", line, w);
 		bg_buf_printf(&names, "%s%.*s", n ? ", " : "", (int)w, line);
 		add_line(&evidence, line, len);
 		n++;
@@ -446,37 +894,63 @@ static int rule_failed_units(bg_triage *t)
 	}
 	bg_buf_printf(&summary, "%zu failed systemd unit%s: %s", n, n == 1 ? "" : "s", names.data);
 	bg_buf_free(&names);
-	return finish(t, "failed_units", BG_SEVERITY_WARN, &summary, &evidence);
+	return finish_c(t, "failed_units", BG_SEVERITY_WARN, &summary, &evidence, culprit);
 }
 
+/* The state-D rows ("PID STAT [WCHAN] COMMAND"): each named with its
+ * wait channel; the culprit is the first that is not a kernel thread
+ * (a name without '/': jbd2/vda1-8 and kworker/u2:1 wait for the others). */
 static int rule_dstate(bg_triage *t)
 {
 	const char *p = bg_triage_output(t, "dstate"), *line;
-	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
-	size_t len, n = 0;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT, who = BG_BUF_INIT;
+	size_t len, n = 0, ncols = 3;
+	char culprit[600] = "", first[600] = "";
+	fld f[4];
 
-	while (next_line(&p, &line, &len)) {
-		size_t i = 0;
-		/* PID then STAT: the second field starts with D */
-		while (i < len && isspace((unsigned char)line[i]))
-			i++;
-		if (i >= len || !isdigit((unsigned char)line[i]))
+	while (p && next_line(&p, &line, &len)) {
+		size_t k = split_fields(line, len, f, 4);
+		char comm[64], wchan[64] = "";
+		if (k >= 1 && fld_is(&f[0], "PID")) {
+			ncols = (k >= 4 && fld_is(&f[2], "WCHAN")) ? 4 : 3;
 			continue;
-		while (i < len && !isspace((unsigned char)line[i]))
-			i++;
-		while (i < len && isspace((unsigned char)line[i]))
-			i++;
-		if (i < len && line[i] == 'D') {
-			if (n < MAX_EVIDENCE)
-				add_line(&evidence, line, len);
-			n++;
 		}
+		k = split_fields(line, len, f, ncols);
+		if (k < ncols || !isdigit((unsigned char)f[0].s[0]) || f[1].s[0] != 'D')
+			continue;
+		if (n < MAX_EVIDENCE)
+			add_line(&evidence, line, len);
+		{
+			fld c = f[ncols - 1];
+			if (c.n > 1 && c.s[0] == '[') { /* busybox ps: [kthread] */
+				c.s++;
+				c.n = strcspn(c.s, "]") < c.n - 1 ? strcspn(c.s, "]") : c.n - 1;
+			} else if (ncols == 3) { /* busybox ps: the command line */
+				c.n = strcspn(c.s, " ") < c.n ? strcspn(c.s, " ") : c.n;
+			}
+			clean_copy(comm, sizeof(comm), c.s, c.n);
+		}
+		if (ncols == 4 && !(f[2].n == 1 && f[2].s[0] == '-'))
+			clean_copy(wchan, sizeof(wchan), f[2].s, f[2].n);
+		if (n < 3) {
+			bg_buf_printf(&who, "%s pid %lld (%s)", n ? "," : ":", counter(f[0].s), comm);
+			if (wchan[0])
+				bg_buf_printf(&who, " in %s", wchan);
+		}
+		if (!first[0])
+			culprit_pid(first, sizeof(first), counter(f[0].s), comm);
+		if (!culprit[0] && !strchr(comm, '/'))
+			culprit_pid(culprit, sizeof(culprit), counter(f[0].s), comm);
+		n++;
 	}
-	if (n == 0)
+	if (n == 0) {
+		bg_buf_free(&who);
 		return BG_OK;
-	bg_buf_printf(&summary, "%zu process%s in uninterruptible sleep (state D): stuck on I/O or in the kernel", n,
-		      n == 1 ? "" : "es");
-	return finish(t, "dstate", BG_SEVERITY_WARN, &summary, &evidence);
+	}
+	bg_buf_printf(&summary, "%zu process%s in uninterruptible sleep (state D)%s%s: stuck on I/O or in the kernel",
+		      n, n == 1 ? "" : "es", who.data ? who.data : "", n > 3 ? ", …" : "");
+	bg_buf_free(&who);
+	return finish_c(t, "dstate", BG_SEVERITY_WARN, &summary, &evidence, culprit[0] ? culprit : first);
 }
 
 static int rule_load(bg_triage *t)
@@ -507,6 +981,376 @@ static int rule_load(bg_triage *t)
 		      &summary, &evidence);
 }
 
+/* ---- CPU ------------------------------------------------------------------- */
+
+/* The 1-minute load, -1 when not known. */
+static double load1(const bg_triage *t)
+{
+	const char *p = bg_triage_output(t, "uptime"), *line;
+	size_t len;
+	double l = -1;
+
+	while (p && next_line(&p, &line, &len))
+		if (starts(line, len, "loadavg: ") && sscanf(line + 9, "%lf", &l) == 1)
+			return l;
+	return -1;
+}
+
+/* One process holding a CPU (ps's %CPU: its CPU time over its lifetime,
+ * as the busybox branch of the script computes it too) for
+ * RUNAWAY_MIN_CPU_S at least, so that a short compile step is not called
+ * a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT while the CPUs are
+ * saturated (load >= 0.8 per CPU: the runaway shares them). Without the
+ * CPU time (busybox top's snapshot), RUNAWAY_PCT. */
+static int rule_cpu_runaway(bg_triage *t)
+{
+	proc_row rows[MAX_ROWS];
+	long long cpus = section_cpus(t);
+	size_t i, n = proc_table(bg_triage_output(t, "top_cpu"), cpus, rows, MAX_ROWS), best = 0;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	char culprit[600];
+	double need = RUNAWAY_PCT;
+
+	for (i = 1; i < n; i++)
+		if (rows[i].pcpu > rows[best].pcpu)
+			best = i;
+	if (n == 0 || (rows[best].cpu_s >= 0 && rows[best].cpu_s < RUNAWAY_MIN_CPU_S))
+		return BG_OK;
+	if (rows[best].cpu_s >= 0 && load1(t) >= 0.8 * (double)cpus)
+		need = RUNAWAY_BUSY_PCT;
+	if (rows[best].pcpu < need)
+		return BG_OK;
+	bg_buf_printf(&summary, "CPU saturated by a runaway: pid %lld (%s) at %.0f%% of a CPU", rows[best].pid,
+		      rows[best].comm, rows[best].pcpu);
+	if (rows[best].cpu_s >= 0)
+		bg_buf_printf(&summary, ", %lld s of CPU time", rows[best].cpu_s);
+	add_line(&evidence, rows[best].line, rows[best].len);
+	culprit_pid(culprit, sizeof(culprit), rows[best].pid, rows[best].comm);
+	return finish_c(t, "cpu_runaway", BG_SEVERITY_WARN, &summary, &evidence, culprit);
+}
+
+/* ---- RAM held by tmpfs ---------------------------------------------------- */
+
+/* Shmem (tmpfs files and shared memory) against MemTotal; the tmpfs
+ * holding the most and its largest file, which is the culprit. */
+static int rule_tmpfs(bg_triage *t)
+{
+	const char *text = bg_triage_output(t, "tmpfs"), *p = text, *line, *best_mount = NULL;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	long long total = 0, shmem = 0, best_used = -1, kb = 0;
+	size_t len, best_len = 0;
+	char path[512], culprit[600], mount[512];
+	double pct;
+	fld f[6];
+
+	if (!text || !value_after(text, "MemTotal:", &total) || total <= 0 || !value_after(text, "Shmem:", &shmem))
+		return BG_OK;
+	pct = 100.0 * (double)shmem / (double)total;
+	if (pct < TMPFS_WARN_PCT)
+		return BG_OK;
+	while (next_line(&p, &line, &len)) {
+		if (starts(line, len, "largest under"))
+			break;
+		if (starts(line, len, "MemTotal:") || starts(line, len, "Shmem:")) {
+			add_line(&evidence, line, len);
+			continue;
+		}
+		if (split_fields(line, len, f, 6) == 6 && isdigit((unsigned char)f[2].s[0]) &&
+		    counter(f[2].s) > best_used) {
+			best_used = counter(f[2].s);
+			best_mount = f[5].s;
+			best_len = f[5].n;
+			add_line(&evidence, line, len);
+		}
+	}
+	bg_buf_printf(&summary, "RAM held by tmpfs/shared memory: %lld MiB (%.0f%% of RAM)", shmem / 1024, pct);
+	if (!best_mount) {
+		culprit[0] = '\0';
+	} else {
+		clean_copy(mount, sizeof(mount), best_mount, best_len);
+		bg_buf_printf(&summary, "; fullest tmpfs %s (%lld MiB)", mount, best_used / 1024);
+		if (du_culprit(text, "largest under", best_mount, best_len, 1, path, sizeof(path), &kb, &evidence)) {
+			bg_buf_printf(&summary, ", largest: %s (%lld MiB)", path, kb / 1024);
+			culprit_of(culprit, sizeof(culprit), "file", path, strlen(path));
+		} else {
+			culprit_of(culprit, sizeof(culprit), "mount", mount, strlen(mount));
+		}
+	}
+	return finish_c(t, "tmpfs_ram", pct >= TMPFS_CRIT_PCT ? BG_SEVERITY_CRITICAL : BG_SEVERITY_WARN, &summary,
+			&evidence, culprit);
+}
+
+/* ---- a filesystem gone read-only ------------------------------------------ */
+
+/* Kernel log lines about device `dev` (its last path element, as the
+ * kernel names it: "EXT4-fs (vda): Remounting filesystem read-only"). */
+static size_t kernel_about(const bg_triage *t, const char *dev, size_t dlen, bg_buf *evidence)
+{
+	const char *p = bg_triage_output(t, "kernel_log"), *line;
+	char a[96], b[96];
+	size_t len, n = 0, i, start = 0;
+
+	for (i = 0; i < dlen; i++)
+		if (dev[i] == '/')
+			start = i + 1;
+	if (dlen - start == 0 || dlen - start > 64)
+		return 0;
+	snprintf(a, sizeof(a), "(%.*s)", (int)(dlen - start), dev + start);
+	snprintf(b, sizeof(b), "(device %.*s)", (int)(dlen - start), dev + start);
+	while (p && next_line(&p, &line, &len))
+		if ((line_has(line, len, a) || line_has(line, len, b)) &&
+		    (line_has(line, len, "read-only") || line_has(line, len, "error") ||
+		     line_has(line, len, "abort"))) {
+			if (n++ < MAX_EVIDENCE)
+				add_line(evidence, line, len);
+		}
+	return n;
+}
+
+/* A real filesystem mounted read-only now that /etc/fstab mounts rw, or
+ * that the kernel remounted after errors. */
+static int rule_fs_readonly(bg_triage *t)
+{
+	const char *text = bg_triage_output(t, "mounts"), *p = NULL, *line;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	size_t len, n = 0;
+	char culprit[600] = "";
+	fld f[4];
+
+	if (!text || !block_after(text, "read-only mounts:", &p))
+		return BG_OK;
+	while (next_line(&p, &line, &len) && !starts(line, len, "fstab:")) {
+		const char *q = NULL, *fl;
+		size_t flen, nk;
+		int fstab_rw = 0;
+		fld g[4];
+		char mnt[512], dev[256];
+		if (split_fields(line, len, f, 4) < 4)
+			continue;
+		if (block_after(text, "fstab:", &q))
+			while (next_line(&q, &fl, &flen))
+				if (split_fields(fl, flen, g, 4) == 4 && g[1].n == f[1].n &&
+				    strncmp(g[1].s, f[1].s, f[1].n) == 0 && !line_has(g[3].s, g[3].n, "ro,") &&
+				    !(g[3].n == 2 && strncmp(g[3].s, "ro", 2) == 0) &&
+				    !(g[3].n > 3 && strncmp(g[3].s + g[3].n - 3, ",ro", 3) == 0)) {
+					fstab_rw = 1;
+					add_line(&evidence, fl, flen);
+				}
+		nk = kernel_about(t, f[0].s, f[0].n, &evidence);
+		if (!fstab_rw && nk == 0)
+			continue;
+		add_line(&evidence, line, len);
+		clean_copy(mnt, sizeof(mnt), f[1].s, f[1].n);
+		clean_copy(dev, sizeof(dev), f[0].s, f[0].n);
+		bg_buf_printf(&summary, "%s%s (%s) is read-only", n ? "; " : "", mnt, dev);
+		if (nk)
+			bg_buf_puts(&summary, ": the kernel remounted it after filesystem errors");
+		else
+			bg_buf_puts(&summary, " though /etc/fstab mounts it read-write");
+		if (n++ == 0)
+			culprit_of(culprit, sizeof(culprit), "mount", mnt, strlen(mnt));
+	}
+	if (n == 0) {
+		bg_buf_free(&evidence);
+		return BG_OK;
+	}
+	bg_buf_puts(&summary, "; writes there fail");
+	return finish_c(t, "fs_readonly", BG_SEVERITY_CRITICAL, &summary, &evidence, culprit);
+}
+
+/* ---- a process storm --------------------------------------------------- */
+
+/* Journal and kernel log lines that say a fork failed. */
+static size_t fork_failures(const bg_triage *t, bg_buf *evidence, char *unit, size_t un)
+{
+	static const char *const sections[] = {"kernel_log", "units", NULL};
+	static const char *const needles[] = {"fork rejected", "fork: retry", "Resource temporarily unavailable",
+					      "fork: Cannot allocate", NULL};
+	size_t s, i, len, n = 0;
+	const char *p, *line;
+
+	for (s = 0; sections[s]; s++) {
+		p = bg_triage_output(t, sections[s]);
+		while (p && next_line(&p, &line, &len))
+			for (i = 0; needles[i]; i++)
+				if (line_has(line, len, needles[i])) {
+					const char *svc;
+					if (n++ < MAX_EVIDENCE)
+						add_line(evidence, line, len);
+					/* "fork rejected by pids controller in /system.slice/x.service" */
+					svc = strstr(line, ".service");
+					if (!unit[0] && i == 0 && svc && svc < line + len) {
+						const char *b = svc;
+						while (b > line && b[-1] != '/' && b[-1] != ' ')
+							b--;
+						culprit_of(unit, un, "unit", b, (size_t)(svc + 8 - b));
+					}
+					break;
+				}
+	}
+	return n;
+}
+
+static int rule_process_storm(bg_triage *t)
+{
+	const char *text = bg_triage_output(t, "procs"), *p = NULL, *line;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	long long pid_max = 0, threads_max = 0, threads = 0, procs = 0, limit, used;
+	long long top_n = 0, top_pid = 0;
+	char culprit[600] = "", unit[600] = "", top_comm[64] = "", cg[512] = "";
+	size_t len, nfork, ncg = 0;
+	fld f[3];
+	int storm;
+
+	if (!text)
+		return BG_OK;
+	value_after(text, "pid_max: ", &pid_max);
+	value_after(text, "threads_max: ", &threads_max);
+	value_after(text, "threads: ", &threads);
+	value_after(text, "processes: ", &procs);
+	limit = pid_max > 0 && (threads_max <= 0 || pid_max < threads_max) ? pid_max : threads_max;
+	used = threads > procs ? threads : procs;
+	if (block_after(text, "cgroups near pids.max", &p))
+		while (next_line(&p, &line, &len) && !starts(line, len, "top parents"))
+			if (split_fields(line, len, f, 3) == 3 && isdigit((unsigned char)f[0].s[0])) {
+				if (ncg++ == 0) {
+					bg_buf_printf(&summary, "%scgroup %.*s at %lld of %lld pids", "", (int)f[2].n,
+						      f[2].s, counter(f[0].s), counter(f[1].s));
+					clean_copy(cg, sizeof(cg), f[2].s, f[2].n);
+				}
+				add_line(&evidence, line, len);
+			}
+	if (block_after(text, "top parents", &p))
+		while (next_line(&p, &line, &len))
+			if (split_fields(line, len, f, 3) == 3 && isdigit((unsigned char)f[0].s[0]) &&
+			    counter(f[1].s) > 2) { /* not init, not kthreadd */
+				top_n = counter(f[0].s);
+				top_pid = counter(f[1].s);
+				clean_copy(top_comm, sizeof(top_comm), f[2].s, f[2].n);
+				add_line(&evidence, line, len);
+				break;
+			}
+	nfork = fork_failures(t, &evidence, unit, sizeof(unit));
+	storm = (limit > 0 && used * 100 >= limit * STORM_PCT) || ncg > 0 || nfork > 0 ||
+		(top_n >= STORM_CHILDREN && procs > 0 && top_n * 2 >= procs);
+	if (!storm) {
+		bg_buf_free(&summary);
+		bg_buf_free(&evidence);
+		return BG_OK;
+	}
+	{
+		bg_buf head = BG_BUF_INIT;
+		bg_buf_printf(&head, "process storm: %lld threads, %lld processes (limit %lld, %s)", threads, procs,
+			      limit, limit == pid_max ? "pid_max" : "threads-max");
+		if (summary.data)
+			bg_buf_printf(&head, "; %s", summary.data);
+		if (nfork)
+			bg_buf_printf(&head, "; %zu fork failure%s logged", nfork, nfork == 1 ? "" : "s");
+		if (top_n > 0)
+			bg_buf_printf(&head, "; parent pid %lld (%s) has %lld children", top_pid, top_comm, top_n);
+		bg_buf_free(&summary);
+		summary = head;
+	}
+	value_after(text, "threads: ", &threads);
+	bg_buf_printf(&evidence, "pid_max %lld, threads-max %lld, threads %lld, processes %lld\n", pid_max, threads_max,
+		      threads, procs);
+	/* A pids cgroup of a service at its limit: that service; else the
+	 * parent with the most children when it has a good share of them. */
+	if (cg[0] && strlen(cg) > 8 && strcmp(cg + strlen(cg) - 8, ".service") == 0) {
+		const char *b = strrchr(cg, '/');
+		culprit_of(culprit, sizeof(culprit), "unit", b ? b + 1 : cg, strlen(b ? b + 1 : cg));
+	} else if (unit[0]) {
+		snprintf(culprit, sizeof(culprit), "%s", unit);
+	} else if (top_n >= STORM_MIN_PARENT) {
+		culprit_pid(culprit, sizeof(culprit), top_pid, top_comm);
+	}
+	return finish_c(t, "process_storm",
+			(limit > 0 && used * 100 >= limit * STORM_CRIT_PCT) || nfork ? BG_SEVERITY_CRITICAL
+										     : BG_SEVERITY_WARN,
+			&summary, &evidence, culprit);
+}
+
+/* ---- a hung unit ------------------------------------------------------------ */
+
+/* The unit named in a journal line: the word ending in ".service:". */
+static int journal_unit(const char *line, size_t len, char *buf, size_t n)
+{
+	const char *s = line, *end = line + len, *svc;
+
+	while ((svc = strstr(s, ".service:")) != NULL && svc < end) {
+		const char *b = svc;
+		while (b > line && b[-1] != ' ' && b[-1] != '/')
+			b--;
+		if (svc > b) {
+			culprit_of(buf, n, "unit", b, (size_t)(svc + 8 - b));
+			return 1;
+		}
+		s = svc + 1;
+	}
+	return 0;
+}
+
+static int rule_hung_unit(bg_triage *t)
+{
+	static const char *const needles[] = {"Watchdog timeout",       "operation timed out",    "timed out. Killing",
+					      "timed out. Terminating", "stop-sigterm timed out", NULL};
+	const char *text = bg_triage_output(t, "units"), *p = NULL, *line;
+	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
+	char culprit[600] = "", u[600];
+	size_t len, n = 0, i;
+	double up = 0;
+	const char *v;
+
+	if (!text)
+		return BG_OK;
+	if ((v = strstr(text, "uptime_s: ")) != NULL)
+		up = strtod(v + 10, NULL);
+	if (block_after(text, "stuck units:", &p))
+		while (next_line(&p, &line, &len) && !starts(line, len, "journal:")) {
+			const char *id = strstr(line, "Id="), *st = strstr(line, "ActiveState="),
+				   *ts = strstr(line, "StateChangeTimestampMonotonic=");
+			double since;
+			if (!id || !st || !ts || id > line + len || st > line + len || ts > line + len)
+				continue;
+			since = up - (double)counter(ts + 30) / 1e6;
+			if (since < HUNG_UNIT_S)
+				continue;
+			add_line(&evidence, line, len);
+			culprit_of(u, sizeof(u), "unit", id + 3, strcspn(id + 3, " \n"));
+			bg_buf_printf(&summary, "%s%s %.*s for %.0f s", n ? "; " : "", u + 5,
+				      (int)strcspn(st + 12, " \n"), st + 12, since);
+			if (n++ == 0)
+				snprintf(culprit, sizeof(culprit), "%s", u);
+		}
+	if (block_after(text, "journal:", &p))
+		while (next_line(&p, &line, &len))
+			for (i = 0; needles[i]; i++)
+				if (line_has(line, len, needles[i])) {
+					add_line(&evidence, line, len);
+					if (journal_unit(line, len, u, sizeof(u))) {
+						if (!culprit[0]) {
+							snprintf(culprit, sizeof(culprit), "%s", u);
+							bg_buf_printf(&summary, "%s%s: %s", n ? "; " : "", u + 5,
+								      needles[i]);
+						}
+						n++;
+					}
+					break;
+				}
+	if (n == 0) {
+		bg_buf_free(&summary);
+		bg_buf_free(&evidence);
+		return BG_OK;
+	}
+	{
+		bg_buf head = BG_BUF_INIT;
+		bg_buf_printf(&head, "hung unit: %s", summary.data ? summary.data : "?");
+		bg_buf_free(&summary);
+		summary = head;
+	}
+	return finish_c(t, "hung_unit", BG_SEVERITY_WARN, &summary, &evidence, culprit);
+}
+
 /* ---- all of them ---------------------------------------------------------- */
 
 /* Most severe first, keeping the rules' order among equals (insertion
@@ -526,9 +1370,10 @@ static void sort_by_severity(bg_triage *t)
 int bg_triage_apply_rules(bg_triage *t)
 {
 	static int (*const rules[])(bg_triage *) = {
-		rule_oom,        rule_hung_task,   rule_io_error,        rule_disk,
-		rule_inodes,     rule_swap_thrash, rule_memory_pressure, rule_io_pressure,
-		rule_memory_low, rule_dstate,      rule_failed_units,    rule_load,
+		rule_oom,          rule_hung_task,  rule_fs_readonly,   rule_io_error,    rule_disk,
+		rule_inodes,       rule_tmpfs,      rule_process_storm, rule_swap_thrash, rule_memory_pressure,
+		rule_io_pressure,  rule_memory_low, rule_dstate,        rule_cpu_runaway, rule_hung_unit,
+		rule_failed_units, rule_load,
 	};
 	size_t i;
 	int rc;

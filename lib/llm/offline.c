@@ -10,8 +10,12 @@
  *
  *   1. `pve status`                 is the VM running at all?
  *   2. `devvm_exec uptime`          does the devvm answer over SSH?
- *   3a. it answers: `devvm_triage`, then report the findings and the
- *       repair in place they call for (no power action);
+ *   3a. it answers: `devvm_triage`; for each finding whose culprit the
+ *       catalogue below has a remedy for, a `devvm_remedy` call (the
+ *       agent's devvm_mutations policy decides whether it runs, asks, or
+ *       is refused); when one ran, `devvm_triage` again to check; then
+ *       report the findings, what was done and what the triage says now
+ *       (no power action while the devvm answers);
  *   3b. it does not: `pve forensics`, then ask for the verb its verdict
  *       recommends as a `pve` tool call — the agent's pve_mutations policy
  *       (auto / confirm / deny) decides whether it runs — then report.
@@ -40,6 +44,8 @@
 typedef struct call {
 	const char *name;
 	const char *verb;   /* pve only */
+	const char *action; /* devvm_remedy only */
+	const char *target; /* devvm_remedy only */
 	const char *output; /* the tool_result content, NULL if none yet */
 	int is_error;
 } call;
@@ -113,6 +119,8 @@ static void note_use(facts *f, json_object *b, json_object *uses)
 	c = &f->calls[f->ncalls++];
 	c->name = bg_json_str(b, "name", "");
 	c->verb = bg_json_str(bg_json_obj(b, "input"), "verb", "");
+	c->action = bg_json_str(bg_json_obj(b, "input"), "action", "");
+	c->target = bg_json_str(bg_json_obj(b, "input"), "target", "");
 	c->output = NULL;
 	c->is_error = 0;
 	json_object_array_add(uses, json_object_get(b));
@@ -252,6 +260,87 @@ static void ask_tool(plan *p, const char *tool, const char *key, const char *val
 	bg_buf_printf(&p->text, "%s\n", why);
 }
 
+/* ---- findings and their remedies ---------------------------------------- */
+
+#define MAX_FINDINGS 16
+#define MAX_REMEDIES 4 /* per turn: past that, a human should look */
+
+typedef struct finding {
+	char sev[16];
+	char rule[OFFLINE_FIELD_MAX];
+	char summary[512];
+	char culprit[1200];
+} finding;
+
+/* Findings are rendered by lib/agent as "- SEVERITY RULE: summary" lines
+ * under "findings:", each followed by "  culprit: KIND:WHAT" when the
+ * finding names one. */
+static size_t parse_findings(const char *triage, finding *out, size_t max)
+{
+	const char *p = strstr(triage ? triage : "", "findings:");
+	size_t n = 0;
+
+	while (p && (p = strchr(p, '\n')) != NULL) {
+		char line[1200];
+		const char *colon;
+
+		p++;
+		first_line(p, line, sizeof(line));
+		if (strncmp(line, "  culprit: ", 11) == 0) {
+			if (n > 0)
+				snprintf(out[n - 1].culprit, sizeof(out[n - 1].culprit), "%s", line + 11);
+			continue;
+		}
+		if (line[0] != '-' || line[1] != ' ')
+			break;
+		if (n == max)
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		colon = strchr(line, ':');
+		if (sscanf(line + 2, "%15s %63[^:]", out[n].sev, out[n].rule) == 2 && colon) {
+			snprintf(out[n].summary, sizeof(out[n].summary), "%s", colon + 1);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The catalogue: which finding, with which kind of culprit, calls for which
+ * remedy (docs/agent.md; the system prompt says the same to a model). A
+ * finding not in it, or without a culprit of its kind, gets advice only:
+ * processes in state D and hung tasks wait on storage, which no remedy in
+ * the guest fixes; an OOM kill already happened; a high load has no single
+ * culprit. */
+static const struct remedy_rule {
+	const char *rule, *kind, *action;
+	int recursive;
+} catalogue[] = {
+	{"failed_units", "unit:", BG_REMEDY_RESTART_UNIT, 0},   {"hung_unit", "unit:", BG_REMEDY_RESTART_UNIT, 0},
+	{"cpu_runaway", "pid:", BG_REMEDY_KILL_PROCESS, 0},     {"memory_low", "pid:", BG_REMEDY_KILL_PROCESS, 0},
+	{"memory_pressure", "pid:", BG_REMEDY_KILL_PROCESS, 0}, {"swap_thrash", "pid:", BG_REMEDY_KILL_PROCESS, 0},
+	{"process_storm", "pid:", BG_REMEDY_KILL_PROCESS, 0},   {"process_storm", "unit:", BG_REMEDY_RESTART_UNIT, 0},
+	{"disk_full", "file:", BG_REMEDY_REMOVE_FILE, 0},       {"tmpfs_ram", "file:", BG_REMEDY_REMOVE_FILE, 0},
+	{"inodes_full", "file:", BG_REMEDY_REMOVE_FILE, 1},     {"fs_readonly", "mount:", BG_REMEDY_REMOUNT, 0},
+};
+
+static const struct remedy_rule *remedy_for(const finding *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(catalogue) / sizeof(catalogue[0]); i++)
+		if (strcmp(f->rule, catalogue[i].rule) == 0 &&
+		    strncmp(f->culprit, catalogue[i].kind, strlen(catalogue[i].kind)) == 0 &&
+		    f->culprit[strlen(catalogue[i].kind)] != '\0')
+			return &catalogue[i];
+	return NULL;
+}
+
+/* The remedy's target: the culprit without its kind. */
+static const char *culprit_target(const finding *f, const struct remedy_rule *r)
+{
+	return f->culprit + strlen(r->kind);
+}
+
 static const char *advice_for(const char *rule)
 {
 	static const struct {
@@ -263,10 +352,22 @@ static const char *advice_for(const char *rule)
 		{"oom_kill", "find the process that eats memory (top_mem) and restart or limit it"},
 		{"swap_thrash", "stop the processes piling up (top_mem) before the guest stalls completely"},
 		{"memory_pressure", "stop or restart the largest processes (top_mem)"},
+		{"memory_low", "stop or restart the largest processes (top_mem)"},
 		{"failed_units", "read `journalctl -u UNIT` of each failed unit, then `systemctl restart` it"},
+		{"hung_unit", "read `journalctl -u UNIT`, then `systemctl restart` it"},
 		{"dstate", "processes stuck in state D wait on storage; if the disk path is dead only a `cycle` from "
 			   "the host helps"},
 		{"load_high", "see what keeps the CPUs busy (top_cpu)"},
+		{"io_error", "the storage under the guest fails: read the kernel log lines; if the disk path is dead, "
+			     "only the host helps (`pve forensics`, then `cycle`)"},
+		{"io_pressure", "every task waits on a slow or stalled disk: if it does not clear, `pve forensics`"},
+		{"hung_task",
+		 "tasks blocked on I/O for minutes: if the disk path is dead, only a `cycle` from the host "
+		 "helps"},
+		{"cpu_runaway", "stop the process that spins (top_cpu)"},
+		{"process_storm", "stop the parent that forks (ps --ppid), then its children"},
+		{"tmpfs_ram", "remove what fills the tmpfs (`du -xh /dev/shm /run /tmp | sort -h | tail`)"},
+		{"fs_readonly", "read the kernel log for the error, fsck if needed, then `mount -o remount,rw`"},
 	};
 	size_t i;
 
@@ -276,31 +377,140 @@ static const char *advice_for(const char *rule)
 	return "look at the evidence above";
 }
 
-/* Findings are rendered by lib/agent as "- SEVERITY RULE: summary" lines
- * under "findings:". */
-static int report_findings(bg_buf *b, const char *triage)
+static int remedy_requested(const facts *f, const char *action, const char *target)
 {
-	const char *p = strstr(triage ? triage : "", "findings:");
-	int n = 0;
+	size_t i;
 
-	while (p && (p = strchr(p, '\n')) != NULL && p[1] == '-' && p[2] == ' ') {
-		char sev[16] = "", rule[OFFLINE_FIELD_MAX] = "", line[512];
-		const char *colon;
+	for (i = 0; i < f->ncalls; i++)
+		if (strcmp(f->calls[i].name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0 &&
+		    strcmp(f->calls[i].action, action) == 0 && strcmp(f->calls[i].target, target) == 0)
+			return 1;
+	return 0;
+}
 
-		p += 3;
-		first_line(p, line, sizeof(line));
-		colon = strchr(line, ':');
-		if (sscanf(line, "%15s %63[^:]", sev, rule) == 2 && colon) {
-			bg_buf_printf(b, "- %s (%s):%s\n  → %s\n", rule, sev, colon + 1, advice_for(rule));
-			n++;
+static size_t count_calls(const facts *f, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->ncalls; i++)
+		n += strcmp(f->calls[i].name, name) == 0;
+	return n;
+}
+
+static const call *first_call(const facts *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < f->ncalls; i++)
+		if (strcmp(f->calls[i].name, name) == 0)
+			return &f->calls[i];
+	return NULL;
+}
+
+/* A remedy ran on the devvm (approved or allowed, whatever its outcome):
+ * tools.c starts its result with "remedy: ". */
+static int remedy_ran(const call *c)
+{
+	return c->output && strncmp(c->output, "remedy: ", 8) == 0;
+}
+
+/* The next remedy the first triage's findings call for; 1 when one was
+ * asked for. */
+static int next_remedy(plan *p, const facts *f, const call *tri)
+{
+	finding *fs;
+	size_t i, n;
+	int asked = 0;
+
+	if (!tri->output || tri->is_error || count_calls(f, BG_AGENT_TOOL_DEVVM_REMEDY) >= MAX_REMEDIES)
+		return 0;
+	fs = calloc(MAX_FINDINGS, sizeof(*fs));
+	if (!fs)
+		return 0;
+	n = parse_findings(tri->output, fs, MAX_FINDINGS);
+	for (i = 0; i < n && !asked; i++) {
+		const struct remedy_rule *r = remedy_for(&fs[i]);
+
+		if (!r || remedy_requested(f, r->action, culprit_target(&fs[i], r)))
+			continue;
+		p->tool = BG_AGENT_TOOL_DEVVM_REMEDY;
+		p->input = json_object_new_object();
+		bg_json_add_str(p->input, "action", r->action);
+		bg_json_add_str(p->input, "target", culprit_target(&fs[i], r));
+		if (r->recursive)
+			bg_json_add_bool(p->input, "recursive", 1);
+		bg_buf_printf(&p->text,
+			      "Finding `%s`:%s\nIts culprit is `%s`: asking for `%s %s` before anything else.\n",
+			      fs[i].rule, fs[i].summary, fs[i].culprit, r->action, culprit_target(&fs[i], r));
+		asked = 1;
+	}
+	free(fs);
+	return asked;
+}
+
+static void report_findings(bg_buf *b, const char *triage, int *count)
+{
+	finding *fs = calloc(MAX_FINDINGS, sizeof(*fs));
+	size_t i, n;
+
+	*count = 0;
+	if (!fs)
+		return;
+	n = parse_findings(triage, fs, MAX_FINDINGS);
+	for (i = 0; i < n; i++) {
+		const struct remedy_rule *r = remedy_for(&fs[i]);
+
+		bg_buf_printf(b, "- %s (%s):%s\n", fs[i].rule, fs[i].sev, fs[i].summary);
+		if (fs[i].culprit[0])
+			bg_buf_printf(b, "  culprit: %s\n", fs[i].culprit);
+		if (r)
+			bg_buf_printf(b, "  → remedy: `%s %s`\n", r->action, culprit_target(&fs[i], r));
+		else
+			bg_buf_printf(b, "  → %s\n", advice_for(fs[i].rule));
+	}
+	*count = (int)n;
+	free(fs);
+}
+
+/* What each remedy did: its outcome lines ("exit status", "ran:",
+ * "after:", the script's refusals) or why it did not run. */
+static void report_remedies(bg_buf *b, const facts *f, int *ran)
+{
+	size_t i;
+
+	*ran = 0;
+	for (i = 0; i < f->ncalls; i++) {
+		const call *c = &f->calls[i];
+		const char *p = c->output ? c->output : "";
+		char line[512];
+
+		if (strcmp(c->name, BG_AGENT_TOOL_DEVVM_REMEDY) != 0)
+			continue;
+		bg_buf_printf(b, "- `%s %s`: ", c->action, c->target);
+		if (!remedy_ran(c)) {
+			first_line(p, line, sizeof(line));
+			bg_buf_printf(b, "not run: %s\n", line[0] ? line : "no result");
+			continue;
+		}
+		(*ran)++;
+		bg_buf_puts(b, c->is_error ? "ran and FAILED\n" : "done\n");
+		while ((p = strchr(p, '\n')) != NULL) {
+			p++;
+			first_line(p, line, sizeof(line));
+			if (strncmp(line, "exit status:", 12) == 0 || strncmp(line, "timed out", 9) == 0 ||
+			    strncmp(line, "killed by", 9) == 0 || strncmp(line, "ran: ", 5) == 0 ||
+			    strncmp(line, "after: ", 7) == 0 || strncmp(line, c->action, strlen(c->action)) == 0 ||
+			    strncmp(line, "sudo:", 5) == 0)
+				bg_buf_printf(b, "  %s\n", line);
 		}
 	}
-	return n;
 }
 
 static void final_reachable(plan *p, const facts *f, const char *vm_status)
 {
-	const call *tri = find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL);
+	const call *tri = first_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE);
+	const call *after = find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL);
+	int n = 0, nrem = (int)count_calls(f, BG_AGENT_TOOL_DEVVM_REMEDY), ran = 0;
 
 	bg_buf_printf(&p->text, "\n**Found:** the VM is %s and the devvm answers over SSH.\n", vm_status);
 	if (!tri || !tri->output) {
@@ -310,13 +520,63 @@ static void final_reachable(plan *p, const facts *f, const char *vm_status)
 
 		first_line(tri->output, line, sizeof(line));
 		bg_buf_printf(&p->text, "The triage failed: %s\n", line);
-	} else if (report_findings(&p->text, tri->output) == 0) {
-		bg_buf_puts(&p->text, "The triage found nothing wrong.\n");
+	} else {
+		report_findings(&p->text, tri->output, &n);
+		if (n == 0)
+			bg_buf_puts(&p->text, "The triage found nothing wrong.\n");
 	}
-	bg_buf_puts(&p->text,
-		    "\n**Done:** diagnosis only; nothing was changed.\n"
-		    "\n**Recommendation:** repair in place as above; no power action is needed while the devvm "
-		    "answers.\n");
+	if (nrem == 0) {
+		bg_buf_puts(&p->text, "\n**Done:** diagnosis only; nothing was changed.\n"
+				      "\n**Recommendation:** repair in place as above; no power action is needed while "
+				      "the devvm answers.\n");
+		return;
+	}
+	bg_buf_puts(&p->text, "\n**Done:**\n");
+	report_remedies(&p->text, f, &ran);
+	if (after && after != tri && after->output && !after->is_error) {
+		bg_buf_puts(&p->text, "\n**State now** (triage again):\n");
+		report_findings(&p->text, after->output, &n);
+		if (n == 0)
+			bg_buf_puts(&p->text, "The triage finds nothing wrong any more.\n");
+	} else if (!ran) {
+		bg_buf_puts(&p->text, "\nNothing was changed on the devvm.\n");
+	}
+	bg_buf_puts(&p->text, "\n**Recommendation:** "
+			      "what is still listed needs a human, in place; no power action is needed while the devvm "
+			      "answers.\n");
+}
+
+/* The devvm answered: triage, the remedies its findings call for, a
+ * second triage when one ran, then the report. */
+static void decide_reachable(plan *p, const facts *f, const char *vm_status)
+{
+	const call *tri = first_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE);
+	const call *last_remedy = NULL;
+	size_t i;
+	int any_ran = 0, triaged_after = 0;
+
+	if (!tri) {
+		ask_tool(p, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL, NULL, "The devvm answers. Running the triage.");
+		return;
+	}
+	if (next_remedy(p, f, tri))
+		return;
+	for (i = 0; i < f->ncalls; i++) {
+		const call *c = &f->calls[i];
+
+		if (strcmp(c->name, BG_AGENT_TOOL_DEVVM_REMEDY) == 0) {
+			last_remedy = c;
+			triaged_after = 0;
+			any_ran |= remedy_ran(c);
+		} else if (last_remedy && strcmp(c->name, BG_AGENT_TOOL_DEVVM_TRIAGE) == 0) {
+			triaged_after = 1;
+		}
+	}
+	if (any_ran && !triaged_after) {
+		ask_tool(p, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL, NULL, "Checking the repair: the triage again.");
+		return;
+	}
+	final_reachable(p, f, vm_status);
 }
 
 /* breakglass-pve's error with `prefix` ("config-locked: …") in a verb's
@@ -453,10 +713,8 @@ static void decide(plan *p, const facts *f)
 		decide_unreachable(p, f);
 	else if (!reach)
 		ask_tool(p, BG_AGENT_TOOL_DEVVM_EXEC, "command", "uptime", "Is the devvm reachable over SSH?");
-	else if (answered(reach) && !find_call(f, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL))
-		ask_tool(p, BG_AGENT_TOOL_DEVVM_TRIAGE, NULL, NULL, "The devvm answers. Running the triage.");
 	else if (answered(reach))
-		final_reachable(p, f, vm_status);
+		decide_reachable(p, f, vm_status);
 	else
 		decide_unreachable(p, f);
 }

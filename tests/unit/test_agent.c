@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "forensics/triage_int.h"
 #include "session/session_internal.h"
 
 #include <pthread.h>
@@ -117,6 +118,8 @@ typedef struct fake_tools {
 	size_t big; /* exec output of this many bytes */
 	int block;  /* exec hangs until cancelled */
 	atomic_int cancelled;
+	const char *triage_out; /* the first triage's output; NULL: no findings */
+	int triages;
 } fake_tools;
 
 static int ft_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
@@ -150,7 +153,23 @@ static int ft_triage(void *impl, int timeout_s, bg_tool_out *o)
 	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "triage");
 	o->ok = 1;
 	o->exit_code = 0;
-	o->output = strdup("findings: none\n");
+	o->output = strdup(t->triage_out && t->triages++ == 0 ? t->triage_out : "findings: none\n");
+	return BG_OK;
+}
+
+static int ft_remedy(void *impl, const bg_remedy *r, int timeout_s, bg_tool_out *o)
+{
+	fake_tools *t = impl;
+	char buf[256];
+
+	(void)timeout_s;
+	snprintf(t->calls[t->n++], sizeof(t->calls[0]), "remedy:%s %.64s%s", bg_remedy_action_name(r->action),
+		 r->target, r->recursive ? " (recursive)" : "");
+	snprintf(buf, sizeof(buf), "remedy: %s %.64s\nexit status: 0\nran: it\nafter: fine\n",
+		 bg_remedy_action_name(r->action), r->target);
+	o->ok = 1;
+	o->exit_code = 0;
+	o->output = strdup(buf);
 	return BG_OK;
 }
 
@@ -180,7 +199,7 @@ static void ft_cancel(void *impl)
 	atomic_store(&t->cancelled, 1);
 }
 
-static const bg_agent_tools fake_tools_vt = {ft_exec, ft_triage, ft_pve, ft_cancel, NULL};
+static const bg_agent_tools fake_tools_vt = {ft_exec, ft_triage, ft_pve, ft_cancel, NULL, ft_remedy};
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -439,6 +458,7 @@ static void test_approval_granted(void **state)
 	assert_string_equal(f.tools.calls[0], "pve:cycle");
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "\"approved\":true,\"by\":\"carol\""));
+	assert_non_null(strstr(events, "\"description\":\"run `pve cycle` on the VM: "));
 	free(events);
 	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
 	assert_non_null(strstr(audit, "\"action\":\"approval\""));
@@ -823,6 +843,306 @@ static void test_cancel_pending_approval(void **state)
 	fx_free(&f);
 }
 
+/* ---- remedies ------------------------------------------------------------ */
+
+static const reply restart_script[] = {
+	{"bg-demo.service failed.", "devvm_remedy", "{\"action\":\"restart-unit\",\"target\":\"bg-demo.service\"}", 0,
+	 0},
+	{"Done.", NULL, NULL, 0, 0},
+};
+
+static const reply remove_script[] = {
+	{"/data/fill fills the disk.", "devvm_remedy", "{\"action\":\"remove-file\",\"target\":\"file:/data/fill\"}", 0,
+	 0},
+	{"Done.", NULL, NULL, 0, 0},
+};
+
+static void fx_remedy(fx *f, const reply *script, bg_mutations devvm)
+{
+	/* pve_mutations is the opposite corner: the two policies are apart */
+	fx_init(f, script, 2, devvm == BG_MUTATIONS_DENY ? BG_MUTATIONS_AUTO : BG_MUTATIONS_DENY);
+	f->set.devvm_mutations = devvm;
+}
+
+/* confirm: the request names the action, the target and what it will do;
+ * the approved remedy runs, exactly once; the audit names the target. */
+static void test_remedy_confirm_approved(void **state)
+{
+	fx f;
+	char *events, *audit = NULL;
+
+	(void)state;
+	fx_remedy(&f, restart_script, BG_MUTATIONS_CONFIRM);
+	run_with_approver(&f, 1, "carol");
+	assert_kinds(f.s, "user,text,tool,approval_required,approval,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 1);
+	assert_string_equal(f.tools.calls[0], "remedy:restart-unit bg-demo.service");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"verb\":\"restart-unit\",\"name\":\"devvm_remedy\""));
+	assert_non_null(strstr(events,
+			       "\"description\":\"restart the systemd unit bg-demo.service on the devvm (systemctl "
+			       "restart)\""));
+	assert_non_null(strstr(events, "\"verb\":\"restart-unit\",\"approved\":true,\"by\":\"carol\""));
+	assert_non_null(strstr(events, "after: fine"));
+	free(events);
+	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
+	assert_non_null(strstr(audit, "\"action\":\"approval\",\"target\":\"restart-unit bg-demo.service\""));
+	assert_non_null(strstr(audit, "\"action\":\"tool.devvm_remedy\",\"target\":\"restart-unit bg-demo.service\""));
+	bg_free(audit);
+	fx_free(&f);
+}
+
+static void test_remedy_confirm_denied(void **state)
+{
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_remedy(&f, restart_script, BG_MUTATIONS_CONFIRM);
+	run_with_approver(&f, 0, "dave");
+	assert_int_equal(f.tools.n, 0); /* nothing ran */
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"dave\""));
+	assert_non_null(strstr(events, "denied by dave; it would have: restart the systemd unit bg-demo.service"));
+	free(events);
+	assert_non_null(strstr(f.llm->requests[1], "denied by dave"));
+	fx_free(&f);
+}
+
+static void test_remedy_confirm_times_out(void **state)
+{
+	fx f;
+	char *events;
+
+	(void)state;
+	fx_remedy(&f, restart_script, BG_MUTATIONS_CONFIRM);
+	f.set.approval_timeout_ms = 300;
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_int_equal(f.tools.n, 0);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "\"approved\":false,\"by\":\"timeout\""));
+	assert_non_null(strstr(events, "a human must approve this change"));
+	free(events);
+	fx_free(&f);
+}
+
+static void test_remedy_auto_runs_without_asking(void **state)
+{
+	fx f;
+
+	(void)state;
+	fx_remedy(&f, restart_script, BG_MUTATIONS_AUTO);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_kinds(f.s, "user,text,tool,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 1);
+	assert_string_equal(f.tools.calls[0], "remedy:restart-unit bg-demo.service");
+	fx_free(&f);
+}
+
+/* remove-file asks even under auto, naming the exact path. */
+static void test_remedy_auto_still_asks_to_remove(void **state)
+{
+	fx f;
+	char *events;
+	int approve;
+
+	(void)state;
+	for (approve = 0; approve <= 1; approve++) {
+		fx_remedy(&f, remove_script, BG_MUTATIONS_AUTO);
+		run_with_approver(&f, approve, "carol");
+		assert_kinds(f.s, "user,text,tool,approval_required,approval,tool_result,text,turn_end");
+		events = all_events(f.s);
+		assert_non_null(strstr(events, "\"verb\":\"remove-file\""));
+		assert_non_null(strstr(events, "\"description\":\"DELETE the file /data/fill on the devvm"));
+		free(events);
+		assert_int_equal(f.tools.n, approve);
+		if (approve)
+			assert_string_equal(f.tools.calls[0], "remedy:remove-file /data/fill");
+		fx_free(&f);
+	}
+}
+
+static void test_remedy_deny(void **state)
+{
+	fx f;
+	char *events, *audit = NULL;
+
+	(void)state;
+	fx_remedy(&f, restart_script, BG_MUTATIONS_DENY);
+	fx_start(&f, NULL);
+	assert_int_equal(bg_agent_run(f.a, "fix it", "alice"), BG_OK);
+	assert_kinds(f.s, "user,text,tool,tool_result,text,turn_end");
+	assert_int_equal(f.tools.n, 0);
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "devvm_mutations = deny"));
+	assert_non_null(strstr(events, "It would have: restart the systemd unit bg-demo.service"));
+	free(events);
+	assert_non_null(strstr(f.llm->requests[1], "It would have"));
+	assert_int_equal(bg_audit_recent(&audit, f.audit, 10), BG_OK);
+	assert_non_null(strstr(audit, "\"target\":\"restart-unit bg-demo.service\",\"result\":\"denied\""));
+	bg_free(audit);
+	fx_free(&f);
+}
+
+/* A bad target is refused before any question: a human is never asked to
+ * approve an injection, and nothing runs even under auto. */
+static void test_remedy_bad_target_never_asked(void **state)
+{
+	static const reply script[] = {
+		{NULL, "devvm_remedy", "{\"action\":\"restart-unit\",\"target\":\"x.service; reboot\"}", 0, 0},
+		{NULL, "devvm_remedy", "{\"action\":\"kill-process\",\"target\":\"1:init\"}", 0, 0},
+		{NULL, "devvm_remedy", "{\"action\":\"remove-file\",\"target\":\"/data/../etc/shadow\"}", 0, 0},
+		{NULL, "devvm_remedy", "{\"action\":\"remount\",\"target\":\"/data\\n\"}", 0, 0},
+		{NULL, "devvm_remedy", "{\"action\":\"reboot\",\"target\":\"now\"}", 0, 0},
+		{"Cannot.", NULL, NULL, 0, 0},
+	};
+	bg_mutations modes[] = {BG_MUTATIONS_AUTO, BG_MUTATIONS_CONFIRM};
+	size_t m;
+
+	(void)state;
+	for (m = 0; m < 2; m++) {
+		fx f;
+		char *events;
+
+		fx_init(&f, script, 6, BG_MUTATIONS_AUTO);
+		f.set.devvm_mutations = modes[m];
+		fx_start(&f, NULL);
+		assert_int_equal(bg_agent_run(f.a, "x", "alice"), BG_OK);
+		assert_int_equal(f.tools.n, 0);
+		assert_kinds(f.s, "user,tool,tool_result,tool,tool_result,tool,tool_result,tool,tool_result,tool,"
+				  "tool_result,text,turn_end");
+		events = all_events(f.s);
+		assert_non_null(strstr(events, "systemd's characters"));
+		assert_non_null(strstr(events, "pid 1 (init) is never killed"));
+		assert_non_null(strstr(events, "canonical"));
+		assert_non_null(strstr(events, "control"));
+		assert_non_null(strstr(events, "the action must be one of"));
+		free(events);
+		fx_free(&f);
+	}
+}
+
+static int yes_cb(const char *id, const char *name, const char *input, const char **by, void *payload)
+{
+	(void)id;
+	(void)input;
+	(void)payload;
+	assert_string_equal(name, "devvm_remedy");
+	*by = "tty:yes";
+	return 1;
+}
+
+/* The offline playbook through the agent: the triage's culprits become
+ * remedies, each through the policy; a hostile culprit (the guest wrote
+ * it) is refused like any other request, the good one runs, the triage
+ * checks it, and no power verb is asked while the devvm answers. */
+static void test_playbook_remedies_through_the_agent(void **state)
+{
+	static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+	fx f;
+	bg_llm *offline;
+	char *events;
+
+	(void)state;
+	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
+	f.set.devvm_mutations = BG_MUTATIONS_AUTO;
+	f.tools.triage_out = "findings:\n"
+			     "- warn failed_units: 2 failed units\n  culprit: unit:x.service;reboot\n"
+			     "- warn hung_unit: bg-demo.service stuck\n  culprit: unit:bg-demo.service\n";
+	assert_int_equal(bg_llm_offline_new(&offline, NULL), BG_OK);
+	fx_start(&f, offline);
+	assert_int_equal(bg_agent_run(f.a, "the devvm is slow", "alice"), BG_OK);
+	assert_int_equal(f.tools.n, 5);
+	assert_string_equal(f.tools.calls[0], "pve:status");
+	assert_string_equal(f.tools.calls[1], "exec:uptime");
+	assert_string_equal(f.tools.calls[2], "triage");
+	assert_string_equal(f.tools.calls[3], "remedy:restart-unit bg-demo.service");
+	assert_string_equal(f.tools.calls[4], "triage");
+	events = all_events(f.s);
+	assert_non_null(strstr(events, "systemd's characters"));
+	assert_non_null(strstr(events, "not run: refused"));
+	assert_non_null(strstr(events, "nothing wrong any more"));
+	free(events);
+	fx_free(&f);
+}
+
+/* The triage's own rules on recorded sections (tests/fixtures/triage, the
+ * healthy Debian run with one section replaced), rendered as the real
+ * tool renders them, and the offline playbook through the agent: each
+ * finding of the catalogue meets its remedy with the culprit the rules
+ * named. */
+static void test_playbook_on_recorded_findings(void **state)
+{
+	static const struct {
+		const char *file, *section, *rule, *call;
+	} cases[] = {
+		{"cpu-runaway.top_cpu", "top_cpu", "cpu_runaway", "remedy:kill-process "},
+		{"hung-activating.units", "units", "hung_unit", "remedy:restart-unit bg-demo.service"},
+		{"failed-units.failed_units", "failed_units", "failed_units", "remedy:restart-unit docker.service"},
+		{"fs-readonly-debian.mounts", "mounts", "fs_readonly", "remedy:remount /data"},
+		{"tmpfs-debian.tmpfs", "tmpfs", "tmpfs_ram", "remedy:remove-file /dev/shm/"},
+		{"disk-full-du.disk", "disk", "disk_full", "remedy:remove-file /data/bg-fault-fill"},
+		{"inodes-full-find.inodes", "inodes", "inodes_full",
+		 "remedy:remove-file /data/bg-fault-inodes (recursive)"},
+		{"storm-busybox.procs", "procs", "process_storm", "remedy:kill-process 1432:bg-storm"},
+		{"mem-low.memory", "memory", "memory_low", "remedy:kill-process 29161:qemu-system-x86"},
+		{"swap-thrash-top.memory", "memory", "swap_thrash", "remedy:kill-process 2210:java"},
+	};
+	char *healthy_text = bg_test_read_fixture("triage", "healthy-debian.out");
+	bg_triage *healthy = NULL;
+	size_t c;
+
+	(void)state;
+	assert_int_equal(bg_triage_parse_output(&healthy, healthy_text, strlen(healthy_text), "BGTRI-1234"), BG_OK);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		static const reply script[] = {{NULL, NULL, NULL, BG_EUNAVAILABLE, 0}};
+		const char *names[32], *outputs[32];
+		char *replacement = bg_test_read_fixture("triage", cases[c].file);
+		size_t i, n = bg_triage_section_count(healthy), found = 0;
+		bg_triage *t = NULL;
+		bg_buf text = BG_BUF_INIT;
+		bg_llm *offline;
+		fx f;
+
+		assert_true(n <= 32);
+		for (i = 0; i < n; i++) {
+			names[i] = bg_triage_section_at(healthy, i)->name;
+			outputs[i] = strcmp(names[i], cases[c].section) == 0 ? replacement
+									     : bg_triage_section_at(healthy, i)->output;
+		}
+		assert_int_equal(bg_triage_from_sections(&t, names, outputs, n), BG_OK);
+		for (i = 0; i < bg_triage_finding_count(t); i++)
+			found |= strcmp(bg_triage_finding_at(t, i)->rule, cases[c].rule) == 0;
+		if (!found)
+			fail_msg("%s: no %s finding", cases[c].file, cases[c].rule);
+		bg_agent_render_findings(&text, t);
+
+		fx_init(&f, script, 1, BG_MUTATIONS_DENY);
+		f.set.devvm_mutations = BG_MUTATIONS_AUTO;
+		f.tools.triage_out = text.data;
+		/* remove-file asks even under auto: say yes from the callback */
+		f.set.approve = yes_cb;
+		assert_int_equal(bg_llm_offline_new(&offline, NULL), BG_OK);
+		fx_start(&f, offline);
+		assert_int_equal(bg_agent_run(f.a, "the devvm is sick", "alice"), BG_OK);
+		if (f.tools.n < 5 || strncmp(f.tools.calls[3], cases[c].call, strlen(cases[c].call)) != 0)
+			fail_msg("%s: calls %s, %s (want %s…); the findings:\n%s", cases[c].file, f.tools.calls[2],
+				 f.tools.n > 3 ? f.tools.calls[3] : "-", cases[c].call, text.data);
+		assert_string_equal(f.tools.calls[f.tools.n - 1], "triage"); /* checked after */
+		for (i = 0; i < (size_t)f.tools.n; i++)
+			assert_true(strncmp(f.tools.calls[i], "pve:", 4) != 0 ||
+				    strcmp(f.tools.calls[i], "pve:status") == 0);
+		fx_free(&f);
+		bg_buf_free(&text);
+		bg_triage_free(t);
+		free(replacement);
+	}
+	bg_triage_free(healthy);
+	free(healthy_text);
+}
+
 /* ---- fallback ------------------------------------------------------------ */
 
 static void test_fallback_to_offline(void **state)
@@ -939,11 +1259,18 @@ static void test_tool_table(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(json_object_array_length(defs), n);
 	for (i = 0; i < n; i++)
 		assert_string_equal(bg_json_str(json_object_array_get_idx(defs, i), "name", ""), names[i]);
 	assert_non_null(strstr(bg_agent_default_system_prompt(), "cycle"));
+	/* the catalogue: each remedy, remedies before power verbs */
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "restart-unit"));
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "kill-process"));
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "remove-file"));
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "remount"));
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "before any power verb"));
+	assert_non_null(strstr(bg_agent_default_system_prompt(), "only when the devvm does not answer"));
 	json_object_put(defs);
 }
 
@@ -966,6 +1293,15 @@ int main(void)
 		cmocka_unit_test(test_cancel_mid_stream),
 		cmocka_unit_test(test_cancel_mid_tool),
 		cmocka_unit_test(test_cancel_pending_approval),
+		cmocka_unit_test(test_remedy_confirm_approved),
+		cmocka_unit_test(test_remedy_confirm_denied),
+		cmocka_unit_test(test_remedy_confirm_times_out),
+		cmocka_unit_test(test_remedy_auto_runs_without_asking),
+		cmocka_unit_test(test_remedy_auto_still_asks_to_remove),
+		cmocka_unit_test(test_remedy_deny),
+		cmocka_unit_test(test_remedy_bad_target_never_asked),
+		cmocka_unit_test(test_playbook_remedies_through_the_agent),
+		cmocka_unit_test(test_playbook_on_recorded_findings),
 		cmocka_unit_test(test_fallback_to_offline),
 		cmocka_unit_test(test_unavailable_without_fallback),
 		cmocka_unit_test(test_model_error_ends_turn),

@@ -93,6 +93,14 @@ static void test_read_file(void **state)
 	assert_null(text);
 	assert_error_contains("more than 4 bytes");
 
+	/* an empty file is the empty string (it once came back unterminated) */
+	path_in(path, sizeof(path), "empty");
+	assert_int_equal(bg_write_file(path, "", 0, 0600), BG_OK);
+	assert_int_equal(bg_read_file(&text, &len, path, 5), BG_OK);
+	assert_int_equal(len, 0);
+	assert_string_equal(text, "");
+	free(text);
+
 	/* a /proc file has st_size 0 and is read whole all the same */
 	assert_int_equal(bg_read_file(&text, &len, "/proc/self/status", 1 << 20), BG_OK);
 	assert_true(len > 100);

@@ -337,6 +337,8 @@ class TriageFinding:
     severity: str
     summary: str
     evidence: str
+    # what to act on, or None: "unit:NAME", "pid:PID:COMM", "mount:PATH", "file:PATH"
+    culprit: Optional[str] = None
 
 
 @dataclass
@@ -457,7 +459,7 @@ class SSH(_Handle):
             for i in range(_ffi.bg_triage_finding_count(out)):
                 f = _ffi.bg_triage_finding_at(out, i).contents
                 t.findings.append(TriageFinding(_s(f.rule) or "", _ffi.bg_severity_name(f.severity).decode(),
-                                                _s(f.summary) or "", _s(f.evidence) or ""))
+                                                _s(f.summary) or "", _s(f.evidence) or "", _s(f.culprit)))
             return t
         finally:
             _ffi.bg_triage_free(out)

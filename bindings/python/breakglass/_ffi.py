@@ -139,7 +139,8 @@ class bg_triage_section(Structure):
 
 
 class bg_triage_finding(Structure):
-    _fields_ = [("rule", c_char_p), ("severity", c_int), ("summary", c_char_p), ("evidence", c_char_p)]
+    _fields_ = [("rule", c_char_p), ("severity", c_int), ("summary", c_char_p), ("evidence", c_char_p),
+                ("culprit", c_char_p)]
 
 
 bg_severity_name = _fn("bg_severity_name", c_char_p, c_int)

@@ -86,5 +86,7 @@ def test_triage_of_this_machine(cfg, bg, key):
     names = [s.name for s in t.sections]
     assert names and "uptime" in names and "memory" in names
     assert t.section("memory").ok and "MemTotal:" in t.section("memory").output
+    assert "procs" in names and t.section("procs").ok and "threads_max: " in t.section("procs").output
     for f in t.findings:
         assert f.severity in ("info", "warn", "critical") and f.summary
+        assert f.culprit is None or f.culprit.split(":", 1)[0] in ("unit", "pid", "mount", "file")
