@@ -103,7 +103,8 @@ BG_EXTERN const char *bg_session_id(const bg_session *s);
 /** The id of the newest event, -1 when the log is empty. */
 BG_EXTERN long long bg_session_last_id(bg_session *s);
 
-/** 1 while a turn runs in the session (an agent started one), else 0. */
+/** 1 while a turn runs in the session (an agent started one), else 0;
+ *  0 from the moment its turn_end event is published (one step). */
 BG_EXTERN int bg_session_busy(bg_session *s);
 
 /**

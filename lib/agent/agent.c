@@ -109,6 +109,18 @@ static int emit_error(bg_agent *a, const char *message)
 	return emit_text(a, BG_EVENT_ERROR, "error", message);
 }
 
+/* An error event that also says, in a field a page can rely on, that the
+ * offline playbook answers the rest of the turn. */
+static int emit_fallback(bg_agent *a, const char *message)
+{
+	json_object *ev = bg_event_new(BG_EVENT_ERROR);
+
+	bg_warn("agent", "session %s: %s", bg_session_id(a->session), message);
+	bg_json_add_str(ev, "error", message);
+	bg_json_add_str(ev, "fallback", "offline");
+	return emit(a, ev);
+}
+
 static int emit_turn_end(turn *t)
 {
 	json_object *ev = bg_event_new(BG_EVENT_TURN_END);
@@ -268,7 +280,11 @@ static int ask_approval(turn *t, json_object *use, const char *verb, const char 
 		snprintf(why, n, "denied: %s", bg_error_last()->message);
 		return 0;
 	}
-	emit(a, approval_event(BG_EVENT_APPROVAL_REQUIRED, use, nonce, verb, description));
+	ev = approval_event(BG_EVENT_APPROVAL_REQUIRED, use, nonce, verb, description);
+	if (!a->set.approve) /* the time a decision has: what a page counts down */
+		bg_json_add_int(ev, "timeout_s",
+				bg_deadline_left(bg_deadline_min(bg_deadline_in(ms), t->deadline)) / 1000);
+	emit(a, ev);
 	if (a->set.approve) {
 		const char *input = json_object_to_json_string_ext(json_object_object_get(use, "input"),
 								   JSON_C_TO_STRING_PLAIN);
@@ -565,7 +581,7 @@ static int fall_back(turn *t, int rc)
 
 	bg_buf_printf(&msg, "the LLM is unreachable (%s); the offline playbook takes over for this turn",
 		      bg_error_last()->message);
-	emit_error(a, msg.data ? msg.data : "the LLM is unreachable");
+	emit_fallback(a, msg.data ? msg.data : "the LLM is unreachable");
 	audit(a, t->by, "agent.fallback", "offline", "ok", msg.data);
 	bg_buf_free(&msg);
 	(void)rc;
@@ -671,46 +687,54 @@ static int begin(bg_agent *a)
 	return BG_OK;
 }
 
-static void finish(bg_agent *a)
+/* The turn is over: the agent is idle first, then turn_end is published
+ * (the session leaves its busy state with that event, under one lock), so
+ * a client that sends the next prompt the moment it sees turn_end is never
+ * told a turn is still running. `t` is NULL when no turn began. */
+static void finish(bg_agent *a, turn *t)
 {
 	pthread_mutex_lock(&a->mu);
 	a->running = 0;
 	clear_pending(a);
 	pthread_mutex_unlock(&a->mu);
+	if (t)
+		emit_turn_end(t);
 	bg_session_turn_end(a->session);
 }
 
-static int turn_body(bg_agent *a, const char *prompt, const char *by)
+static int turn_body(turn *t, const char *prompt, const char *by)
 {
-	turn t = {a, by, a->llm, bg_deadline_in((int64_t)a->set.turn_timeout_s * 1000), 0, 0, 0, NULL};
+	bg_agent *a = t->a;
 	json_object *ev = bg_event_new(BG_EVENT_USER);
 	int rc;
 
 	bg_json_add_str(ev, "text", prompt);
 	bg_json_add_str(ev, "by", by);
 	rc = emit(a, ev);
-	if (rc != BG_OK)
+	if (rc != BG_OK) {
+		t->stop_reason = "error";
 		return rc;
+	}
 	audit(a, by, "agent.prompt", bg_session_id(a->session), "ok", prompt);
-	rc = loop(&t);
+	rc = loop(t);
 	if (rc == BG_ECANCELLED) {
 		emit_text(a, BG_EVENT_CANCELLED, NULL, NULL);
 		audit(a, by, "agent.cancel", bg_session_id(a->session), "cancelled", NULL);
-		t.stop_reason = "cancelled";
+		t->stop_reason = "cancelled";
 	} else if (rc != BG_OK) {
 		emit_error(a, bg_error_last()->message);
-		t.stop_reason = rc == BG_ETIMEOUT && bg_deadline_expired(t.deadline) ? "timeout" : "error";
+		t->stop_reason = rc == BG_ETIMEOUT && bg_deadline_expired(t->deadline) ? "timeout" : "error";
 	}
-	emit_turn_end(&t);
 	return rc;
 }
 
 static int run_turn(bg_agent *a, const char *prompt, const char *by)
 {
-	int rc;
+	const char *who = by && *by ? by : "unknown";
+	turn t = {a, who, a->llm, bg_deadline_in((int64_t)a->set.turn_timeout_s * 1000), 0, 0, 0, NULL};
+	int rc = turn_body(&t, prompt, who);
 
-	rc = turn_body(a, prompt, by && *by ? by : "unknown");
-	finish(a);
+	finish(a, &t);
 	return rc;
 }
 
@@ -747,7 +771,7 @@ int bg_agent_start(bg_agent *a, const char *prompt, const char *by)
 	a->start_prompt = strdup(prompt);
 	a->start_by = strdup(by && *by ? by : "unknown");
 	if (!a->start_prompt || !a->start_by || pthread_create(&a->thread, NULL, turn_thread, a) != 0) {
-		finish(a);
+		finish(a, NULL);
 		return bg_error_set(BG_ENOMEM, "cannot start the turn's thread");
 	}
 	a->has_thread = 1;

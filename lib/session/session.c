@@ -330,6 +330,10 @@ int bg_session_emit(long long *id_out, bg_session *s, json_object *o)
 	if (rc == BG_OK) {
 		persist(s, e);
 		note_title(s, o, (bg_event_kind)kind);
+		/* turn_end and the end of the busy state are one step: whoever
+		 * reads turn_end may start the next turn at once. */
+		if (kind == BG_EVENT_TURN_END)
+			s->busy = 0;
 		if (id_out)
 			*id_out = e->id;
 		pthread_cond_broadcast(&s->cv);

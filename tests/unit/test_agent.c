@@ -408,13 +408,21 @@ static int on_approval_event(long long id, bg_event_kind kind, const char *json,
 	ap->seen = id;
 	if (kind == BG_EVENT_APPROVAL_REQUIRED) {
 		json_object *ev = bg_json_parse(json, len, "ev");
+		json_object *left = NULL;
 
+		/* The time the decision has, for a page to count down: the
+		 * turn's deadline (60 s here) bounds the 600 s default. */
+		assert_true(json_object_object_get_ex(ev, "timeout_s", &left));
+		assert_true(json_object_get_int(left) > 0 && json_object_get_int(left) <= 60);
 		assert_int_equal(bg_agent_decide(ap->f->a, bg_json_str(ev, "nonce", ""), bg_json_str(ev, "verb", ""),
 						 ap->approve, ap->by),
 				 BG_OK);
 		ap->decided++;
 		json_object_put(ev);
 	}
+	/* Whoever sees turn_end may send the next prompt at once. */
+	if (kind == BG_EVENT_TURN_END)
+		assert_int_equal(bg_session_busy(ap->f->s), 0);
 	return kind == BG_EVENT_TURN_END ? -1 : 0;
 }
 
@@ -1161,6 +1169,7 @@ static void test_fallback_to_offline(void **state)
 	events = all_events(f.s);
 	assert_non_null(strstr(events, "the LLM is unreachable"));
 	assert_non_null(strstr(events, "offline playbook takes over"));
+	assert_non_null(strstr(events, "\"fallback\":\"offline\"")); /* what the page reads */
 	free(events);
 	/* The playbook ran in the same turn: status, reachability, triage. */
 	assert_int_equal(f.tools.n, 3);

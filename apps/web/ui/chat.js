@@ -12,7 +12,7 @@ const PRESETS = {
 	services: 'Services: list the failed or restarting systemd units on the devvm and tell me why they fail.',
 	qemu: 'Is the devvm\'s QEMU wedged? Take forensics on the Proxmox host and give me the verdict before any power action.',
 };
-const APPROVAL_TIMEOUT_S = 600; // BG_AGENT_APPROVAL_TIMEOUT_S
+const APPROVAL_TIMEOUT_S = 600; // BG_AGENT_APPROVAL_TIMEOUT_S: only when an event does not say (timeout_s)
 const STORE_KEY = 'breakglass.session';
 
 export class Chat {
@@ -317,7 +317,7 @@ export class Chat {
 			break;
 		case 'error':
 			this.add(el('div', {class: 'line warn', role: 'note'}, el('strong', {text: 'Note: '}), ev.error || 'error'), ev);
-			if (/offline playbook/i.test(ev.error || '') && !this.offline)
+			if (ev.fallback === 'offline' && !this.offline)
 				this.offline = this.banner('offline', 'The LLM is unreachable: the offline playbook (fixed rules, no AI) answers this turn.');
 			break;
 		case 'cancelled':
@@ -385,7 +385,8 @@ export class Chat {
 	}
 
 	approvalCard(ev) {
-		const deadline = (ev.ts || Date.now()) + APPROVAL_TIMEOUT_S * 1000;
+		const timeoutS = Number.isInteger(ev.timeout_s) ? ev.timeout_s : APPROVAL_TIMEOUT_S;
+		const deadline = (ev.ts || Date.now()) + timeoutS * 1000;
 		const left = el('span', {class: 'left', role: 'timer'});
 		const approve = el('button', {type: 'button', class: 'btn primary', text: `Approve ${ev.verb}`});
 		const deny = el('button', {type: 'button', class: 'btn', text: 'Deny'});
