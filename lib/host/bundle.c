@@ -73,6 +73,11 @@ struct bg_forensics {
 	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
 	char io_status[160];
 	const char *qmp_skip; /* why later QMP sections are skipped, or NULL */
+	/* qm status and qm pending still running past the verdict (options'
+	 * defer_qm, QMP silent): joined by bg_forensics_finish */
+	pthread_t qm_thread, pending_thread;
+	int qm_pending;
+	int finished; /* the bundle is complete: summary written, pruned */
 };
 
 typedef struct section {
@@ -142,6 +147,8 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 		bg_json_add_bool(j, "skipped", skipped != NULL);
 		bg_json_add_str(j, "error", err);
 		bg_json_add_int(j, "elapsed_ms", bg_now_ms() - s->t0);
+		if (f->qm_pending)
+			bg_json_add_bool(j, "deferred", 1);
 		json_object_array_add(f->sections, j);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -911,14 +918,22 @@ static void build_text(bg_forensics *f)
 
 /* --- the sections that wait, side by side -------------------------------------- */
 
-/* The qm calls that need nothing else. */
+/* The qm calls that need nothing else, each in its own thread: qm status
+ * waits on QMP (3 s on Proxmox when it is silent), qm pending does not. */
 static void *qm_worker(void *arg)
 {
 	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
-	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
 	bg_forensics *f = arg;
 
 	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
+	return NULL;
+}
+
+static void *pending_worker(void *arg)
+{
+	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
+	bg_forensics *f = arg;
+
 	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
 	return NULL;
 }
@@ -974,14 +989,15 @@ static int section_cmp(const void *a, const void *b)
  */
 static void collect_in_parallel(bg_forensics *f)
 {
-	pthread_t qm_t, agent_t;
-	int qm_started, agent_started;
+	pthread_t agent_t;
+	int qm_started, pending_started, agent_started;
 
 	if (f->qemu_state == 'T' || f->qemu_state == 't')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_STOPPED_MS ? f->o.qmp_timeout_ms : QMP_STOPPED_MS;
 	else if (f->qemu_state == 'D')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_DSTATE_MS ? f->o.qmp_timeout_ms : QMP_DSTATE_MS;
-	qm_started = pthread_create(&qm_t, NULL, qm_worker, f) == 0;
+	qm_started = pthread_create(&f->qm_thread, NULL, qm_worker, f) == 0;
+	pending_started = pthread_create(&f->pending_thread, NULL, pending_worker, f) == 0;
 	agent_started = pthread_create(&agent_t, NULL, agent_worker, f) == 0;
 	collect_qmp_status(f);
 	collect_qmp_block(f);
@@ -989,16 +1005,31 @@ static void collect_in_parallel(bg_forensics *f)
 	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
 	collect_host(f);
 	collect_kernel_log(f);
-	if (qm_started)
-		pthread_join(qm_t, NULL);
-	else
-		qm_worker(f);
 	if (agent_started)
 		pthread_join(agent_t, NULL);
 	else
 		agent_worker(f);
 	collect_proxmox(f); /* adds evidence lines: here, once the workers are done */
-	json_object_array_sort(f->sections, section_cmp);
+	if (!pending_started)
+		pending_worker(f);
+	if (!qm_started) {
+		if (pending_started)
+			pthread_join(f->pending_thread, NULL);
+		qm_worker(f);
+	} else if (f->o.defer_qm && !f->qmp_answered && f->qemu_running) {
+		/* QMP is silent: `qm status` waits out qm's own QMP timeout (3 s
+		 * on Proxmox, for plain and --verbose alike), and nothing in it
+		 * or in `qm pending` feeds the verdict. They run on; the caller
+		 * acts, then bg_forensics_finish completes the bundle. */
+		pthread_mutex_lock(&f->mu);
+		f->qm_pending = 1 + pending_started; /* 2: both threads to join */
+		pthread_mutex_unlock(&f->mu);
+		return;
+	} else {
+		pthread_join(f->qm_thread, NULL);
+		if (pending_started)
+			pthread_join(f->pending_thread, NULL);
+	}
 }
 
 static int check_options(const bg_forensics_options *o)
@@ -1010,10 +1041,33 @@ static int check_options(const bg_forensics_options *o)
 	return BG_OK;
 }
 
+/* summary.json, (re)written; under f->mu. */
+static void write_summary(bg_forensics *f)
+{
+	char *summary;
+
+	if (!f->dir || !f->summary)
+		return;
+	summary = bg_json_dump(f->summary);
+	if (summary && write_file(f->dir, "summary.json", summary, strlen(summary)) != BG_OK && !f->store_error)
+		f->store_error = strdup(bg_error_last()->message);
+	free(summary);
+}
+
+/* Every section is in: prune, and let the bundle be pruned in turn. */
+static void complete(bg_forensics *f)
+{
+	prune(f);
+	if (f->dir_lock >= 0) {
+		close(f->dir_lock); /* written: prunable from now on */
+		f->dir_lock = -1;
+	}
+	f->finished = 1;
+}
+
 int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 {
 	bg_forensics *f;
-	char *summary;
 	int rc;
 
 	if (!out)
@@ -1043,22 +1097,38 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	collect_gdb(f);
 
 	conclude(f);
+	pthread_mutex_lock(&f->mu); /* a deferred qm section may end meanwhile */
+	json_object_array_sort(f->sections, section_cmp);
 	build_summary(f);
-	if (f->dir && f->summary) {
-		summary = bg_json_dump(f->summary);
-		if (summary && write_file(f->dir, "summary.json", summary, strlen(summary)) != BG_OK && !f->store_error)
-			f->store_error = strdup(bg_error_last()->message);
-		free(summary);
-	}
-	prune(f);
-	if (f->dir_lock >= 0) {
-		close(f->dir_lock); /* written: prunable from now on */
-		f->dir_lock = -1;
-	}
+	write_summary(f);
 	build_text(f);
+	pthread_mutex_unlock(&f->mu);
+	if (!f->qm_pending)
+		complete(f);
 	bg_error_clear();
 	*out = f;
 	return BG_OK;
+}
+
+int bg_forensics_pending(const bg_forensics *f)
+{
+	return f && f->qm_pending && !f->finished;
+}
+
+void bg_forensics_finish(bg_forensics *f)
+{
+	if (!f || f->finished || f->reused)
+		return;
+	if (f->qm_pending) {
+		pthread_join(f->qm_thread, NULL);
+		if (f->qm_pending == 2)
+			pthread_join(f->pending_thread, NULL);
+		pthread_mutex_lock(&f->mu);
+		json_object_array_sort(f->sections, section_cmp);
+		write_summary(f); /* now with every section */
+		pthread_mutex_unlock(&f->mu);
+	}
+	complete(f);
 }
 
 /* --- reuse of a bundle taken seconds before ----------------------------------- */
@@ -1219,6 +1289,7 @@ void bg_forensics_free(bg_forensics *f)
 {
 	if (!f)
 		return;
+	bg_forensics_finish(f); /* never leave a section's thread behind */
 	pthread_mutex_destroy(&f->mu);
 	json_object_put(f->summary);
 	json_object_put(f->sections);

@@ -26,6 +26,13 @@ typedef struct bg_forensics_options {
 	int gdb;
 	const char *proxmox_facts; /* lines on the config lock and HA (pvestate.h), or NULL */
 	const char *config_lock;   /* the lock ("" none), NULL when unknown: summary.json "config_lock" */
+	/* 1: when QMP does not answer (a frozen or hung QEMU), do not wait for
+	 * `qm status` and `qm pending` (which wait out qm's own QMP timeout and
+	 * feed no verdict): collect returns with them still running, marked
+	 * "deferred" in summary.json, and bg_forensics_finish completes the
+	 * bundle. A mutating verb sets it, so that they never gate the kill,
+	 * and finishes before it starts a QEMU again. */
+	int defer_qm;
 } bg_forensics_options;
 
 typedef struct bg_forensics bg_forensics;
@@ -46,6 +53,13 @@ int bg_forensics_qemu_pid(const bg_forensics *f);         /* 0 when none */
 /* The human text (printed by the forensics verb) and summary.json. */
 const char *bg_forensics_text(const bg_forensics *f);
 json_object *bg_forensics_summary(const bg_forensics *f); /* borrowed */
+
+/* 1 while deferred sections (options' defer_qm) still run. */
+int bg_forensics_pending(const bg_forensics *f);
+
+/* Wait for the deferred sections, rewrite summary.json with them, prune.
+ * Idempotent; bg_forensics_free calls it. */
+void bg_forensics_finish(bg_forensics *f);
 
 void bg_forensics_free(bg_forensics *f);
 

@@ -216,6 +216,76 @@ static void test_sigstopped_is_qmp_unresponsive(void **state)
 	bg_forensics_free(f);
 }
 
+static void set_status_timeout(const char *seconds)
+{
+	char path[256], env[512];
+
+	snprintf(path, sizeof(path), "%s/qm.env", bindir);
+	snprintf(env, sizeof(env),
+		 "BG_QM_RUN_DIR=%s\nBG_QM_QMP_TIMEOUT=1\nBG_QM_STATUS_TIMEOUT=%s\nBG_QM_TERM_WAIT=0.5\n"
+		 "BG_QM_LOCK_TIMEOUT=1\n",
+		 run_dir, seconds);
+	write_text(path, env);
+}
+
+/* A mutating verb's bundle of a frozen QEMU (defer_qm): `qm status`, which
+ * waits out qm's own QMP timeout (Proxmox's 3 s; 5 s here), does not gate
+ * the verdict; the kill ends its wait, and bg_forensics_finish puts it in
+ * the bundle: no section lost, none waited for. */
+static void test_deferred_qm_does_not_gate(void **state)
+{
+	bg_forensics_options o = options("cycle");
+	bg_forensics *f = NULL;
+	int pid = qemu_pid_from_file();
+	int64_t t0, took;
+	char *text;
+	json_object *s, *sec;
+
+	(void)state;
+	o.gdb = 0;
+	o.defer_qm = 1;
+	set_status_timeout("5");
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	{
+		char st = 0;
+		for (int i = 0; i < 100 && bg_proc_state(pid, &st) == BG_OK && st != 'T'; i++)
+			bg_sleep_ms(10);
+		assert_int_equal(st, 'T');
+	}
+	t0 = bg_now_ms();
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	took = bg_now_ms() - t0;
+	assert_string_equal(bg_verdict_name(bg_forensics_verdict(f)), "qmp-unresponsive");
+	/* qm status is still waiting on QMP: the verdict did not wait for it
+	 * (or, on a machine so loaded that it took 5 s anyway, it ended) */
+	if (took < 4000)
+		assert_true(bg_forensics_pending(f));
+	/* the verb kills the QEMU (here a second on, so that even a slow
+	 * machine's qm status has read the pid and waits on QMP): the socket
+	 * it waits on closes */
+	bg_sleep_ms(1000);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	t0 = bg_now_ms();
+	bg_forensics_finish(f);
+	if (took < 4000)
+		assert_true(bg_now_ms() - t0 < 3000); /* not the rest of the 5 s */
+	assert_false(bg_forensics_pending(f));
+	text = read_text(bg_forensics_path(f), "summary.json");
+	s = bg_json_parse(text, strlen(text), "summary.json");
+	assert_non_null(s);
+	sec = section(s, "qm-status");
+	if (took < 4000)
+		assert_true(bg_json_bool(sec, "deferred", 0));
+	assert_non_null(section(s, "qm-pending"));
+	assert_true(json_object_array_length(bg_json_arr(s, "sections")) >= 11); /* every one, gdb off */
+	contains(bg_forensics_path(f), "qm-status.txt", "status: running");
+	json_object_put(s);
+	free(text);
+	bg_forensics_free(f);
+	set_status_timeout("0.5");
+	qm_ok("start"); /* the next tests want a running VM */
+}
+
 /* A guest agent stand-in on <vmid>.qga (QEMU's own socket file is
  * unlinked first): answers guest-sync with its id and guest-ping, with a
  * stale reply first as a real agent may leave one behind. */
@@ -415,6 +485,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_running),
 		cmocka_unit_test(test_agent_answers_is_healthy),
 		cmocka_unit_test(test_sigstopped_is_qmp_unresponsive),
+		cmocka_unit_test(test_deferred_qm_does_not_gate),
 		cmocka_unit_test(test_stopped_and_pruning),
 		cmocka_unit_test(test_store_failure_is_not_fatal),
 	};
