@@ -73,9 +73,11 @@ struct bg_forensics {
 	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
 	char io_status[160];
 	const char *qmp_skip; /* why later QMP sections are skipped, or NULL */
-	/* qm status and qm pending still running past the verdict (options'
+	/* the qm sections' threads (qm status; qm pending; qm config then the
+	 * agent ping), still running past the verdict when qm_pending (options'
 	 * defer_qm, QMP silent): joined by bg_forensics_finish */
-	pthread_t qm_thread, pending_thread;
+	pthread_t workers[3];
+	int started[3];
 	int qm_pending;
 	int finished; /* the bundle is complete: summary written, pruned */
 };
@@ -442,7 +444,9 @@ static void collect_agent(bg_forensics *f)
 		ms = AGENT_UNCONFIGURED_MS; /* a look, in case one answers anyway */
 	rc = bg_qga_ping(f->qga_path, ms);
 	if (rc == BG_OK) {
+		pthread_mutex_lock(&f->mu); /* read by conclude while deferred */
 		f->agent_answered = 1;
+		pthread_mutex_unlock(&f->mu);
 		bg_buf_printf(&s.out, "guest-ping answered in %lld ms\n", (long long)(bg_now_ms() - s.t0));
 	}
 	section_end(f, &s, rc, NULL);
@@ -824,8 +828,10 @@ static void conclude(bg_forensics *f)
 	facts.blockstats_sampled = f->blockstats_sampled;
 	facts.block_io_moved = f->block_io_moved;
 	facts.block_io_pending = f->block_io_pending;
+	pthread_mutex_lock(&f->mu); /* the agent's thread may still run (deferred) */
 	facts.agent_answered = f->agent_answered;
 	facts.agent_unconfigured = f->agent_unconfigured;
+	pthread_mutex_unlock(&f->mu);
 	facts.io_status = f->io_status[0] ? f->io_status : NULL;
 	f->verdict = bg_forensics_rules(&facts, ev, sizeof(ev));
 	/* The rules' reasons first, then the supporting observations. */
@@ -948,7 +954,9 @@ static void *agent_worker(void *arg)
 	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
 	/* A silent agent is evidence only where one is configured; an unread
 	 * config keeps the stricter reading. */
+	pthread_mutex_lock(&f->mu); /* read by conclude while deferred */
 	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
+	pthread_mutex_unlock(&f->mu);
 	bg_buf_free(&config);
 	collect_agent(f);
 	return NULL;
@@ -989,47 +997,40 @@ static int section_cmp(const void *a, const void *b)
  */
 static void collect_in_parallel(bg_forensics *f)
 {
-	pthread_t agent_t;
-	int qm_started, pending_started, agent_started;
+	static void *(*const worker[3])(void *) = {qm_worker, pending_worker, agent_worker};
+	int i;
 
 	if (f->qemu_state == 'T' || f->qemu_state == 't')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_STOPPED_MS ? f->o.qmp_timeout_ms : QMP_STOPPED_MS;
 	else if (f->qemu_state == 'D')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_DSTATE_MS ? f->o.qmp_timeout_ms : QMP_DSTATE_MS;
-	qm_started = pthread_create(&f->qm_thread, NULL, qm_worker, f) == 0;
-	pending_started = pthread_create(&f->pending_thread, NULL, pending_worker, f) == 0;
-	agent_started = pthread_create(&agent_t, NULL, agent_worker, f) == 0;
+	for (i = 0; i < 3; i++)
+		f->started[i] = pthread_create(&f->workers[i], NULL, worker[i], f) == 0;
 	collect_qmp_status(f);
 	collect_qmp_block(f);
 	collect_qmp_blockstats(f);
 	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
 	collect_host(f);
 	collect_kernel_log(f);
-	if (agent_started)
-		pthread_join(agent_t, NULL);
-	else
-		agent_worker(f);
-	collect_proxmox(f); /* adds evidence lines: here, once the workers are done */
-	if (!pending_started)
-		pending_worker(f);
-	if (!qm_started) {
-		if (pending_started)
-			pthread_join(f->pending_thread, NULL);
-		qm_worker(f);
-	} else if (f->o.defer_qm && !f->qmp_answered && f->qemu_running) {
-		/* QMP is silent: `qm status` waits out qm's own QMP timeout (3 s
-		 * on Proxmox, for plain and --verbose alike), and nothing in it
-		 * or in `qm pending` feeds the verdict. They run on; the caller
-		 * acts, then bg_forensics_finish completes the bundle. */
+	collect_proxmox(f);
+	for (i = 0; i < 3; i++)
+		if (!f->started[i])
+			worker[i](f); /* no thread: here, one after another */
+	if (f->o.defer_qm && !f->qmp_answered && f->qemu_running) {
+		/* QMP is silent: the verdict is drawn from the process and QMP
+		 * alone (qmp-unresponsive), so the qm sections feed nothing,
+		 * and `qm status` waits out qm's own QMP timeout (3 s on Proxmox,
+		 * for plain and --verbose alike), `qm config` costs a program's
+		 * start, the agent ping its wait. They run on; the caller acts,
+		 * then bg_forensics_finish completes the bundle. */
 		pthread_mutex_lock(&f->mu);
-		f->qm_pending = 1 + pending_started; /* 2: both threads to join */
+		f->qm_pending = 1;
 		pthread_mutex_unlock(&f->mu);
 		return;
-	} else {
-		pthread_join(f->qm_thread, NULL);
-		if (pending_started)
-			pthread_join(f->pending_thread, NULL);
 	}
+	for (i = 0; i < 3; i++)
+		if (f->started[i])
+			pthread_join(f->workers[i], NULL);
 }
 
 static int check_options(const bg_forensics_options *o)
@@ -1120,11 +1121,14 @@ void bg_forensics_finish(bg_forensics *f)
 	if (!f || f->finished || f->reused)
 		return;
 	if (f->qm_pending) {
-		pthread_join(f->qm_thread, NULL);
-		if (f->qm_pending == 2)
-			pthread_join(f->pending_thread, NULL);
+		int i;
+		for (i = 0; i < 3; i++)
+			if (f->started[i])
+				pthread_join(f->workers[i], NULL);
 		pthread_mutex_lock(&f->mu);
 		json_object_array_sort(f->sections, section_cmp);
+		if (f->summary)
+			bg_json_add_bool(f->summary, "agent_answered", f->agent_answered);
 		write_summary(f); /* now with every section */
 		pthread_mutex_unlock(&f->mu);
 	}

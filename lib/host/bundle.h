@@ -27,8 +27,9 @@ typedef struct bg_forensics_options {
 	const char *proxmox_facts; /* lines on the config lock and HA (pvestate.h), or NULL */
 	const char *config_lock;   /* the lock ("" none), NULL when unknown: summary.json "config_lock" */
 	/* 1: when QMP does not answer (a frozen or hung QEMU), do not wait for
-	 * `qm status` and `qm pending` (which wait out qm's own QMP timeout and
-	 * feed no verdict): collect returns with them still running, marked
+	 * `qm status` (which waits out qm's own QMP timeout), `qm pending`,
+	 * `qm config` and the agent ping: with QMP silent, none of them feeds
+	 * the verdict. collect returns with them still running, marked
 	 * "deferred" in summary.json, and bg_forensics_finish completes the
 	 * bundle. A mutating verb sets it, so that they never gate the kill,
 	 * and finishes before it starts a QEMU again. */

@@ -572,8 +572,8 @@ static int take_forensics(run_ctx *c, int print_all)
 	return BG_OK;
 }
 
-/* The bundle's deferred sections (`qm status`, `qm pending` of a QEMU whose
- * QMP was silent) ended: waited for before a QEMU is started again (their
+/* The bundle's deferred sections (`qm status`, `qm pending`, `qm config` and
+ * the agent ping of a QEMU whose QMP was silent) ended: waited for before a QEMU is started again (their
  * QMP query must never reach the new one) and before the lock is released.
  * After the kill they end at once: the socket they waited on is gone. */
 static void forensics_settle(run_ctx *c)
@@ -586,7 +586,8 @@ static void forensics_settle(run_ctx *c)
 	bg_forensics_free(c->f_pending);
 	c->f_pending = NULL;
 	step_done(c, "forensics-end", 1, t0,
-		  "qm status and qm pending, run on past the verdict (QMP silent), are in the bundle");
+		  "qm status, qm pending, qm config and the agent ping, run on past the verdict (QMP silent), are in "
+		  "the bundle");
 }
 
 /* ---- status ---------------------------------------------------------- */
