@@ -72,6 +72,11 @@ struct bg_forensics {
 	int agent_answered;
 	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
 	char io_status[160];
+	int inflight_known, inflight; /* requests in the guest's virtio block queues */
+	char inflight_why[200];
+	int vcpus, vcpu_busy_pct, vcpu_oncpu_pct;
+	int qemu_dthreads;
+	int failed_ops_moved;
 	const char *qmp_skip; /* why later QMP sections are skipped, or NULL */
 	/* the qm sections' threads (qm status; qm pending; qm config then the
 	 * agent ping), still running past the verdict when qm_pending (options'
@@ -217,6 +222,8 @@ static void thread_summary(bg_forensics *f, const bg_proc_info *p)
 	bg_buf_puts(&line, ")\n");
 	bg_buf_puts(&f->evidence, line.data);
 	bg_buf_free(&line);
+	for (i = 0; i < p->nthreads; i++)
+		f->qemu_dthreads += p->threads[i].state == 'D';
 	for (i = 0; i < p->nthreads; i++)
 		if (p->threads[i].state == 'D')
 			bg_buf_printf(&f->evidence, "thread %d (%s) in state D, wchan %s\n", p->threads[i].tid,
@@ -366,29 +373,281 @@ int bg_forensics_block_io_status(json_object *query_block, char *out, size_t out
 	return 0;
 }
 
+/* --- the vCPUs and the requests in flight ------------------------------------ */
+
+/*
+ * Frozen block counters say nothing by themselves: a dead block path and a
+ * guest that asks nothing of its disk (out of memory, a process storm)
+ * look the same there (issue 14). Two more facts, sampled across the same
+ * interval, tell them apart: the requests the guest's virtio queues hold
+ * in flight (taken from the guest, not completed), and whether its vCPUs
+ * want a CPU. The vCPU threads are named "CPU n/KVM" (or "/TCG") when QEMU
+ * runs with -name …,debug-threads=on, as Proxmox starts it.
+ */
+
+#define VCPU_MAX 256
+
+typedef struct vcpu_sample {
+	int tid;
+	char comm[32];
+	long long run_ns, wait_ns; /* /proc/…/schedstat: on a CPU, waiting on a runqueue; -1: unreadable */
+	long long ticks;           /* utime + stime */
+} vcpu_sample;
+
+static int is_vcpu_comm(const char *comm)
+{
+	const char *p = comm + 4;
+
+	if (strncmp(comm, "CPU ", 4) != 0 || *p < '0' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p[0] == '/' && p[1] != '\0';
+}
+
+/* The vCPU threads of pid, at most max. */
+static size_t vcpus_sample(int pid, vcpu_sample *out, size_t max)
+{
+	char path[96];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		bg_proc_stat st;
+		char *end, *text = NULL;
+		size_t len = 0;
+		long tid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || tid <= 0 || bg_proc_stat_read(&st, pid, (int)tid) != BG_OK ||
+		    !is_vcpu_comm(st.comm))
+			continue;
+		out[n].tid = (int)tid;
+		snprintf(out[n].comm, sizeof(out[n].comm), "%s", st.comm);
+		out[n].ticks = (long long)(st.utime + st.stime);
+		out[n].run_ns = out[n].wait_ns = -1;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/schedstat", pid, tid);
+		if (bg_read_file(&text, &len, path, 256) == BG_OK &&
+		    sscanf(text, "%lld %lld", &out[n].run_ns, &out[n].wait_ns) != 2)
+			out[n].run_ns = out[n].wait_ns = -1;
+		free(text);
+		n++;
+	}
+	closedir(d);
+	bg_error_clear();
+	return n;
+}
+
+/* Each vCPU's share of the interval wanting a CPU (on one, or waiting on a
+ * runqueue: a loaded host lends a spinning vCPU little time, but it waits
+ * for the rest) and on one; the busiest into f; each into arr. */
+static void vcpus_compare(bg_forensics *f, const vcpu_sample *a, size_t na, const vcpu_sample *b, size_t nb,
+			  int64_t wall_ms, json_object *arr)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t i, j;
+
+	if (wall_ms <= 0)
+		wall_ms = 1;
+	for (j = 0; j < nb; j++)
+		for (i = 0; i < na; i++) {
+			long long on_ms, want_ms;
+			int busy, oncpu;
+			json_object *o;
+
+			if (a[i].tid != b[j].tid)
+				continue;
+			if (a[i].run_ns >= 0 && b[j].run_ns >= 0) {
+				on_ms = (b[j].run_ns - a[i].run_ns) / 1000000;
+				want_ms = on_ms + (b[j].wait_ns - a[i].wait_ns) / 1000000;
+			} else {
+				on_ms = want_ms = hz > 0 ? (b[j].ticks - a[i].ticks) * 1000 / hz : 0;
+			}
+			oncpu = (int)(on_ms * 100 / wall_ms);
+			busy = (int)(want_ms * 100 / wall_ms);
+			if (busy > 100)
+				busy = 100; /* the reads are not exactly at the interval's ends */
+			if (oncpu > busy)
+				oncpu = busy;
+			if (!f->vcpus || busy > f->vcpu_busy_pct) {
+				f->vcpu_busy_pct = busy;
+				f->vcpu_oncpu_pct = oncpu;
+			}
+			f->vcpus++;
+			if (arr && (o = json_object_new_object())) {
+				bg_json_add_int(o, "tid", b[j].tid);
+				bg_json_add_str(o, "comm", b[j].comm);
+				bg_json_add_int(o, "oncpu_ms", on_ms);
+				bg_json_add_int(o, "wanted_ms", want_ms);
+				bg_json_add_int(o, "busy_pct", busy);
+				json_object_array_add(arr, o);
+			}
+			break;
+		}
+}
+
+int bg_forensics_virtio_inuse(json_object *queue_status)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(queue_status, "inuse", &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int(v) < 0 ? -1 : json_object_get_int(v);
+}
+
+static int is_virtio_block(const char *name)
+{
+	return strcmp(name, "virtio-blk") == 0 || strcmp(name, "virtio-scsi") == 0;
+}
+
+#define VIRTIO_QUEUES_MAX 64
+
+/* The requests in flight on every queue of every virtio block device:
+ * BG_OK with *inflight (the sum) and *devices; each device's count into
+ * rec. Any failure (a QEMU before 7.2 has no x-query-virtio) is returned
+ * with its reason. */
+static int virtio_inflight(bg_forensics *f, int *inflight, int *devices, json_object *rec)
+{
+	bg_deadline d = bg_deadline_in(f->o.qmp_timeout_ms);
+	json_object *list = NULL;
+	bg_qmp *q = NULL;
+	size_t i, n;
+	int rc;
+
+	*inflight = 0;
+	*devices = 0;
+	rc = bg_qmp_connect(&q, f->qmp_path, (int)bg_deadline_left(d));
+	if (rc == BG_OK)
+		rc = bg_qmp_execute(q, "x-query-virtio", NULL, (int)bg_deadline_left(d), &list);
+	n = rc == BG_OK && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	for (i = 0; rc == BG_OK && i < n; i++) {
+		json_object *dev = json_object_array_get_idx(list, i), *args, *st = NULL, *o;
+		const char *path = bg_json_str(dev, "path", NULL);
+		int vqs, k, dev_inuse = 0;
+
+		if (!path || !is_virtio_block(bg_json_str(dev, "name", "")))
+			continue;
+		args = json_object_new_object();
+		bg_json_add_str(args, "path", path);
+		rc = bg_qmp_execute(q, "x-query-virtio-status", args, (int)bg_deadline_left(d), &st);
+		vqs = (int)bg_json_int(st, "num-vqs", -1);
+		json_object_put(st);
+		if (rc == BG_OK && (vqs < 0 || vqs > VIRTIO_QUEUES_MAX))
+			rc = bg_error_set(BG_EPROTO, "x-query-virtio-status of %s: no usable num-vqs", path);
+		for (k = 0; rc == BG_OK && k < vqs; k++) {
+			json_object *qs = NULL;
+			int inuse;
+			bg_json_add_int(args, "queue", k);
+			rc = bg_qmp_execute(q, "x-query-virtio-queue-status", args, (int)bg_deadline_left(d), &qs);
+			inuse = rc == BG_OK ? bg_forensics_virtio_inuse(qs) : 0;
+			json_object_put(qs);
+			if (rc == BG_OK && inuse < 0)
+				rc = bg_error_set(BG_EPROTO, "x-query-virtio-queue-status of %s queue %d: no inuse",
+						  path, k);
+			dev_inuse += inuse;
+		}
+		json_object_put(args);
+		if (rc != BG_OK)
+			break;
+		*inflight += dev_inuse;
+		(*devices)++;
+		if (rec && (o = json_object_new_object())) {
+			bg_json_add_str(o, "path", path);
+			bg_json_add_str(o, "name", bg_json_str(dev, "name", ""));
+			bg_json_add_int(o, "queues", vqs);
+			bg_json_add_int(o, "inuse", dev_inuse);
+			json_object_array_add(rec, o);
+		}
+	}
+	json_object_put(list);
+	bg_qmp_close(q);
+	if (rc == BG_OK && *devices == 0)
+		rc = bg_error_set(BG_ENOTFOUND,
+				  "x-query-virtio lists no virtio block device (virtio-blk, virtio-scsi)");
+	return rc;
+}
+
+/* Any failed_* operation counted between two query-blockstats replies. */
+static int failed_ops_moved(json_object *first, json_object *second)
+{
+	static const char *const keys[] = {"failed_rd_operations", "failed_wr_operations", "failed_flush_operations",
+					   "failed_unmap_operations"};
+	size_t i, j, k, n1, n2;
+
+	n1 = json_object_is_type(first, json_type_array) ? json_object_array_length(first) : 0;
+	n2 = json_object_is_type(second, json_type_array) ? json_object_array_length(second) : 0;
+	for (i = 0; i < n1; i++)
+		for (j = 0; j < n2; j++) {
+			json_object *a = json_object_array_get_idx(first, i), *b = json_object_array_get_idx(second, j);
+			if (strcmp(bg_json_str(a, "device", ""), bg_json_str(b, "device", "")) != 0 ||
+			    strcmp(bg_json_str(a, "node-name", ""), bg_json_str(b, "node-name", "")) != 0)
+				continue;
+			for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+				if (stat_of(b, keys[k]) > stat_of(a, keys[k]))
+					return 1;
+		}
+	return 0;
+}
+
+/* The in-flight count at one sample; on failure the reason goes to
+ * f->inflight_why and -1 is returned. */
+static int inflight_sample(bg_forensics *f, json_object *all, const char *key)
+{
+	json_object *rec = json_object_new_array();
+	int n = 0, devices = 0;
+	int rc = virtio_inflight(f, &n, &devices, rec);
+
+	if (rc != BG_OK) {
+		snprintf(f->inflight_why, sizeof(f->inflight_why), "%s", bg_error_last()->message);
+		json_object_put(rec);
+		return -1;
+	}
+	if (all)
+		json_object_object_add(all, key, rec);
+	else
+		json_object_put(rec);
+	return n;
+}
+
 static void collect_qmp_blockstats(bg_forensics *f)
 {
-	json_object *first = NULL, *second = NULL, *all;
+	json_object *first = NULL, *second = NULL, *all, *vcpu_arr;
+	vcpu_sample *v0 = calloc(VCPU_MAX, sizeof(*v0)), *v1 = calloc(VCPU_MAX, sizeof(*v1));
+	size_t nv0 = 0, nv1 = 0;
+	int64_t t0, t1;
 	long long cpu0, cpu1;
 	section s;
-	int rc, devices = 0;
+	int rc, devices = 0, in0 = -1, in1 = -1;
 	long hz = sysconf(_SC_CLK_TCK);
 
 	section_begin(&s, "query-blockstats", "qmp-query-blockstats.json");
-	if (!f->qemu_running || f->qmp_skip) {
-		section_end(f, &s, BG_OK, f->qemu_running ? f->qmp_skip : "QEMU is not running");
+	if (!f->qemu_running || f->qmp_skip || !v0 || !v1) {
+		section_end(f, &s, f->qemu_running && !f->qmp_skip ? bg_error_oom() : BG_OK,
+			    !f->qemu_running ? "QEMU is not running" : f->qmp_skip);
+		free(v0);
+		free(v1);
 		return;
 	}
+	all = json_object_new_object();
 	cpu0 = cpu_ticks(f->qemu_pid);
+	t0 = bg_now_ms();
+	nv0 = vcpus_sample(f->qemu_pid, v0, VCPU_MAX);
 	rc = bg_qmp_command(f->qmp_path, "query-blockstats", NULL, f->o.qmp_timeout_ms, &first);
 	if (rc == BG_OK) {
+		in0 = inflight_sample(f, all, "inflight_first");
 		bg_sleep_ms(f->o.blockstats_interval_ms);
 		rc = bg_qmp_command(f->qmp_path, "query-blockstats", NULL, f->o.qmp_timeout_ms, &second);
 		if (rc != BG_OK)
 			bg_error_prefix("second sample: ");
+		else if (in0 >= 0)
+			in1 = inflight_sample(f, all, "inflight_second");
 	}
+	nv1 = vcpus_sample(f->qemu_pid, v1, VCPU_MAX);
+	t1 = bg_now_ms();
 	cpu1 = cpu_ticks(f->qemu_pid);
-	all = json_object_new_object();
 	if (all) {
 		bg_json_add_int(all, "interval_ms", f->o.blockstats_interval_ms);
 		json_object_object_add(all, "first", json_object_get(first));
@@ -397,9 +656,11 @@ static void collect_qmp_blockstats(bg_forensics *f)
 	if (rc == BG_OK) {
 		f->block_io_moved = bg_forensics_blockstats_moved(first, second, &devices);
 		f->blockstats_sampled = devices > 0;
+		f->failed_ops_moved = failed_ops_moved(first, second);
 		if (all) {
 			bg_json_add_int(all, "devices_compared", devices);
 			bg_json_add_bool(all, "moved", f->block_io_moved);
+			bg_json_add_bool(all, "failed_ops_moved", f->failed_ops_moved);
 		}
 		if (cpu0 >= 0 && cpu1 >= 0 && hz > 0 && f->o.blockstats_interval_ms > 0) {
 			long long cpu_ms = (cpu1 - cpu0) * 1000 / hz;
@@ -413,12 +674,33 @@ static void collect_qmp_blockstats(bg_forensics *f)
 		}
 		if (devices == 0)
 			bg_buf_puts(&f->evidence, "query-blockstats lists no block device to compare\n");
+		/* requests still in flight at both ends of the interval */
+		if (in0 >= 0 && in1 >= 0) {
+			f->inflight_known = 1;
+			f->inflight = in0 < in1 ? in0 : in1;
+		} else if (!f->inflight_why[0]) {
+			snprintf(f->inflight_why, sizeof(f->inflight_why), "not read at both samples");
+		}
+		vcpu_arr = json_object_new_array();
+		vcpus_compare(f, v0, nv0, v1, nv1, t1 - t0, vcpu_arr);
+		if (all) {
+			json_object_object_add(all, "vcpus", vcpu_arr);
+			bg_json_add_int(all, "vcpus_wall_ms", t1 - t0);
+			if (f->inflight_known)
+				bg_json_add_int(all, "inflight", f->inflight);
+			else
+				bg_json_add_str(all, "inflight_unknown", f->inflight_why);
+		} else {
+			json_object_put(vcpu_arr);
+		}
 	}
 	if (all)
 		put_json(&s.out, all);
 	json_object_put(all);
 	json_object_put(first);
 	json_object_put(second);
+	free(v0);
+	free(v1);
 	section_end(f, &s, rc, NULL);
 }
 
@@ -833,6 +1115,14 @@ static void conclude(bg_forensics *f)
 	facts.agent_unconfigured = f->agent_unconfigured;
 	pthread_mutex_unlock(&f->mu);
 	facts.io_status = f->io_status[0] ? f->io_status : NULL;
+	facts.inflight_known = f->inflight_known;
+	facts.inflight = f->inflight;
+	facts.inflight_why = f->inflight_why[0] ? f->inflight_why : NULL;
+	facts.vcpus = f->vcpus;
+	facts.vcpu_busy_pct = f->vcpu_busy_pct;
+	facts.vcpu_oncpu_pct = f->vcpu_oncpu_pct;
+	facts.qemu_dthreads = f->qemu_dthreads;
+	facts.failed_ops_moved = f->failed_ops_moved;
 	f->verdict = bg_forensics_rules(&facts, ev, sizeof(ev));
 	/* The rules' reasons first, then the supporting observations. */
 	{
