@@ -20,16 +20,18 @@ typedef enum bg_verdict {
 	BG_VERDICT_STOPPED,
 	BG_VERDICT_HEALTHY,
 	BG_VERDICT_QMP_UNRESPONSIVE,     /**< QEMU main loop hung */
-	BG_VERDICT_BLOCK_IO_STALLED,     /**< QMP answers, block counters frozen, agent silent */
-	BG_VERDICT_GUEST_UNRESPONSIVE,   /**< QEMU fine, guest agent silent, I/O moving */
+	BG_VERDICT_BLOCK_IO_STALLED,     /**< counters frozen with requests in flight: the block path is dead */
+	BG_VERDICT_GUEST_UNRESPONSIVE,   /**< QEMU fine, guest agent silent (I/O moving, or vCPUs idle) */
 	BG_VERDICT_QEMU_UNINTERRUPTIBLE, /**< QEMU in state D */
 	BG_VERDICT_PAUSED,
-	BG_VERDICT_IO_ERROR
+	BG_VERDICT_IO_ERROR,
+	BG_VERDICT_GUEST_BUSY,   /**< vCPUs spinning, no I/O asked for: the guest, not QEMU */
+	BG_VERDICT_UNDETERMINED, /**< the evidence cannot decide; the evidence says what is missing */
 } bg_verdict;
 
 /** "stopped", "healthy", "qmp-unresponsive", "block-io-stalled",
  *  "guest-unresponsive", "qemu-uninterruptible", "paused", "io-error",
- *  "unknown". Never NULL; static. */
+ *  "guest-busy", "undetermined", "unknown". Never NULL; static. */
 BG_EXTERN const char *bg_verdict_name(bg_verdict v);
 
 /** The verdict called `name`, or BG_VERDICT_UNKNOWN. */

@@ -20,6 +20,12 @@ static const struct {
 	{BG_VERDICT_QEMU_UNINTERRUPTIBLE, "qemu-uninterruptible", NULL},
 	{BG_VERDICT_PAUSED, "paused", "cycle"},
 	{BG_VERDICT_IO_ERROR, "io-error", "cycle"},
+	/* The guest's kernel spins (out of memory, a process storm, a runaway
+	 * loop) and asks nothing of its disk: QEMU is fine, the guest needs
+	 * rebooting. */
+	{BG_VERDICT_GUEST_BUSY, "guest-busy", "reset"},
+	/* Not enough evidence to pick a signature: no power verb is claimed. */
+	{BG_VERDICT_UNDETERMINED, "undetermined", NULL},
 };
 
 #define NVERDICTS (sizeof(verdicts) / sizeof(verdicts[0]))

@@ -72,7 +72,19 @@ struct bg_forensics {
 	int agent_answered;
 	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
 	char io_status[160];
+	int inflight_known, inflight; /* requests in the guest's virtio block queues */
+	char inflight_why[200];
+	int vcpus, vcpu_busy_pct, vcpu_oncpu_pct;
+	int qemu_dthreads;
+	int failed_ops_moved;
 	const char *qmp_skip; /* why later QMP sections are skipped, or NULL */
+	/* the qm sections' threads (qm status; qm pending; qm config then the
+	 * agent ping), still running past the verdict when qm_pending (options'
+	 * defer_qm, QMP silent): joined by bg_forensics_finish */
+	pthread_t workers[3];
+	int started[3];
+	int qm_pending;
+	int finished; /* the bundle is complete: summary written, pruned */
 };
 
 typedef struct section {
@@ -142,6 +154,8 @@ static void section_end(bg_forensics *f, section *s, int rc, const char *skipped
 		bg_json_add_bool(j, "skipped", skipped != NULL);
 		bg_json_add_str(j, "error", err);
 		bg_json_add_int(j, "elapsed_ms", bg_now_ms() - s->t0);
+		if (f->qm_pending)
+			bg_json_add_bool(j, "deferred", 1);
 		json_object_array_add(f->sections, j);
 	}
 	pthread_mutex_unlock(&f->mu);
@@ -208,6 +222,8 @@ static void thread_summary(bg_forensics *f, const bg_proc_info *p)
 	bg_buf_puts(&line, ")\n");
 	bg_buf_puts(&f->evidence, line.data);
 	bg_buf_free(&line);
+	for (i = 0; i < p->nthreads; i++)
+		f->qemu_dthreads += p->threads[i].state == 'D';
 	for (i = 0; i < p->nthreads; i++)
 		if (p->threads[i].state == 'D')
 			bg_buf_printf(&f->evidence, "thread %d (%s) in state D, wchan %s\n", p->threads[i].tid,
@@ -357,29 +373,281 @@ int bg_forensics_block_io_status(json_object *query_block, char *out, size_t out
 	return 0;
 }
 
+/* --- the vCPUs and the requests in flight ------------------------------------ */
+
+/*
+ * Frozen block counters say nothing by themselves: a dead block path and a
+ * guest that asks nothing of its disk (out of memory, a process storm)
+ * look the same there (issue 14). Two more facts, sampled across the same
+ * interval, tell them apart: the requests the guest's virtio queues hold
+ * in flight (taken from the guest, not completed), and whether its vCPUs
+ * want a CPU. The vCPU threads are named "CPU n/KVM" (or "/TCG") when QEMU
+ * runs with -name …,debug-threads=on, as Proxmox starts it.
+ */
+
+#define VCPU_MAX 256
+
+typedef struct vcpu_sample {
+	int tid;
+	char comm[32];
+	long long run_ns, wait_ns; /* /proc/…/schedstat: on a CPU, waiting on a runqueue; -1: unreadable */
+	long long ticks;           /* utime + stime */
+} vcpu_sample;
+
+static int is_vcpu_comm(const char *comm)
+{
+	const char *p = comm + 4;
+
+	if (strncmp(comm, "CPU ", 4) != 0 || *p < '0' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p[0] == '/' && p[1] != '\0';
+}
+
+/* The vCPU threads of pid, at most max. */
+static size_t vcpus_sample(int pid, vcpu_sample *out, size_t max)
+{
+	char path[96];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		bg_proc_stat st;
+		char *end, *text = NULL;
+		size_t len = 0;
+		long tid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || tid <= 0 || bg_proc_stat_read(&st, pid, (int)tid) != BG_OK ||
+		    !is_vcpu_comm(st.comm))
+			continue;
+		out[n].tid = (int)tid;
+		snprintf(out[n].comm, sizeof(out[n].comm), "%s", st.comm);
+		out[n].ticks = (long long)(st.utime + st.stime);
+		out[n].run_ns = out[n].wait_ns = -1;
+		snprintf(path, sizeof(path), "/proc/%d/task/%ld/schedstat", pid, tid);
+		if (bg_read_file(&text, &len, path, 256) == BG_OK &&
+		    sscanf(text, "%lld %lld", &out[n].run_ns, &out[n].wait_ns) != 2)
+			out[n].run_ns = out[n].wait_ns = -1;
+		free(text);
+		n++;
+	}
+	closedir(d);
+	bg_error_clear();
+	return n;
+}
+
+/* Each vCPU's share of the interval wanting a CPU (on one, or waiting on a
+ * runqueue: a loaded host lends a spinning vCPU little time, but it waits
+ * for the rest) and on one; the busiest into f; each into arr. */
+static void vcpus_compare(bg_forensics *f, const vcpu_sample *a, size_t na, const vcpu_sample *b, size_t nb,
+			  int64_t wall_ms, json_object *arr)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	size_t i, j;
+
+	if (wall_ms <= 0)
+		wall_ms = 1;
+	for (j = 0; j < nb; j++)
+		for (i = 0; i < na; i++) {
+			long long on_ms, want_ms;
+			int busy, oncpu;
+			json_object *o;
+
+			if (a[i].tid != b[j].tid)
+				continue;
+			if (a[i].run_ns >= 0 && b[j].run_ns >= 0) {
+				on_ms = (b[j].run_ns - a[i].run_ns) / 1000000;
+				want_ms = on_ms + (b[j].wait_ns - a[i].wait_ns) / 1000000;
+			} else {
+				on_ms = want_ms = hz > 0 ? (b[j].ticks - a[i].ticks) * 1000 / hz : 0;
+			}
+			oncpu = (int)(on_ms * 100 / wall_ms);
+			busy = (int)(want_ms * 100 / wall_ms);
+			if (busy > 100)
+				busy = 100; /* the reads are not exactly at the interval's ends */
+			if (oncpu > busy)
+				oncpu = busy;
+			if (!f->vcpus || busy > f->vcpu_busy_pct) {
+				f->vcpu_busy_pct = busy;
+				f->vcpu_oncpu_pct = oncpu;
+			}
+			f->vcpus++;
+			if (arr && (o = json_object_new_object())) {
+				bg_json_add_int(o, "tid", b[j].tid);
+				bg_json_add_str(o, "comm", b[j].comm);
+				bg_json_add_int(o, "oncpu_ms", on_ms);
+				bg_json_add_int(o, "wanted_ms", want_ms);
+				bg_json_add_int(o, "busy_pct", busy);
+				json_object_array_add(arr, o);
+			}
+			break;
+		}
+}
+
+int bg_forensics_virtio_inuse(json_object *queue_status)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(queue_status, "inuse", &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int(v) < 0 ? -1 : json_object_get_int(v);
+}
+
+static int is_virtio_block(const char *name)
+{
+	return strcmp(name, "virtio-blk") == 0 || strcmp(name, "virtio-scsi") == 0;
+}
+
+#define VIRTIO_QUEUES_MAX 64
+
+/* The requests in flight on every queue of every virtio block device:
+ * BG_OK with *inflight (the sum) and *devices; each device's count into
+ * rec. Any failure (a QEMU before 7.2 has no x-query-virtio) is returned
+ * with its reason. */
+static int virtio_inflight(bg_forensics *f, int *inflight, int *devices, json_object *rec)
+{
+	bg_deadline d = bg_deadline_in(f->o.qmp_timeout_ms);
+	json_object *list = NULL;
+	bg_qmp *q = NULL;
+	size_t i, n;
+	int rc;
+
+	*inflight = 0;
+	*devices = 0;
+	rc = bg_qmp_connect(&q, f->qmp_path, (int)bg_deadline_left(d));
+	if (rc == BG_OK)
+		rc = bg_qmp_execute(q, "x-query-virtio", NULL, (int)bg_deadline_left(d), &list);
+	n = rc == BG_OK && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	for (i = 0; rc == BG_OK && i < n; i++) {
+		json_object *dev = json_object_array_get_idx(list, i), *args, *st = NULL, *o;
+		const char *path = bg_json_str(dev, "path", NULL);
+		int vqs, k, dev_inuse = 0;
+
+		if (!path || !is_virtio_block(bg_json_str(dev, "name", "")))
+			continue;
+		args = json_object_new_object();
+		bg_json_add_str(args, "path", path);
+		rc = bg_qmp_execute(q, "x-query-virtio-status", args, (int)bg_deadline_left(d), &st);
+		vqs = (int)bg_json_int(st, "num-vqs", -1);
+		json_object_put(st);
+		if (rc == BG_OK && (vqs < 0 || vqs > VIRTIO_QUEUES_MAX))
+			rc = bg_error_set(BG_EPROTO, "x-query-virtio-status of %s: no usable num-vqs", path);
+		for (k = 0; rc == BG_OK && k < vqs; k++) {
+			json_object *qs = NULL;
+			int inuse;
+			bg_json_add_int(args, "queue", k);
+			rc = bg_qmp_execute(q, "x-query-virtio-queue-status", args, (int)bg_deadline_left(d), &qs);
+			inuse = rc == BG_OK ? bg_forensics_virtio_inuse(qs) : 0;
+			json_object_put(qs);
+			if (rc == BG_OK && inuse < 0)
+				rc = bg_error_set(BG_EPROTO, "x-query-virtio-queue-status of %s queue %d: no inuse",
+						  path, k);
+			dev_inuse += inuse;
+		}
+		json_object_put(args);
+		if (rc != BG_OK)
+			break;
+		*inflight += dev_inuse;
+		(*devices)++;
+		if (rec && (o = json_object_new_object())) {
+			bg_json_add_str(o, "path", path);
+			bg_json_add_str(o, "name", bg_json_str(dev, "name", ""));
+			bg_json_add_int(o, "queues", vqs);
+			bg_json_add_int(o, "inuse", dev_inuse);
+			json_object_array_add(rec, o);
+		}
+	}
+	json_object_put(list);
+	bg_qmp_close(q);
+	if (rc == BG_OK && *devices == 0)
+		rc = bg_error_set(BG_ENOTFOUND,
+				  "x-query-virtio lists no virtio block device (virtio-blk, virtio-scsi)");
+	return rc;
+}
+
+/* Any failed_* operation counted between two query-blockstats replies. */
+static int failed_ops_moved(json_object *first, json_object *second)
+{
+	static const char *const keys[] = {"failed_rd_operations", "failed_wr_operations", "failed_flush_operations",
+					   "failed_unmap_operations"};
+	size_t i, j, k, n1, n2;
+
+	n1 = json_object_is_type(first, json_type_array) ? json_object_array_length(first) : 0;
+	n2 = json_object_is_type(second, json_type_array) ? json_object_array_length(second) : 0;
+	for (i = 0; i < n1; i++)
+		for (j = 0; j < n2; j++) {
+			json_object *a = json_object_array_get_idx(first, i), *b = json_object_array_get_idx(second, j);
+			if (strcmp(bg_json_str(a, "device", ""), bg_json_str(b, "device", "")) != 0 ||
+			    strcmp(bg_json_str(a, "node-name", ""), bg_json_str(b, "node-name", "")) != 0)
+				continue;
+			for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+				if (stat_of(b, keys[k]) > stat_of(a, keys[k]))
+					return 1;
+		}
+	return 0;
+}
+
+/* The in-flight count at one sample; on failure the reason goes to
+ * f->inflight_why and -1 is returned. */
+static int inflight_sample(bg_forensics *f, json_object *all, const char *key)
+{
+	json_object *rec = json_object_new_array();
+	int n = 0, devices = 0;
+	int rc = virtio_inflight(f, &n, &devices, rec);
+
+	if (rc != BG_OK) {
+		snprintf(f->inflight_why, sizeof(f->inflight_why), "%s", bg_error_last()->message);
+		json_object_put(rec);
+		return -1;
+	}
+	if (all)
+		json_object_object_add(all, key, rec);
+	else
+		json_object_put(rec);
+	return n;
+}
+
 static void collect_qmp_blockstats(bg_forensics *f)
 {
-	json_object *first = NULL, *second = NULL, *all;
+	json_object *first = NULL, *second = NULL, *all, *vcpu_arr;
+	vcpu_sample *v0 = calloc(VCPU_MAX, sizeof(*v0)), *v1 = calloc(VCPU_MAX, sizeof(*v1));
+	size_t nv0 = 0, nv1 = 0;
+	int64_t t0, t1;
 	long long cpu0, cpu1;
 	section s;
-	int rc, devices = 0;
+	int rc, devices = 0, in0 = -1, in1 = -1;
 	long hz = sysconf(_SC_CLK_TCK);
 
 	section_begin(&s, "query-blockstats", "qmp-query-blockstats.json");
-	if (!f->qemu_running || f->qmp_skip) {
-		section_end(f, &s, BG_OK, f->qemu_running ? f->qmp_skip : "QEMU is not running");
+	if (!f->qemu_running || f->qmp_skip || !v0 || !v1) {
+		section_end(f, &s, f->qemu_running && !f->qmp_skip ? bg_error_oom() : BG_OK,
+			    !f->qemu_running ? "QEMU is not running" : f->qmp_skip);
+		free(v0);
+		free(v1);
 		return;
 	}
+	all = json_object_new_object();
 	cpu0 = cpu_ticks(f->qemu_pid);
+	t0 = bg_now_ms();
+	nv0 = vcpus_sample(f->qemu_pid, v0, VCPU_MAX);
 	rc = bg_qmp_command(f->qmp_path, "query-blockstats", NULL, f->o.qmp_timeout_ms, &first);
 	if (rc == BG_OK) {
+		in0 = inflight_sample(f, all, "inflight_first");
 		bg_sleep_ms(f->o.blockstats_interval_ms);
 		rc = bg_qmp_command(f->qmp_path, "query-blockstats", NULL, f->o.qmp_timeout_ms, &second);
 		if (rc != BG_OK)
 			bg_error_prefix("second sample: ");
+		else if (in0 >= 0)
+			in1 = inflight_sample(f, all, "inflight_second");
 	}
+	nv1 = vcpus_sample(f->qemu_pid, v1, VCPU_MAX);
+	t1 = bg_now_ms();
 	cpu1 = cpu_ticks(f->qemu_pid);
-	all = json_object_new_object();
 	if (all) {
 		bg_json_add_int(all, "interval_ms", f->o.blockstats_interval_ms);
 		json_object_object_add(all, "first", json_object_get(first));
@@ -388,9 +656,11 @@ static void collect_qmp_blockstats(bg_forensics *f)
 	if (rc == BG_OK) {
 		f->block_io_moved = bg_forensics_blockstats_moved(first, second, &devices);
 		f->blockstats_sampled = devices > 0;
+		f->failed_ops_moved = failed_ops_moved(first, second);
 		if (all) {
 			bg_json_add_int(all, "devices_compared", devices);
 			bg_json_add_bool(all, "moved", f->block_io_moved);
+			bg_json_add_bool(all, "failed_ops_moved", f->failed_ops_moved);
 		}
 		if (cpu0 >= 0 && cpu1 >= 0 && hz > 0 && f->o.blockstats_interval_ms > 0) {
 			long long cpu_ms = (cpu1 - cpu0) * 1000 / hz;
@@ -404,12 +674,33 @@ static void collect_qmp_blockstats(bg_forensics *f)
 		}
 		if (devices == 0)
 			bg_buf_puts(&f->evidence, "query-blockstats lists no block device to compare\n");
+		/* requests still in flight at both ends of the interval */
+		if (in0 >= 0 && in1 >= 0) {
+			f->inflight_known = 1;
+			f->inflight = in0 < in1 ? in0 : in1;
+		} else if (!f->inflight_why[0]) {
+			snprintf(f->inflight_why, sizeof(f->inflight_why), "not read at both samples");
+		}
+		vcpu_arr = json_object_new_array();
+		vcpus_compare(f, v0, nv0, v1, nv1, t1 - t0, vcpu_arr);
+		if (all) {
+			json_object_object_add(all, "vcpus", vcpu_arr);
+			bg_json_add_int(all, "vcpus_wall_ms", t1 - t0);
+			if (f->inflight_known)
+				bg_json_add_int(all, "inflight", f->inflight);
+			else
+				bg_json_add_str(all, "inflight_unknown", f->inflight_why);
+		} else {
+			json_object_put(vcpu_arr);
+		}
 	}
 	if (all)
 		put_json(&s.out, all);
 	json_object_put(all);
 	json_object_put(first);
 	json_object_put(second);
+	free(v0);
+	free(v1);
 	section_end(f, &s, rc, NULL);
 }
 
@@ -435,7 +726,9 @@ static void collect_agent(bg_forensics *f)
 		ms = AGENT_UNCONFIGURED_MS; /* a look, in case one answers anyway */
 	rc = bg_qga_ping(f->qga_path, ms);
 	if (rc == BG_OK) {
+		pthread_mutex_lock(&f->mu); /* read by conclude while deferred */
 		f->agent_answered = 1;
+		pthread_mutex_unlock(&f->mu);
 		bg_buf_printf(&s.out, "guest-ping answered in %lld ms\n", (long long)(bg_now_ms() - s.t0));
 	}
 	section_end(f, &s, rc, NULL);
@@ -817,9 +1110,19 @@ static void conclude(bg_forensics *f)
 	facts.blockstats_sampled = f->blockstats_sampled;
 	facts.block_io_moved = f->block_io_moved;
 	facts.block_io_pending = f->block_io_pending;
+	pthread_mutex_lock(&f->mu); /* the agent's thread may still run (deferred) */
 	facts.agent_answered = f->agent_answered;
 	facts.agent_unconfigured = f->agent_unconfigured;
+	pthread_mutex_unlock(&f->mu);
 	facts.io_status = f->io_status[0] ? f->io_status : NULL;
+	facts.inflight_known = f->inflight_known;
+	facts.inflight = f->inflight;
+	facts.inflight_why = f->inflight_why[0] ? f->inflight_why : NULL;
+	facts.vcpus = f->vcpus;
+	facts.vcpu_busy_pct = f->vcpu_busy_pct;
+	facts.vcpu_oncpu_pct = f->vcpu_oncpu_pct;
+	facts.qemu_dthreads = f->qemu_dthreads;
+	facts.failed_ops_moved = f->failed_ops_moved;
 	f->verdict = bg_forensics_rules(&facts, ev, sizeof(ev));
 	/* The rules' reasons first, then the supporting observations. */
 	{
@@ -911,14 +1214,22 @@ static void build_text(bg_forensics *f)
 
 /* --- the sections that wait, side by side -------------------------------------- */
 
-/* The qm calls that need nothing else. */
+/* The qm calls that need nothing else, each in its own thread: qm status
+ * waits on QMP (3 s on Proxmox when it is silent), qm pending does not. */
 static void *qm_worker(void *arg)
 {
 	static const char *const qm_status[] = {"status", "{vmid}", "--verbose", NULL};
-	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
 	bg_forensics *f = arg;
 
 	collect_qm(f, "qm-status", "qm-status.txt", qm_status, NULL);
+	return NULL;
+}
+
+static void *pending_worker(void *arg)
+{
+	static const char *const qm_pending[] = {"pending", "{vmid}", NULL};
+	bg_forensics *f = arg;
+
 	collect_qm(f, "qm-pending", "qm-pending.txt", qm_pending, NULL);
 	return NULL;
 }
@@ -933,7 +1244,9 @@ static void *agent_worker(void *arg)
 	collect_qm(f, "qm-config", "qm-config.txt", qm_config, &config);
 	/* A silent agent is evidence only where one is configured; an unread
 	 * config keeps the stricter reading. */
+	pthread_mutex_lock(&f->mu); /* read by conclude while deferred */
 	f->agent_unconfigured = config.data && !config_enables_agent(config.data);
+	pthread_mutex_unlock(&f->mu);
 	bg_buf_free(&config);
 	collect_agent(f);
 	return NULL;
@@ -974,31 +1287,40 @@ static int section_cmp(const void *a, const void *b)
  */
 static void collect_in_parallel(bg_forensics *f)
 {
-	pthread_t qm_t, agent_t;
-	int qm_started, agent_started;
+	static void *(*const worker[3])(void *) = {qm_worker, pending_worker, agent_worker};
+	int i;
 
 	if (f->qemu_state == 'T' || f->qemu_state == 't')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_STOPPED_MS ? f->o.qmp_timeout_ms : QMP_STOPPED_MS;
 	else if (f->qemu_state == 'D')
 		f->qmp_wait_ms = f->o.qmp_timeout_ms < QMP_DSTATE_MS ? f->o.qmp_timeout_ms : QMP_DSTATE_MS;
-	qm_started = pthread_create(&qm_t, NULL, qm_worker, f) == 0;
-	agent_started = pthread_create(&agent_t, NULL, agent_worker, f) == 0;
+	for (i = 0; i < 3; i++)
+		f->started[i] = pthread_create(&f->workers[i], NULL, worker[i], f) == 0;
 	collect_qmp_status(f);
 	collect_qmp_block(f);
 	collect_qmp_blockstats(f);
 	qmp_section(f, "query-jobs", "qmp-query-jobs.json", NULL);
 	collect_host(f);
 	collect_kernel_log(f);
-	if (qm_started)
-		pthread_join(qm_t, NULL);
-	else
-		qm_worker(f);
-	if (agent_started)
-		pthread_join(agent_t, NULL);
-	else
-		agent_worker(f);
-	collect_proxmox(f); /* adds evidence lines: here, once the workers are done */
-	json_object_array_sort(f->sections, section_cmp);
+	collect_proxmox(f);
+	for (i = 0; i < 3; i++)
+		if (!f->started[i])
+			worker[i](f); /* no thread: here, one after another */
+	if (f->o.defer_qm && !f->qmp_answered && f->qemu_running) {
+		/* QMP is silent: the verdict is drawn from the process and QMP
+		 * alone (qmp-unresponsive), so the qm sections feed nothing,
+		 * and `qm status` waits out qm's own QMP timeout (3 s on Proxmox,
+		 * for plain and --verbose alike), `qm config` costs a program's
+		 * start, the agent ping its wait. They run on; the caller acts,
+		 * then bg_forensics_finish completes the bundle. */
+		pthread_mutex_lock(&f->mu);
+		f->qm_pending = 1;
+		pthread_mutex_unlock(&f->mu);
+		return;
+	}
+	for (i = 0; i < 3; i++)
+		if (f->started[i])
+			pthread_join(f->workers[i], NULL);
 }
 
 static int check_options(const bg_forensics_options *o)
@@ -1010,10 +1332,33 @@ static int check_options(const bg_forensics_options *o)
 	return BG_OK;
 }
 
+/* summary.json, (re)written; under f->mu. */
+static void write_summary(bg_forensics *f)
+{
+	char *summary;
+
+	if (!f->dir || !f->summary)
+		return;
+	summary = bg_json_dump(f->summary);
+	if (summary && write_file(f->dir, "summary.json", summary, strlen(summary)) != BG_OK && !f->store_error)
+		f->store_error = strdup(bg_error_last()->message);
+	free(summary);
+}
+
+/* Every section is in: prune, and let the bundle be pruned in turn. */
+static void complete(bg_forensics *f)
+{
+	prune(f);
+	if (f->dir_lock >= 0) {
+		close(f->dir_lock); /* written: prunable from now on */
+		f->dir_lock = -1;
+	}
+	f->finished = 1;
+}
+
 int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 {
 	bg_forensics *f;
-	char *summary;
 	int rc;
 
 	if (!out)
@@ -1043,22 +1388,41 @@ int bg_forensics_collect(bg_forensics **out, const bg_forensics_options *opts)
 	collect_gdb(f);
 
 	conclude(f);
+	pthread_mutex_lock(&f->mu); /* a deferred qm section may end meanwhile */
+	json_object_array_sort(f->sections, section_cmp);
 	build_summary(f);
-	if (f->dir && f->summary) {
-		summary = bg_json_dump(f->summary);
-		if (summary && write_file(f->dir, "summary.json", summary, strlen(summary)) != BG_OK && !f->store_error)
-			f->store_error = strdup(bg_error_last()->message);
-		free(summary);
-	}
-	prune(f);
-	if (f->dir_lock >= 0) {
-		close(f->dir_lock); /* written: prunable from now on */
-		f->dir_lock = -1;
-	}
+	write_summary(f);
 	build_text(f);
+	pthread_mutex_unlock(&f->mu);
+	if (!f->qm_pending)
+		complete(f);
 	bg_error_clear();
 	*out = f;
 	return BG_OK;
+}
+
+int bg_forensics_pending(const bg_forensics *f)
+{
+	return f && f->qm_pending && !f->finished;
+}
+
+void bg_forensics_finish(bg_forensics *f)
+{
+	if (!f || f->finished || f->reused)
+		return;
+	if (f->qm_pending) {
+		int i;
+		for (i = 0; i < 3; i++)
+			if (f->started[i])
+				pthread_join(f->workers[i], NULL);
+		pthread_mutex_lock(&f->mu);
+		json_object_array_sort(f->sections, section_cmp);
+		if (f->summary)
+			bg_json_add_bool(f->summary, "agent_answered", f->agent_answered);
+		write_summary(f); /* now with every section */
+		pthread_mutex_unlock(&f->mu);
+	}
+	complete(f);
 }
 
 /* --- reuse of a bundle taken seconds before ----------------------------------- */
@@ -1219,6 +1583,7 @@ void bg_forensics_free(bg_forensics *f)
 {
 	if (!f)
 		return;
+	bg_forensics_finish(f); /* never leave a section's thread behind */
 	pthread_mutex_destroy(&f->mu);
 	json_object_put(f->summary);
 	json_object_put(f->sections);

@@ -26,6 +26,14 @@ typedef struct bg_forensics_options {
 	int gdb;
 	const char *proxmox_facts; /* lines on the config lock and HA (pvestate.h), or NULL */
 	const char *config_lock;   /* the lock ("" none), NULL when unknown: summary.json "config_lock" */
+	/* 1: when QMP does not answer (a frozen or hung QEMU), do not wait for
+	 * `qm status` (which waits out qm's own QMP timeout), `qm pending`,
+	 * `qm config` and the agent ping: with QMP silent, none of them feeds
+	 * the verdict. collect returns with them still running, marked
+	 * "deferred" in summary.json, and bg_forensics_finish completes the
+	 * bundle. A mutating verb sets it, so that they never gate the kill,
+	 * and finishes before it starts a QEMU again. */
+	int defer_qm;
 } bg_forensics_options;
 
 typedef struct bg_forensics bg_forensics;
@@ -46,6 +54,13 @@ int bg_forensics_qemu_pid(const bg_forensics *f);         /* 0 when none */
 /* The human text (printed by the forensics verb) and summary.json. */
 const char *bg_forensics_text(const bg_forensics *f);
 json_object *bg_forensics_summary(const bg_forensics *f); /* borrowed */
+
+/* 1 while deferred sections (options' defer_qm) still run. */
+int bg_forensics_pending(const bg_forensics *f);
+
+/* Wait for the deferred sections, rewrite summary.json with them, prune.
+ * Idempotent; bg_forensics_free calls it. */
+void bg_forensics_finish(bg_forensics *f);
 
 void bg_forensics_free(bg_forensics *f);
 
@@ -74,7 +89,20 @@ typedef struct bg_forensics_facts {
 	int agent_answered;     /* guest agent ping answered */
 	int agent_unconfigured; /* the VM config has no guest agent: its silence says nothing */
 	const char *io_status;  /* query-block io-status of any device not "ok", or NULL */
+	/* What tells a dead block path from a guest that asks nothing of it
+	 * (issue 14), sampled with the block counters: */
+	int inflight_known;       /* every virtio block device's queues were read, at both samples */
+	int inflight;             /* requests taken from the guest and not completed (at both samples) */
+	const char *inflight_why; /* why not known, or NULL */
+	int vcpus;                /* vCPU threads ("CPU n/KVM", "CPU n/TCG") sampled twice; 0: none found */
+	int vcpu_busy_pct;        /* the busiest vCPU: its time on a CPU plus waiting for one, % of the interval */
+	int vcpu_oncpu_pct;       /* the same vCPU's time on a CPU alone, % */
+	int qemu_dthreads;        /* QEMU threads in state D (the host's storage holding them) */
+	int failed_ops_moved;     /* failed_* block operations counted between the samples */
 } bg_forensics_facts;
+
+/* A vCPU that wants a CPU at least this share of the time spins. */
+#define BG_VCPU_BUSY_PCT 80
 
 bg_verdict bg_forensics_rules(const bg_forensics_facts *facts, char *evidence, size_t evidence_len);
 
@@ -86,6 +114,11 @@ bg_verdict bg_forensics_rules(const bg_forensics_facts *facts, char *evidence, s
  * found in both (0: nothing to compare). Unparsable input counts as no
  * device. */
 int bg_forensics_blockstats_moved(json_object *first, json_object *second, int *devices);
+
+/* The requests in flight on one virtio queue: the "inuse" of an
+ * x-query-virtio-queue-status reply (elements taken from the guest's ring
+ * and not yet returned), or -1 when the reply has none. */
+int bg_forensics_virtio_inuse(json_object *queue_status);
 
 /* A query-block reply: 1 and "device: io-status" in out when a device's
  * io-status is not "ok", else 0. */

@@ -73,6 +73,7 @@ typedef struct run_ctx {
 	bg_pve_state pve;     /* lock, HA: what Proxmox says (pvestate.h) */
 	int pve_read;
 	int stop_requested, start_requested; /* cycle: qm stop / qm start issued */
+	bg_forensics *f_pending;             /* its qm sections still running (defer_qm) */
 } run_ctx;
 
 /* ---- the verb's overall deadline --------------------------------------- */
@@ -531,6 +532,7 @@ static int take_forensics(run_ctx *c, int print_all)
 	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
+	o.defer_qm = !print_all; /* a mutating verb: qm status never gates the kill */
 	if (c->pve_read) {
 		bg_pve_state_describe(&c->pve, facts, sizeof(facts));
 		o.proxmox_facts = facts;
@@ -563,8 +565,29 @@ static int take_forensics(run_ctx *c, int print_all)
 		  bg_forensics_reused(f) ? "reused (same QEMU process, taken seconds before) " : "",
 		  c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v), c->qmp_answered ? "" : ", QMP not answering",
 		  c->r->f_path ? "" : " (not stored)");
-	bg_forensics_free(f);
+	if (bg_forensics_pending(f))
+		c->f_pending = f; /* completed by forensics_settle */
+	else
+		bg_forensics_free(f);
 	return BG_OK;
+}
+
+/* The bundle's deferred sections (`qm status`, `qm pending`, `qm config` and
+ * the agent ping of a QEMU whose QMP was silent) ended: waited for before a QEMU is started again (their
+ * QMP query must never reach the new one) and before the lock is released.
+ * After the kill they end at once: the socket they waited on is gone. */
+static void forensics_settle(run_ctx *c)
+{
+	int64_t t0 = bg_now_ms();
+
+	if (!c->f_pending)
+		return;
+	bg_forensics_finish(c->f_pending);
+	bg_forensics_free(c->f_pending);
+	c->f_pending = NULL;
+	step_done(c, "forensics-end", 1, t0,
+		  "qm status, qm pending, qm config and the agent ping, run on past the verdict (QMP silent), are in "
+		  "the bundle");
 }
 
 /* ---- status ---------------------------------------------------------- */
@@ -1140,6 +1163,7 @@ static void cycle_body(run_ctx *c)
 			return;
 		}
 	}
+	forensics_settle(c); /* before any QEMU starts */
 	if (!clearable) {
 		cycle_locked_finish(c);
 		return;
@@ -1345,6 +1369,7 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	read_pve_state(c);
 	(void)take_forensics(c, 0); /* the evidence first; a failed bundle never blocks recovery */
 	if (ha_busy_refusal(c)) {
+		forensics_settle(c);
 		bg_vm_lock_release(&lock);
 		return;
 	}
@@ -1358,6 +1383,7 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 		verb_stop(c);
 	else if (strcmp(verb->name, "reset") == 0)
 		verb_reset(c);
+	forensics_settle(c);
 	bg_vm_lock_release(&lock);
 }
 

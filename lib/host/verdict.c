@@ -15,6 +15,86 @@ static void say(bg_buf *b, const char *line)
 	bg_buf_putc(b, '\n');
 }
 
+/* One line on the vCPUs, or why there is none. */
+static void say_vcpus(const bg_forensics_facts *f, bg_buf *b)
+{
+	char line[200];
+
+	if (!f->vcpus) {
+		say(b, "no vCPU thread was sampled (QEMU not started with -name ...,debug-threads=on, which names "
+		       "them \"CPU n/KVM\"): whether the guest spins is unknown");
+		return;
+	}
+	snprintf(line, sizeof(line),
+		 "vCPUs (%d): the busiest wanted a CPU %d%% of the interval (on a CPU %d%%, the rest waiting for one): "
+		 "%s",
+		 f->vcpus, f->vcpu_busy_pct, f->vcpu_oncpu_pct,
+		 f->vcpu_busy_pct >= BG_VCPU_BUSY_PCT ? "the guest spins" : "the guest is idle");
+	say(b, line);
+}
+
+/* The counters did not move and the agent (if any) is silent: tell a dead
+ * block path (requests in flight that never complete) from a guest that
+ * asks nothing of its disk (busy on its vCPUs, or idle), and say so when
+ * the evidence cannot decide (issue 14: a guest out of memory was called
+ * block-io-stalled). */
+static bg_verdict frozen_rules(const bg_forensics_facts *f, bg_buf *b)
+{
+	char line[200];
+
+	say(b, "block counters (rd/wr bytes and operations) frozen between the two samples");
+	if (f->failed_ops_moved) {
+		say(b, "failed block operations were counted between the samples: the storage returns errors");
+		return BG_VERDICT_IO_ERROR;
+	}
+	if (f->inflight_known && f->inflight > 0) {
+		snprintf(line, sizeof(line),
+			 "%d request(s) taken from the guest's virtio queues were still not completed at both samples",
+			 f->inflight);
+		say(b, line);
+	}
+	if (f->qemu_dthreads > 0) {
+		snprintf(line, sizeof(line), "%d QEMU thread(s) in state D: the host's storage holds them",
+			 f->qemu_dthreads);
+		say(b, line);
+	}
+	if ((f->inflight_known && f->inflight > 0) || f->qemu_dthreads > 0) {
+		if (f->block_io_pending)
+			say(b, "the QEMU process is busy on CPU meanwhile: the guest wants I/O it does not get");
+		if (f->vcpus && f->vcpu_busy_pct >= BG_VCPU_BUSY_PCT)
+			say_vcpus(f, b);
+		say(b, "this is the 2026-06-11 signature: QEMU alive, its block path dead");
+		return BG_VERDICT_BLOCK_IO_STALLED;
+	}
+	if (!f->inflight_known) {
+		snprintf(line, sizeof(line), "requests in flight unknown: %.150s",
+			 f->inflight_why ? f->inflight_why : "not read");
+		say(b, line);
+		say_vcpus(f, b);
+		say(b, "undetermined: frozen counters alone cannot tell a dead block path from a guest that asks "
+		       "nothing of its disk");
+		return BG_VERDICT_UNDETERMINED;
+	}
+	say(b, "no request is waiting in the guest's virtio queues: the block path is idle, not stalled");
+	say_vcpus(f, b);
+	if (!f->vcpus) {
+		say(b, "undetermined: the guest asks nothing of its disk, and whether it is busy or hung is unknown");
+		return BG_VERDICT_UNDETERMINED;
+	}
+	if (f->vcpu_busy_pct >= BG_VCPU_BUSY_PCT) {
+		say(b, "the guest's kernel spins without I/O (out of memory, a process storm, a runaway loop): QEMU is "
+		       "fine, the guest needs a reset (if it still answers SSH, triage names the culprit first)");
+		return BG_VERDICT_GUEST_BUSY;
+	}
+	if (f->agent_unconfigured) {
+		say(b, "undetermined: vCPUs idle, no disk request, no guest agent to ask: a quiet guest and a hung one "
+		       "look alike from the host; if it does not answer SSH either, reset it (QEMU shows no fault)");
+		return BG_VERDICT_UNDETERMINED;
+	}
+	say(b, "the guest neither runs nor answers its agent, and its disk path is idle: the guest is hung, not QEMU");
+	return BG_VERDICT_GUEST_UNRESPONSIVE;
+}
+
 static bg_verdict running_rules(const bg_forensics_facts *f, bg_buf *b)
 {
 	if (!f->blockstats_sampled) {
@@ -47,14 +127,7 @@ static bg_verdict running_rules(const bg_forensics_facts *f, bg_buf *b)
 			return BG_VERDICT_GUEST_UNRESPONSIVE;
 		}
 	}
-	say(b, "block counters (rd/wr bytes and operations) frozen between the two samples");
-	if (f->agent_unconfigured)
-		say(b, "an idle guest without an agent looks the same: make sure the guest does not answer (SSH) "
-		       "before cycling");
-	if (f->block_io_pending)
-		say(b, "the QEMU process is busy on CPU meanwhile: the guest wants I/O it does not get");
-	say(b, "this is the 2026-06-11 signature: QEMU alive, its block path dead");
-	return BG_VERDICT_BLOCK_IO_STALLED;
+	return frozen_rules(f, b);
 }
 
 static bg_verdict rules(const bg_forensics_facts *f, bg_buf *b)

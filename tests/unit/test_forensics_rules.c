@@ -22,6 +22,24 @@ static bg_forensics_facts healthy(void)
 	f.blockstats_sampled = 1;
 	f.block_io_moved = 1;
 	f.agent_answered = 1;
+	f.inflight_known = 1;
+	f.vcpus = 1;
+	f.vcpu_busy_pct = 3;
+	f.vcpu_oncpu_pct = 2;
+	return f;
+}
+
+/* Counters frozen, agent silent: what is left to tell a dead block path
+ * from a guest that asks nothing of its disk. */
+static bg_forensics_facts frozen(int inflight, int vcpu_busy_pct)
+{
+	bg_forensics_facts f = healthy();
+
+	f.block_io_moved = 0;
+	f.agent_answered = 0;
+	f.inflight = inflight;
+	f.vcpu_busy_pct = vcpu_busy_pct;
+	f.vcpu_oncpu_pct = vcpu_busy_pct / 2;
 	return f;
 }
 
@@ -72,17 +90,97 @@ static void test_qmp_unresponsive(void **state)
 
 static void test_block_io_stalled(void **state)
 {
-	bg_forensics_facts f = healthy();
+	bg_forensics_facts f = frozen(1, 3);
 
 	(void)state;
-	/* 2026-06-11: QMP answers "running", counters frozen, agent silent */
-	f.block_io_moved = 0;
-	f.agent_answered = 0;
+	/* 2026-06-11: QMP answers "running", counters frozen, agent silent,
+	 * and a request taken from the guest never completes */
 	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "frozen between the two samples");
+	assert_non_null(strstr(ev, "1 request(s) taken from the guest's virtio queues"));
 	assert_null(strstr(ev, "busy on CPU"));
 	f.block_io_pending = 1;
 	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "busy on CPU");
+	/* a guest piling up behind dead storage may spin too: the request
+	 * in flight decides, the vCPUs are told */
+	f = frozen(4, 100);
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "the guest spins");
+	/* no virtio queue to read, but a QEMU thread stuck in D on the host */
+	f = frozen(0, 100);
+	f.inflight_known = 0;
+	f.qemu_dthreads = 1;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "1 QEMU thread(s) in state D");
 	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_BLOCK_IO_STALLED), "cycle");
+}
+
+/* Issue 14: a guest out of memory or in a process storm stopped its I/O
+ * and was called block-io-stalled. Nothing in flight and vCPUs that want
+ * a CPU: the guest spins, QEMU is fine. The boundary is BG_VCPU_BUSY_PCT. */
+static void test_guest_busy(void **state)
+{
+	bg_forensics_facts f = frozen(0, BG_VCPU_BUSY_PCT);
+
+	(void)state;
+	expect(&f, BG_VERDICT_GUEST_BUSY, "the block path is idle, not stalled");
+	assert_non_null(strstr(ev, "the guest spins"));
+	assert_null(strstr(ev, "2026-06-11"));
+	f = frozen(0, 100);
+	f.agent_unconfigured = 1; /* spinning vCPUs are evidence without an agent too */
+	expect(&f, BG_VERDICT_GUEST_BUSY, "kernel spins");
+	f = frozen(0, BG_VCPU_BUSY_PCT - 1); /* just under: idle */
+	expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "the guest is idle");
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_GUEST_BUSY), "reset");
+	assert_string_equal(bg_verdict_name(BG_VERDICT_GUEST_BUSY), "guest-busy");
+	assert_int_equal(bg_verdict_from_name("guest-busy"), BG_VERDICT_GUEST_BUSY);
+}
+
+/* vCPUs idle, nothing in flight, the configured agent silent: the guest
+ * is hung, not its disk path. */
+static void test_guest_hung_with_idle_disk(void **state)
+{
+	bg_forensics_facts f = frozen(0, 0);
+
+	(void)state;
+	expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "the guest is hung, not QEMU");
+	assert_non_null(strstr(ev, "guest agent did not answer"));
+	assert_null(strstr(ev, "2026-06-11"));
+}
+
+/* When the evidence cannot decide, the verdict says so, and what is
+ * missing, rather than claim a signature. */
+static void test_undetermined(void **state)
+{
+	bg_forensics_facts f = frozen(0, 0);
+
+	(void)state;
+	/* no virtio queue could be read: frozen counters alone */
+	f.inflight_known = 0;
+	f.inflight_why = "x-query-virtio lists no virtio block device (virtio-blk, virtio-scsi)";
+	expect(&f, BG_VERDICT_UNDETERMINED, "requests in flight unknown: x-query-virtio lists no virtio");
+	assert_non_null(strstr(ev, "cannot tell a dead block path"));
+	f.vcpu_busy_pct = 100; /* even a spinning guest: a stalled one may spin too */
+	expect(&f, BG_VERDICT_UNDETERMINED, "the guest spins");
+	/* nothing in flight, but no vCPU thread to sample */
+	f = frozen(0, 0);
+	f.vcpus = 0;
+	expect(&f, BG_VERDICT_UNDETERMINED, "debug-threads=on");
+	/* idle, nothing in flight, and no agent to ask */
+	f = frozen(0, 0);
+	f.agent_unconfigured = 1;
+	expect(&f, BG_VERDICT_UNDETERMINED, "no guest agent to ask");
+	assert_null(bg_verdict_recommended_verb(BG_VERDICT_UNDETERMINED));
+	assert_string_equal(bg_verdict_name(BG_VERDICT_UNDETERMINED), "undetermined");
+	assert_int_equal(bg_verdict_from_name("undetermined"), BG_VERDICT_UNDETERMINED);
+}
+
+/* Failed operations counted while nothing succeeds: the storage answers
+ * with errors (werror=report: QEMU does not pause the guest). */
+static void test_failed_operations(void **state)
+{
+	bg_forensics_facts f = frozen(0, 0);
+
+	(void)state;
+	f.failed_ops_moved = 1;
+	expect(&f, BG_VERDICT_IO_ERROR, "failed block operations");
 }
 
 static void test_guest_unresponsive(void **state)
@@ -110,8 +208,10 @@ static void test_no_agent_configured(void **state)
 	f.agent_unconfigured = 1;
 	expect(&f, BG_VERDICT_HEALTHY, "no guest agent is configured");
 	assert_null(strstr(ev, "did not answer guest-ping"));
+	/* frozen counters with a request in flight: the block path, agent or not */
 	f.block_io_moved = 0;
-	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "before cycling");
+	f.inflight = 2;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "2 request(s)");
 }
 
 static void test_qemu_uninterruptible(void **state)
@@ -181,6 +281,7 @@ static void test_evidence_truncated_safely(void **state)
 	(void)state;
 	f.block_io_moved = 0;
 	f.agent_answered = 0;
+	f.inflight = 1;
 	assert_int_equal(bg_forensics_rules(&f, small, sizeof(small)), BG_VERDICT_BLOCK_IO_STALLED);
 	assert_int_equal(strlen(small), 7);
 	assert_int_equal(bg_forensics_rules(&f, NULL, 0), BG_VERDICT_BLOCK_IO_STALLED);
@@ -217,6 +318,7 @@ static void test_blockstats_from_replies(void **state)
 		f.agent_answered = 0;
 		f.block_io_moved = bg_forensics_blockstats_moved(a, frozen, &devices);
 		f.blockstats_sampled = devices > 0;
+		f.inflight = 1;
 		expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "2026-06-11 signature");
 		f.block_io_moved = bg_forensics_blockstats_moved(a, moved, &devices);
 		expect(&f, BG_VERDICT_GUEST_UNRESPONSIVE, "moved");
@@ -225,6 +327,26 @@ static void test_blockstats_from_replies(void **state)
 	json_object_put(frozen);
 	json_object_put(moved);
 	json_object_put(empty);
+}
+
+/* x-query-virtio-queue-status as QEMU 7.2 returns it (a virtio-blk queue
+ * with a request taken and not completed). */
+static void test_virtio_inuse(void **state)
+{
+	json_object *busy = json_tokener_parse(
+		"{\"signalled-used\":0,\"inuse\":1,\"name\":\"virtio-blk\",\"vring-num\":256,\"queue-index\":0,"
+		"\"last-avail-idx\":9,\"used-idx\":8,\"shadow-avail-idx\":9}");
+	json_object *none = json_tokener_parse("{\"name\":\"virtio-blk\",\"queue-index\":0}");
+	json_object *bad = json_tokener_parse("{\"inuse\":\"1\"}");
+
+	(void)state;
+	assert_int_equal(bg_forensics_virtio_inuse(busy), 1);
+	assert_int_equal(bg_forensics_virtio_inuse(none), -1);
+	assert_int_equal(bg_forensics_virtio_inuse(bad), -1);
+	assert_int_equal(bg_forensics_virtio_inuse(NULL), -1);
+	json_object_put(busy);
+	json_object_put(none);
+	json_object_put(bad);
 }
 
 static void test_io_status_from_query_block(void **state)
@@ -257,6 +379,11 @@ int main(void)
 		cmocka_unit_test(test_healthy),
 		cmocka_unit_test(test_qmp_unresponsive),
 		cmocka_unit_test(test_block_io_stalled),
+		cmocka_unit_test(test_guest_busy),
+		cmocka_unit_test(test_guest_hung_with_idle_disk),
+		cmocka_unit_test(test_undetermined),
+		cmocka_unit_test(test_failed_operations),
+		cmocka_unit_test(test_virtio_inuse),
 		cmocka_unit_test(test_guest_unresponsive),
 		cmocka_unit_test(test_no_agent_configured),
 		cmocka_unit_test(test_qemu_uninterruptible),

@@ -95,3 +95,36 @@ def test_a_bundle_of_another_process_is_not_reused(lab):
     r, doc = lab.pve_json("cycle", timeout=120)
     assert doc["forensics"]["reused"] is False, doc["forensics"]
     assert doc["forensics"]["verdict"] == "qmp-unresponsive", doc["forensics"]
+
+
+def test_cycle_of_a_frozen_qemu_does_not_wait_for_qm_status(tmp_path):
+    """Proxmox's `qm status` waits out its own QMP deadline (3 s; 5 s here)
+    on a frozen QEMU, whatever its form (tests/lab/qm-standin). It must not
+    gate the kill: the verdict is drawn without it, the kill ends its wait,
+    and it is in the bundle before the new QEMU starts."""
+    from conftest import Lab, VMID
+    from standin import make_qm
+    status_s = 5
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "run"), exist_ok=True)
+    lab = Lab(root, make_qm(root, os.path.join(root, "run"), VMID, status_timeout=status_s), qmp=QMP_S)
+    try:
+        old = freeze(lab)
+        r, doc = lab.pve_json("cycle", timeout=120)
+        assert r.returncode == 0, (r, doc)
+        steps = {s["name"]: s for s in doc["steps"]}
+        names = [s["name"] for s in doc["steps"]]
+        # the status step of a frozen QEMU does not wait on QMP: the whole
+        # forensics took well under qm status's own wait
+        assert steps["forensics"]["elapsed_ms"] < 1000 * status_s * 0.8, steps["forensics"]
+        assert names.index("kill") < names.index("forensics-end") < names.index("qm-start"), names
+        assert steps["forensics-end"]["elapsed_ms"] < 1000 * status_s * 0.8, steps["forensics-end"]
+        assert lab.qemu_running() and lab.pid() != old
+        summary = json.load(open(os.path.join(doc["forensics"]["path"], "summary.json")))
+        sections = {s["name"]: s for s in summary["sections"]}
+        assert [s["name"] for s in summary["sections"]] == SECTIONS  # none lost
+        assert sections["qm-status"]["ok"] and sections["qm-status"].get("deferred") is True, sections["qm-status"]
+        with open(os.path.join(doc["forensics"]["path"], "qm-status.txt")) as f:
+            assert "status: " in f.read()
+    finally:
+        lab.cleanup()

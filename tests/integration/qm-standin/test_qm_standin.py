@@ -71,6 +71,11 @@ def vm(tmp_path):
             return subprocess.Popen([str(tmp_path / prog), *args], env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
 
+        def qm_with(self, settings, *args):
+            """qm ARGS with some settings changed, started (a Popen)."""
+            return subprocess.Popen([STANDIN, *args], env=dict(env, **settings), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+
         def pid(self):
             with open(tmp_path / ("%d.pid" % VMID)) as f:
                 return int(f.read())
@@ -172,6 +177,37 @@ def test_hung_qemu_stop_takes_the_kill_path(vm):
     assert vm.qm("status", "100").stdout == "status: stopped\n"
     assert vm.qm("start", "100").returncode == 0
     assert vm.pid() != pid
+
+
+def test_status_waits_on_qmp_as_proxmox_does(vm):
+    """qemu-server's `qm status`, plain and --verbose alike, asks QMP
+    (vmstatus($vmid, 1)) under one 3 s deadline and, when nothing answers,
+    falls back to the pid's "running", silently; a QEMU killed meanwhile
+    closes the socket and the fallback comes at once."""
+    assert vm.qm("start", "100").returncode == 0
+    pid = vm.pid()
+    os.kill(pid, signal.SIGSTOP)
+    while proc_state(pid) != "T":
+        time.sleep(0.01)
+    for form in ((), ("--verbose",)):
+        t0 = time.monotonic()
+        p = vm.qm_with({"BG_QM_STATUS_TIMEOUT": "1.5"}, "status", "100", *form)
+        out, err = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+        assert p.returncode == 0 and err == "", (form, err)
+        assert took >= 1.5, (form, took)  # the whole QMP deadline, whatever the form
+        assert out.endswith("status: running\n"), (form, out)
+    assert "qmpstatus: running\n" in out and "pid: %d\n" % pid in out  # --verbose: the fallback
+    # a status that waits on QMP (30 s here) ends soon after its QEMU is
+    # killed, not at its deadline: a verb may kill while it waits
+    p = vm.qm_with({"BG_QM_STATUS_TIMEOUT": "30"}, "status", "100")
+    time.sleep(1.0)
+    assert p.poll() is None, p.communicate()
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    out, err = p.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10, "qm status kept waiting after its QEMU was killed"
+    assert out == "status: running\n" and err == "", (out, err)
 
 
 def test_config_lock_file_held(vm):
