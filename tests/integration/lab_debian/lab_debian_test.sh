@@ -110,7 +110,7 @@ esac
 step "swap on, /data mounted from the second disk"
 out=$(devvm 'tail -n +2 /proc/swaps; findmnt -n -o SOURCE,FSTYPE /data; grep -c data /etc/fstab')
 echo "$out"
-grep -qE '^/swapfile +file ' <<<"$out" && ok "swap on /swapfile" || fail "no swap file active"
+grep -qE '^/swapfile[[:space:]]+file[[:space:]]' <<<"$out" && ok "swap on /swapfile" || fail "no swap file active"
 grep -qE '^/dev/vdb +ext4$' <<<"$out" && ok "/data is /dev/vdb (ext4)" || fail "/data is not the ext4 data disk"
 
 step "the guest agent answers through the host's socket"
