@@ -77,19 +77,21 @@ else
 fi
 S
 sec top_cpu 10 <<'S'
-if ps -eo pid= --sort=-pcpu >/dev/null 2>&1; then
-	ps -eo pid,user,pcpu,pmem,rss,stat,time,comm --sort=-pcpu | head -n 16
-else
-	# busybox: no ps -o pcpu; top's %CPU is a snapshot that the triage's
-	# own processes dominate. As ps does: CPU time over the time since the
-	# process started, from /proc/PID/stat (after "comm) ": utime 12,
-	# stime 13, starttime 20, in USER_HZ = 100).
-	echo '  PID  %CPU     TIME COMMAND'
-	awk -v up="$(cut -d' ' -f1 /proc/uptime)" '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
-	r = c; sub(/^.*[)] /, "", r); split(r, f, " "); t = int((f[12] + f[13]) / 100); e = up - f[20] / 100
-	if (e < 1) e = 1; printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, 100 * t / e, t / 3600, (t % 3600) / 60, t % 60, n }' \
-		/proc/[0-9]*/stat 2>/dev/null | sort -k2 -n -r | head -n 15
-fi
+# CPU over the last second, per process (ps's %CPU is the average over the
+# process's life: a runaway that started late, or shares the CPU with this
+# triage, hides in it): two readings of /proc/PID/stat ("comm) " then
+# utime 12, stime 13, in USER_HZ = 100) one second apart (a process that
+# was not there at the first reading counts 0). TIME is the
+# process's whole CPU time. The same on Debian and busybox.
+r() { awk '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n); x = c; sub(/^.*[)] /, "", x)
+split(x, f, " "); print $1, f[12] + f[13], n }' /proc/[0-9]*/stat 2>/dev/null; }
+u0=$(cut -d' ' -f1 /proc/uptime); a=$(r); sleep 1; u1=$(cut -d' ' -f1 /proc/uptime)
+echo '  PID  %CPU     TIME COMMAND'
+r | { printf '%s\n' "$a"; echo @; cat; } | awk -v dt="$(awk -v a="$u0" -v b="$u1" 'BEGIN { print b - a }')" '
+$0 == "@" { new = 1; next } !new { t0[$1] = $2; next }
+{ d = ($1 in t0) ? $2 - t0[$1] : 0; n = $0; sub(/^[^ ]* [^ ]* /, "", n); s = int($2 / 100)
+printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, (dt > 0 ? d / dt : 0), s / 3600, (s % 3600) / 60, s % 60, n }' |
+	sort -k2 -n -r | head -n 15
 S
 sec dstate 10 <<'S'
 if ps -eo pid,wchan:32 >/dev/null 2>&1; then

@@ -28,7 +28,7 @@
 #define MAX_EVIDENCE      12
 #define RUNAWAY_PCT       80.0 /* % of one CPU */
 #define RUNAWAY_MIN_CPU_S 10
-#define RUNAWAY_BUSY_PCT  40.0 /* … while the CPUs are saturated */
+#define RUNAWAY_BUSY_PCT  50.0 /* … while the CPUs are saturated */
 #define TMPFS_WARN_PCT    25.0 /* Shmem, % of MemTotal */
 #define TMPFS_CRIT_PCT    50.0
 #define STORM_PCT         80 /* threads or processes, % of pid_max / threads-max */
@@ -996,12 +996,12 @@ static double load1(const bg_triage *t)
 	return -1;
 }
 
-/* One process holding a CPU (ps's %CPU: its CPU time over its lifetime,
- * as the busybox branch of the script computes it too) for
- * RUNAWAY_MIN_CPU_S at least, so that a short compile step is not called
- * a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT while the CPUs are
- * saturated (load >= 0.8 per CPU: the runaway shares them). Without the
- * CPU time (busybox top's snapshot), RUNAWAY_PCT. */
+/* One process holding a CPU (the script's %CPU: over the last second;
+ * older recordings: ps's average over the process's life, or busybox
+ * top's snapshot) for RUNAWAY_MIN_CPU_S at least, so that a short compile
+ * step is not called a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT
+ * while the CPUs are saturated (load >= 0.8 per CPU: the runaway shares
+ * them). Without the CPU time (busybox top), RUNAWAY_PCT. */
 static int rule_cpu_runaway(bg_triage *t)
 {
 	proc_row rows[MAX_ROWS];
