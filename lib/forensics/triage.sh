@@ -76,7 +76,7 @@ else
 	END { if (n != "") print p, r + 0, s, n }' /proc/[0-9]*/status 2>/dev/null | sort -k2 -n -r | head -n 15
 fi
 S
-sec top_cpu 10 <<'S'
+sec top_cpu 15 <<'S'
 # CPU over the last second, per process (ps's %CPU is the average over the
 # process's life: a runaway that started late, or shares the CPU with this
 # triage, hides in it): two readings of /proc/PID/stat ("comm) " then
@@ -100,7 +100,7 @@ else
 	echo '  PID STAT WCHAN                            COMMAND'
 	awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
 	/^State:/ { if ($2 == "D") print p, n }' /proc/[0-9]*/status 2>/dev/null | head -n 30 | while read -r p n; do
-		w=$(cat "/proc/$p/wchan" 2>/dev/null)
+		w=$(sudo -n cat "/proc/$p/wchan" 2>/dev/null || cat "/proc/$p/wchan" 2>/dev/null)
 		printf '%5s D    %-32s %s\n' "$p" "${w:--}" "$n"
 	done
 fi

@@ -930,7 +930,7 @@ static int rule_dstate(bg_triage *t)
 			}
 			clean_copy(comm, sizeof(comm), c.s, c.n);
 		}
-		if (ncols == 4 && !(f[2].n == 1 && f[2].s[0] == '-'))
+		if (ncols == 4 && !(f[2].n == 1 && (f[2].s[0] == '-' || f[2].s[0] == '0'))) /* - or 0: unknown */
 			clean_copy(wchan, sizeof(wchan), f[2].s, f[2].n);
 		if (n < 3) {
 			bg_buf_printf(&who, "%s pid %lld (%s)", n ? "," : ":", counter(f[0].s), comm);

@@ -417,6 +417,11 @@ static void test_dstate(void **state)
 	assert_non_null(strstr(only(t)->summary, "pid 412 (bg-dwriter) in io_schedule"));
 	assert_string_equal(culprit(t, 0), "pid:412:bg-dwriter");
 	bg_triage_free(t);
+	/* the lab guest, where an unprivileged read of /proc/PID/wchan gives "0" */
+	t = scenario("dstate-lab.dstate", "dstate", expect);
+	assert_non_null(strstr(only(t)->summary, "pid 117 (rcS), pid 11731 (bg-dwriter):"));
+	assert_string_equal(culprit(t, 0), "pid:117:rcS");
+	bg_triage_free(t);
 }
 
 static void test_load_high(void **state)

@@ -30,4 +30,4 @@ if ! grep -q '"guest-busy"' "$src/lib/forensics/verdict_names.c"; then
 	echo "lab_faults: NOTE: wedge-memory and wedge-storm not run: this tree's forensics has no guest-busy verdict yet"
 	skip=("--skip" "wedge-memory,wedge-storm")
 fi
-"$src/tests/lab/faults/run" --json "$bin/lab-faults.json" "${skip[@]}"
+"$src/tests/lab/faults/run" --json "$bin/lab-faults.json" --evidence "$bin/lab-faults-evidence" "${skip[@]}"
