@@ -17,7 +17,7 @@ uptime
 printf 'loadavg: '; cat /proc/loadavg
 printf 'cpus: '; grep -c '^processor' /proc/cpuinfo
 S
-sec memory 5 <<'S'
+sec memory 10 <<'S'
 free
 grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|Shmem|SwapTotal|SwapFree):' /proc/meminfo
 grep -E '^pswp(in|out) ' /proc/vmstat
