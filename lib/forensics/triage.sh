@@ -6,6 +6,8 @@
 # same order (a test checks). Only what both Debian (coreutils, procps) and
 # busybox (the lab guest: no `ps --sort`, no systemd) provide; the bodies
 # are here-documents run by `sh -s`, so each is checked on its own too.
+# /proc/PID files are read with `cat FILES | awk`, never `awk PROG FILES`: busybox
+# awk stops at the first file it cannot open, and processes come and go.
 
 # `sec NAME SECONDS` runs its here-document under timeout(1) when there is
 # one and frames the output with the markers; the newline before the end
@@ -25,8 +27,8 @@ sleep 1
 echo 'after 1 s:'
 grep -E '^pswp(in|out) ' /proc/vmstat
 echo 'top swap users (kB pid name):'
-awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
-/^VmSwap:/ { if ($2 > 0) print $2, p, n }' /proc/[0-9]*/status 2>/dev/null | sort -n -r | head -n 5
+cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { n = $2 } /^Pid:/ { p = $2 }
+/^VmSwap:/ { if ($2 > 0) print $2, p, n }' | sort -n -r | head -n 5
 exit 0
 S
 sec psi 5 <<'S'
@@ -71,9 +73,9 @@ if ps -eo pid= --sort=-rss >/dev/null 2>&1; then
 	ps -eo pid,user,rss,vsz,pmem,pcpu,stat,comm --sort=-rss | head -n 16
 else
 	echo '  PID   RSS_KB STAT NAME'
-	awk 'FNR==1 { if (n != "") print p, r + 0, s, n; n = ""; r = 0; p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) }
-	/^Name:/ { n = $2 } /^State:/ { s = $2 } /^VmRSS:/ { r = $2 }
-	END { if (n != "") print p, r + 0, s, n }' /proc/[0-9]*/status 2>/dev/null | sort -k2 -n -r | head -n 15
+	cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { if (n != "") print p, r + 0, s, n; n = $2; r = 0 }
+	/^State:/ { s = $2 } /^Pid:/ { p = $2 } /^VmRSS:/ { r = $2 }
+	END { if (n != "") print p, r + 0, s, n }' | sort -k2 -n -r | head -n 15
 fi
 S
 sec top_cpu 15 <<'S'
@@ -83,8 +85,8 @@ sec top_cpu 15 <<'S'
 # utime 12, stime 13, in USER_HZ = 100) one second apart (a process that
 # was not there at the first reading counts 0). TIME is the
 # process's whole CPU time. The same on Debian and busybox.
-r() { awk '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n); x = c; sub(/^.*[)] /, "", x)
-split(x, f, " "); print $1, f[12] + f[13], n }' /proc/[0-9]*/stat 2>/dev/null; }
+r() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
+x = c; sub(/^.*[)] /, "", x); split(x, f, " "); print $1, f[12] + f[13], n }'; }
 u0=$(cut -d' ' -f1 /proc/uptime); a=$(r); sleep 1; u1=$(cut -d' ' -f1 /proc/uptime)
 echo '  PID  %CPU     TIME COMMAND'
 r | { printf '%s\n' "$a"; echo @; cat; } | awk -v dt="$(awk -v a="$u0" -v b="$u1" 'BEGIN { print b - a }')" '
@@ -98,8 +100,8 @@ if ps -eo pid,wchan:32 >/dev/null 2>&1; then
 	ps -eo pid,stat,wchan:32,comm | awk 'NR == 1 || $2 ~ /^D/'
 else
 	echo '  PID STAT WCHAN                            COMMAND'
-	awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
-	/^State:/ { if ($2 == "D") print p, n }' /proc/[0-9]*/status 2>/dev/null | head -n 30 | while read -r p n; do
+	cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { n = $2 } /^State:/ { s = $2 }
+	/^Pid:/ { if (s == "D") print $2, n }' | head -n 30 | while read -r p n; do
 		w=$(sudo -n cat "/proc/$p/wchan" 2>/dev/null || cat "/proc/$p/wchan" 2>/dev/null)
 		printf '%5s D    %-32s %s\n' "$p" "${w:--}" "$n"
 	done
@@ -150,7 +152,7 @@ for f in /sys/fs/cgroup/*/pids.max /sys/fs/cgroup/*/*/pids.max /sys/fs/cgroup/*/
 	[ "$x" = max ] || [ -z "$x" ] || [ -z "$c" ] || [ $((c * 10)) -lt $((x * 8)) ] || echo "$c $x ${d#/sys/fs/cgroup}"
 done
 echo 'top parents (children ppid name):'
-awk '/^PPid:/ { print $2 }' /proc/[0-9]*/status 2>/dev/null | sort | uniq -c | sort -n -r | head -n 3 |
+cat /proc/[0-9]*/status 2>/dev/null | awk '/^PPid:/ { print $2 }' | sort | uniq -c | sort -n -r | head -n 3 |
 	while read -r n p; do printf '%s %s %s\n' "$n" "$p" "$(cat "/proc/$p/comm" 2>/dev/null || echo '?')"; done
 exit 0
 S

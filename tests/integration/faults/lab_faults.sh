@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# lab_faults.sh BINARY_DIR SOURCE_DIR: bring up a lab of its own (state in
-# BINARY_DIR/lab-faults-state, the programs of BINARY_DIR), run the fault
-# catalogue on it (tests/lab/faults/run), bring it down. Exits 77 when it
-# cannot run (not root, no QEMU, breakglassctl not built).
+# lab_faults.sh BINARY_DIR SOURCE_DIR [busybox|debian]: bring up a lab of
+# its own with that guest (state in BINARY_DIR/lab-faults-GUEST, the
+# programs of BINARY_DIR), run the fault catalogue on it
+# (tests/lab/faults/run), bring it down. Exits 77 when it cannot run (not
+# root, no QEMU, breakglassctl not built).
 set -uo pipefail
 bin=${1:?binary dir}
 src=${2:?source dir}
-export BG_LAB_DIR=$bin/lab-faults-state
+guest=${3:-busybox}
+export BG_LAB_DIR=$bin/lab-faults-$guest
+export BG_LAB_GUEST=$guest
 export BG_LAB_BUILD_DIR=$bin
 export BG_LAB_WEB=off
 lab=$src/scripts/lab
@@ -19,8 +22,9 @@ command -v qemu-system-x86_64 >/dev/null || { echo "lab_faults: qemu-system-x86 
 cleanup() { "$lab" down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 "$lab" down >/dev/null 2>&1
-"$lab" up >"$bin/lab-faults-up.log" 2>&1 || { cat "$bin/lab-faults-up.log"; echo "lab_faults: scripts/lab up failed"; exit 1; }
-grep -E '^lab: VM .* up in' "$bin/lab-faults-up.log"
+BG_LAB_BOOT_TIMEOUT=${BG_LAB_BOOT_TIMEOUT:-900} "$lab" up >"$bin/lab-faults-$guest-up.log" 2>&1 ||
+	{ cat "$bin/lab-faults-$guest-up.log"; echo "lab_faults: scripts/lab up --guest $guest failed"; exit 1; }
+grep -E '^lab: VM .* up in' "$bin/lab-faults-$guest-up.log"
 # The guest wedges (memory, process storm) are judged by the host's
 # verdicts that tell a busy guest from a dead block path (guest-busy, …);
 # in a tree without them the old rules say block-io-stalled, the false
@@ -30,4 +34,4 @@ if ! grep -q '"guest-busy"' "$src/lib/forensics/verdict_names.c"; then
 	echo "lab_faults: NOTE: wedge-memory and wedge-storm not run: this tree's forensics has no guest-busy verdict yet"
 	skip=("--skip" "wedge-memory,wedge-storm")
 fi
-"$src/tests/lab/faults/run" --json "$bin/lab-faults.json" --evidence "$bin/lab-faults-evidence" "${skip[@]}"
+"$src/tests/lab/faults/run" --json "$bin/lab-faults-$guest.json" --evidence "$bin/lab-faults-$guest-evidence" "${skip[@]}"
