@@ -117,7 +117,7 @@ printf 'kernel log from %s: %s lines; the worrying ones follow\n' "$src" "$(prin
 printf '%s\n' "$k" | grep -iE 'out of memory|oom-kill|oom_reaper|killed process|blocked for more than|hung_task|i/o error|buffer i/o|ext4-fs error|xfs.*(error|corrupt)|read-only|aborting journal|fork rejected|segfault|general protection|call trace|soft lockup|rcu.*stall' | tail -n 60
 exit 0
 S
-sec tmpfs 8 <<'S'
+sec tmpfs 10 <<'S'
 # RAM held by files in memory: Shmem counts tmpfs and shared memory.
 lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 4 "$@"; else "$@"; fi; }
 grep -E '^(MemTotal|Shmem):' /proc/meminfo
@@ -129,7 +129,7 @@ if [ -n "$m" ]; then
 fi
 exit 0
 S
-sec mounts 3 <<'S'
+sec mounts 5 <<'S'
 # Real filesystems mounted read-only now, and what /etc/fstab asks for.
 echo 'read-only mounts:'
 awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ && $4 ~ /(^|,)ro(,|$)/' /proc/mounts

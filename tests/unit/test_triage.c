@@ -494,6 +494,28 @@ static void test_tmpfs_ram(void **state)
 	bg_triage_free(t);
 }
 
+/* A section that timed out on a slow guest still counts for what it
+ * printed (recorded on the Debian devvm under TCG: du did not finish). */
+static void test_timed_out_section_still_evidence(void **state)
+{
+	static const char text[] = "@@N1 begin tmpfs\n"
+				   "MemTotal:         468144 kB\n"
+				   "Shmem:            210336 kB\n"
+				   "Filesystem     1024-blocks   Used Available Capacity Mounted on\n"
+				   "tmpfs               234072 209920     24152      90% /dev/shm\n"
+				   "tmpfs                93632    416     93216       1% /run\n"
+				   "largest under /dev/shm:\n"
+				   "\n@@N1 end tmpfs 124\n";
+	bg_triage *t = NULL;
+
+	(void)state;
+	assert_int_equal(bg_triage_parse_output(&t, text, strlen(text), "N1"), BG_OK);
+	assert_false(bg_triage_section_at(t, 0)->ok);
+	assert_string_equal(only(t)->rule, "tmpfs_ram");
+	assert_string_equal(culprit(t, 0), "mount:/dev/shm"); /* du's listing never came */
+	bg_triage_free(t);
+}
+
 static void test_tmpfs_below_threshold(void **state)
 {
 	const char *names[] = {"tmpfs"};
@@ -785,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_oom_names_the_unit),
 		cmocka_unit_test(test_tmpfs_ram),
 		cmocka_unit_test(test_tmpfs_below_threshold),
+		cmocka_unit_test(test_timed_out_section_still_evidence),
 		cmocka_unit_test(test_fs_readonly),
 		cmocka_unit_test(test_process_storm),
 		cmocka_unit_test(test_hung_unit),
