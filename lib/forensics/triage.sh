@@ -79,15 +79,16 @@ else
 fi
 S
 sec top_cpu 15 <<'S'
-# CPU over the last second, per process (ps's %CPU is the average over the
+# CPU over the last two seconds, per process (ps's %CPU is the average over the
 # process's life: a runaway that started late, or shares the CPU with this
 # triage, hides in it): two readings of /proc/PID/stat ("comm) " then
-# utime 12, stime 13, in USER_HZ = 100) one second apart (a process that
+# utime 12, stime 13, in USER_HZ = 100) two seconds apart, so that the
+# readings' own work weighs little on a one-CPU guest (a process that
 # was not there at the first reading counts 0). TIME is the
 # process's whole CPU time. The same on Debian and busybox.
 r() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
 x = c; sub(/^.*[)] /, "", x); split(x, f, " "); print $1, f[12] + f[13], n }'; }
-u0=$(cut -d' ' -f1 /proc/uptime); a=$(r); sleep 1; u1=$(cut -d' ' -f1 /proc/uptime)
+u0=$(cut -d' ' -f1 /proc/uptime); a=$(r); sleep 2; u1=$(cut -d' ' -f1 /proc/uptime)
 echo '  PID  %CPU     TIME COMMAND'
 r | { printf '%s\n' "$a"; echo @; cat; } | awk -v dt="$(awk -v a="$u0" -v b="$u1" 'BEGIN { print b - a }')" '
 $0 == "@" { new = 1; next } !new { t0[$1] = $2; next }
