@@ -131,9 +131,12 @@ fi
 exit 0
 S
 sec mounts 5 <<'S'
-# Real filesystems mounted read-only now, and what /etc/fstab asks for.
-echo 'read-only mounts:'
-awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ && $4 ~ /(^|,)ro(,|$)/' /proc/mounts
+# Real filesystems with their options and the kernel's name of the device
+# (dm-0 for /dev/mapper/x: the kernel log uses it), and what /etc/fstab
+# asks for. ext4 switched read-only by an error still says rw here.
+echo 'mounts (device mount type options kernel-name):'
+awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ { print $1, $2, $3, $4 }' /proc/mounts | head -n 40 |
+	while read -r dv mp ty op; do k=$(readlink -f "$dv" 2>/dev/null); echo "$dv $mp $ty $op ${k##*/}"; done
 echo 'fstab:'
 [ -r /etc/fstab ] && grep -v '^[[:space:]]*#' /etc/fstab | awk 'NF >= 4 { print $1, $2, $3, $4 }'
 exit 0

@@ -546,6 +546,19 @@ static void test_fs_readonly(void **state)
 		strstr(bg_triage_finding_at(t, 0)->summary, "/data (/dev/vda) is read-only: the kernel remounted"));
 	assert_non_null(strstr(bg_triage_finding_at(t, 0)->evidence, "Remounting filesystem read-only"));
 	bg_triage_free(t);
+	/* Debian devvm (recorded): ext4 on a device-mapper device whose table
+	 * became the error target; the kernel switched it read-only, the mount
+	 * table still says rw; the kernel names it dm-0 */
+	{
+		const char *files2[] = {"fs-readonly-dm.mounts", "fs-readonly-dm.kernel_log", NULL};
+		t = scenario_n(files2, sections, expect_bb);
+		assert_string_equal(culprit(t, 0), "mount:/mnt/bg-fault-ro");
+		assert_non_null(
+			strstr(bg_triage_finding_at(t, 0)->summary,
+			       "/mnt/bg-fault-ro (/dev/mapper/bg-fault-ro) is read-only: the kernel switched it"));
+		assert_null(strstr(bg_triage_finding_at(t, 0)->summary, "/data"));
+		bg_triage_free(t);
+	}
 	/* Debian: fstab mounts /data rw; /srv/archive is ro by design */
 	t = scenario("fs-readonly-debian.mounts", "mounts", expect);
 	assert_string_equal(culprit(t, 0), "mount:/data");
