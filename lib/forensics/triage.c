@@ -118,9 +118,12 @@ const char *bg_triage_output(const bg_triage *t, const char *name)
 {
 	size_t i;
 
+	/* A section that failed or was cut short still shows what it printed
+	 * until then (on a guest too slow for a section's time limit, the
+	 * first lines are there): the rules read whatever came. */
 	for (i = 0; i < t->nsections; i++)
 		if (strcmp(t->sections[i].name, name) == 0)
-			return t->sections[i].ok ? t->sections[i].output : NULL;
+			return t->sections[i].ok || t->sections[i].output[0] ? t->sections[i].output : NULL;
 	return NULL;
 }
 

@@ -6,6 +6,8 @@
 # same order (a test checks). Only what both Debian (coreutils, procps) and
 # busybox (the lab guest: no `ps --sort`, no systemd) provide; the bodies
 # are here-documents run by `sh -s`, so each is checked on its own too.
+# /proc/PID files are read with `cat FILES | awk`, never `awk PROG FILES`: busybox
+# awk stops at the first file it cannot open, and processes come and go.
 
 # `sec NAME SECONDS` runs its here-document under timeout(1) when there is
 # one and frames the output with the markers; the newline before the end
@@ -17,7 +19,7 @@ uptime
 printf 'loadavg: '; cat /proc/loadavg
 printf 'cpus: '; grep -c '^processor' /proc/cpuinfo
 S
-sec memory 5 <<'S'
+sec memory 10 <<'S'
 free
 grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|Shmem|SwapTotal|SwapFree):' /proc/meminfo
 grep -E '^pswp(in|out) ' /proc/vmstat
@@ -25,8 +27,8 @@ sleep 1
 echo 'after 1 s:'
 grep -E '^pswp(in|out) ' /proc/vmstat
 echo 'top swap users (kB pid name):'
-awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
-/^VmSwap:/ { if ($2 > 0) print $2, p, n }' /proc/[0-9]*/status 2>/dev/null | sort -n -r | head -n 5
+cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { n = $2 } /^Pid:/ { p = $2 }
+/^VmSwap:/ { if ($2 > 0) print $2, p, n }' | sort -n -r | head -n 5
 exit 0
 S
 sec psi 5 <<'S'
@@ -71,34 +73,37 @@ if ps -eo pid= --sort=-rss >/dev/null 2>&1; then
 	ps -eo pid,user,rss,vsz,pmem,pcpu,stat,comm --sort=-rss | head -n 16
 else
 	echo '  PID   RSS_KB STAT NAME'
-	awk 'FNR==1 { if (n != "") print p, r + 0, s, n; n = ""; r = 0; p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) }
-	/^Name:/ { n = $2 } /^State:/ { s = $2 } /^VmRSS:/ { r = $2 }
-	END { if (n != "") print p, r + 0, s, n }' /proc/[0-9]*/status 2>/dev/null | sort -k2 -n -r | head -n 15
+	cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { if (n != "") print p, r + 0, s, n; n = $2; r = 0 }
+	/^State:/ { s = $2 } /^Pid:/ { p = $2 } /^VmRSS:/ { r = $2 }
+	END { if (n != "") print p, r + 0, s, n }' | sort -k2 -n -r | head -n 15
 fi
 S
-sec top_cpu 10 <<'S'
-if ps -eo pid= --sort=-pcpu >/dev/null 2>&1; then
-	ps -eo pid,user,pcpu,pmem,rss,stat,time,comm --sort=-pcpu | head -n 16
-else
-	# busybox: no ps -o pcpu; top's %CPU is a snapshot that the triage's
-	# own processes dominate. As ps does: CPU time over the time since the
-	# process started, from /proc/PID/stat (after "comm) ": utime 12,
-	# stime 13, starttime 20, in USER_HZ = 100).
-	echo '  PID  %CPU     TIME COMMAND'
-	awk -v up="$(cut -d' ' -f1 /proc/uptime)" '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
-	r = c; sub(/^.*[)] /, "", r); split(r, f, " "); t = int((f[12] + f[13]) / 100); e = up - f[20] / 100
-	if (e < 1) e = 1; printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, 100 * t / e, t / 3600, (t % 3600) / 60, t % 60, n }' \
-		/proc/[0-9]*/stat 2>/dev/null | sort -k2 -n -r | head -n 15
-fi
+sec top_cpu 15 <<'S'
+# CPU over the last two seconds, per process (ps's %CPU is the average over the
+# process's life: a runaway that started late, or shares the CPU with this
+# triage, hides in it): two readings of /proc/PID/stat ("comm) " then
+# utime 12, stime 13, in USER_HZ = 100) two seconds apart, so that the
+# readings' own work weighs little on a one-CPU guest (a process that
+# was not there at the first reading counts 0). TIME is the
+# process's whole CPU time. The same on Debian and busybox.
+r() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ c = $0; sub(/^[^(]*[(]/, "", c); n = c; sub(/[)][^)]*$/, "", n)
+x = c; sub(/^.*[)] /, "", x); split(x, f, " "); print $1, f[12] + f[13], n }'; }
+u0=$(cut -d' ' -f1 /proc/uptime); a=$(r); sleep 2; u1=$(cut -d' ' -f1 /proc/uptime)
+echo '  PID  %CPU     TIME COMMAND'
+r | { printf '%s\n' "$a"; echo @; cat; } | awk -v dt="$(awk -v a="$u0" -v b="$u1" 'BEGIN { print b - a }')" '
+$0 == "@" { new = 1; next } !new { t0[$1] = $2; next }
+{ d = ($1 in t0) ? $2 - t0[$1] : 0; n = $0; sub(/^[^ ]* [^ ]* /, "", n); s = int($2 / 100)
+printf "%5d %5.1f %02d:%02d:%02d %s\n", $1, (dt > 0 ? d / dt : 0), s / 3600, (s % 3600) / 60, s % 60, n }' |
+	sort -k2 -n -r | head -n 15
 S
 sec dstate 10 <<'S'
 if ps -eo pid,wchan:32 >/dev/null 2>&1; then
 	ps -eo pid,stat,wchan:32,comm | awk 'NR == 1 || $2 ~ /^D/'
 else
 	echo '  PID STAT WCHAN                            COMMAND'
-	awk 'FNR == 1 { p = FILENAME; sub("^/proc/", "", p); sub("/status$", "", p) } /^Name:/ { n = $2 }
-	/^State:/ { if ($2 == "D") print p, n }' /proc/[0-9]*/status 2>/dev/null | head -n 30 | while read -r p n; do
-		w=$(cat "/proc/$p/wchan" 2>/dev/null)
+	cat /proc/[0-9]*/status 2>/dev/null | awk '/^Name:/ { n = $2 } /^State:/ { s = $2 }
+	/^Pid:/ { if (s == "D") print $2, n }' | head -n 30 | while read -r p n; do
+		w=$(sudo -n cat "/proc/$p/wchan" 2>/dev/null || cat "/proc/$p/wchan" 2>/dev/null)
 		printf '%5s D    %-32s %s\n' "$p" "${w:--}" "$n"
 	done
 fi
@@ -113,7 +118,7 @@ printf 'kernel log from %s: %s lines; the worrying ones follow\n' "$src" "$(prin
 printf '%s\n' "$k" | grep -iE 'out of memory|oom-kill|oom_reaper|killed process|blocked for more than|hung_task|i/o error|buffer i/o|ext4-fs error|xfs.*(error|corrupt)|read-only|aborting journal|fork rejected|segfault|general protection|call trace|soft lockup|rcu.*stall' | tail -n 60
 exit 0
 S
-sec tmpfs 8 <<'S'
+sec tmpfs 10 <<'S'
 # RAM held by files in memory: Shmem counts tmpfs and shared memory.
 lim() { sudo -n true 2>/dev/null && set -- sudo -n "$@"; if command -v timeout >/dev/null 2>&1; then timeout 4 "$@"; else "$@"; fi; }
 grep -E '^(MemTotal|Shmem):' /proc/meminfo
@@ -125,10 +130,13 @@ if [ -n "$m" ]; then
 fi
 exit 0
 S
-sec mounts 3 <<'S'
-# Real filesystems mounted read-only now, and what /etc/fstab asks for.
-echo 'read-only mounts:'
-awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ && $4 ~ /(^|,)ro(,|$)/' /proc/mounts
+sec mounts 5 <<'S'
+# Real filesystems with their options and the kernel's name of the device
+# (dm-0 for /dev/mapper/x: the kernel log uses it), and what /etc/fstab
+# asks for. ext4 switched read-only by an error still says rw here.
+echo 'mounts (device mount type options kernel-name):'
+awk '$3 ~ /^(ext[234]|xfs|btrfs|f2fs|vfat|jfs|reiserfs)$/ { print $1, $2, $3, $4 }' /proc/mounts | head -n 40 |
+	while read -r dv mp ty op; do k=$(readlink -f "$dv" 2>/dev/null); echo "$dv $mp $ty $op ${k##*/}"; done
 echo 'fstab:'
 [ -r /etc/fstab ] && grep -v '^[[:space:]]*#' /etc/fstab | awk 'NF >= 4 { print $1, $2, $3, $4 }'
 exit 0
@@ -148,7 +156,7 @@ for f in /sys/fs/cgroup/*/pids.max /sys/fs/cgroup/*/*/pids.max /sys/fs/cgroup/*/
 	[ "$x" = max ] || [ -z "$x" ] || [ -z "$c" ] || [ $((c * 10)) -lt $((x * 8)) ] || echo "$c $x ${d#/sys/fs/cgroup}"
 done
 echo 'top parents (children ppid name):'
-awk '/^PPid:/ { print $2 }' /proc/[0-9]*/status 2>/dev/null | sort | uniq -c | sort -n -r | head -n 3 |
+cat /proc/[0-9]*/status 2>/dev/null | awk '/^PPid:/ { print $2 }' | sort | uniq -c | sort -n -r | head -n 3 |
 	while read -r n p; do printf '%s %s %s\n' "$n" "$p" "$(cat "/proc/$p/comm" 2>/dev/null || echo '?')"; done
 exit 0
 S

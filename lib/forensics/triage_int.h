@@ -31,7 +31,8 @@ int bg_triage_add_section(bg_triage *t, const char *name, int ok, const char *ou
 int bg_triage_add_finding(bg_triage *t, const char *rule, bg_severity sev, const char *summary, const char *evidence,
 			  const char *culprit);
 
-/* A section's output when it ran fine, else NULL. */
+/* A section's output when it ran (also one that failed or was cut short
+ * after printing something), else NULL. */
 const char *bg_triage_output(const bg_triage *t, const char *name);
 
 /* Run every rule over the sections, appending findings (most severe

@@ -28,7 +28,7 @@
 #define MAX_EVIDENCE      12
 #define RUNAWAY_PCT       80.0 /* % of one CPU */
 #define RUNAWAY_MIN_CPU_S 10
-#define RUNAWAY_BUSY_PCT  40.0 /* … while the CPUs are saturated */
+#define RUNAWAY_BUSY_PCT  50.0 /* … while the CPUs are saturated */
 #define TMPFS_WARN_PCT    25.0 /* Shmem, % of MemTotal */
 #define TMPFS_CRIT_PCT    50.0
 #define STORM_PCT         80 /* threads or processes, % of pid_max / threads-max */
@@ -930,7 +930,7 @@ static int rule_dstate(bg_triage *t)
 			}
 			clean_copy(comm, sizeof(comm), c.s, c.n);
 		}
-		if (ncols == 4 && !(f[2].n == 1 && f[2].s[0] == '-'))
+		if (ncols == 4 && !(f[2].n == 1 && (f[2].s[0] == '-' || f[2].s[0] == '0'))) /* - or 0: unknown */
 			clean_copy(wchan, sizeof(wchan), f[2].s, f[2].n);
 		if (n < 3) {
 			bg_buf_printf(&who, "%s pid %lld (%s)", n ? "," : ":", counter(f[0].s), comm);
@@ -996,12 +996,12 @@ static double load1(const bg_triage *t)
 	return -1;
 }
 
-/* One process holding a CPU (ps's %CPU: its CPU time over its lifetime,
- * as the busybox branch of the script computes it too) for
- * RUNAWAY_MIN_CPU_S at least, so that a short compile step is not called
- * a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT while the CPUs are
- * saturated (load >= 0.8 per CPU: the runaway shares them). Without the
- * CPU time (busybox top's snapshot), RUNAWAY_PCT. */
+/* One process holding a CPU (the script's %CPU: over the last second;
+ * older recordings: ps's average over the process's life, or busybox
+ * top's snapshot) for RUNAWAY_MIN_CPU_S at least, so that a short compile
+ * step is not called a runaway: RUNAWAY_PCT of a CPU, or RUNAWAY_BUSY_PCT
+ * while the CPUs are saturated (load >= 0.8 per CPU: the runaway shares
+ * them). Without the CPU time (busybox top), RUNAWAY_PCT. */
 static int rule_cpu_runaway(bg_triage *t)
 {
 	proc_row rows[MAX_ROWS];
@@ -1083,8 +1083,9 @@ static int rule_tmpfs(bg_triage *t)
 /* ---- a filesystem gone read-only ------------------------------------------ */
 
 /* Kernel log lines about device `dev` (its last path element, as the
- * kernel names it: "EXT4-fs (vda): Remounting filesystem read-only"). */
-static size_t kernel_about(const bg_triage *t, const char *dev, size_t dlen, bg_buf *evidence)
+ * kernel names it: "EXT4-fs (vda): Remounting filesystem read-only"):
+ * all of them that speak of errors, or (remount_only) only the remount. */
+static size_t kernel_about(const bg_triage *t, const char *dev, size_t dlen, int remount_only, bg_buf *evidence)
 {
 	const char *p = bg_triage_output(t, "kernel_log"), *line;
 	char a[96], b[96];
@@ -1097,53 +1098,79 @@ static size_t kernel_about(const bg_triage *t, const char *dev, size_t dlen, bg_
 		return 0;
 	snprintf(a, sizeof(a), "(%.*s)", (int)(dlen - start), dev + start);
 	snprintf(b, sizeof(b), "(device %.*s)", (int)(dlen - start), dev + start);
-	while (p && next_line(&p, &line, &len))
-		if ((line_has(line, len, a) || line_has(line, len, b)) &&
-		    (line_has(line, len, "read-only") || line_has(line, len, "error") ||
-		     line_has(line, len, "abort"))) {
-			if (n++ < MAX_EVIDENCE)
+	while (p && next_line(&p, &line, &len)) {
+		if (!line_has(line, len, a) && !line_has(line, len, b))
+			continue;
+		if (remount_only ? line_has(line, len, "Remounting filesystem read-only")
+				 : (line_has(line, len, "read-only") || line_has(line, len, "error") ||
+				    line_has(line, len, "abort"))) {
+			if (evidence && n < MAX_EVIDENCE)
 				add_line(evidence, line, len);
+			n++;
 		}
+	}
 	return n;
 }
 
-/* A real filesystem mounted read-only now that /etc/fstab mounts rw, or
- * that the kernel remounted after errors. */
+static int opt_ro(const fld *opts)
+{
+	return (opts->n == 2 && strncmp(opts->s, "ro", 2) == 0) || (opts->n > 2 && strncmp(opts->s, "ro,", 3) == 0);
+}
+
+/* A real filesystem that the kernel switched to read-only after errors
+ * (its log says "Remounting filesystem read-only" for the device: ext4
+ * then still shows rw in the mount table), or mounted read-only now though
+ * /etc/fstab mounts it read-write or the kernel logged errors for it.
+ * The mounts section lists "DEV MOUNT TYPE OPTIONS KNAME" (older
+ * recordings: /proc/mounts lines of the read-only mounts alone). */
 static int rule_fs_readonly(bg_triage *t)
 {
 	const char *text = bg_triage_output(t, "mounts"), *p = NULL, *line;
 	bg_buf summary = BG_BUF_INIT, evidence = BG_BUF_INIT;
 	size_t len, n = 0;
 	char culprit[600] = "";
-	fld f[4];
+	int all = 0;
+	fld f[6];
 
-	if (!text || !block_after(text, "read-only mounts:", &p))
+	if (!text)
+		return BG_OK;
+	if (block_after(text, "mounts (", &p))
+		all = 1;
+	else if (!block_after(text, "read-only mounts:", &p))
 		return BG_OK;
 	while (next_line(&p, &line, &len) && !starts(line, len, "fstab:")) {
 		const char *q = NULL, *fl;
-		size_t flen, nk;
-		int fstab_rw = 0;
+		size_t flen, nk = 0, nr = 0, k = split_fields(line, len, f, all ? 5 : 4);
+		int fstab_rw = 0, ro;
 		fld g[4];
+		const fld *kname;
 		char mnt[512], dev[256];
-		if (split_fields(line, len, f, 4) < 4)
+		if (k < 4)
 			continue;
-		if (block_after(text, "fstab:", &q))
+		ro = all ? opt_ro(&f[3]) : 1;
+		kname = all && k == 5 ? &f[4] : &f[0];
+		if (ro && block_after(text, "fstab:", &q))
 			while (next_line(&q, &fl, &flen))
 				if (split_fields(fl, flen, g, 4) == 4 && g[1].n == f[1].n &&
-				    strncmp(g[1].s, f[1].s, f[1].n) == 0 && !line_has(g[3].s, g[3].n, "ro,") &&
-				    !(g[3].n == 2 && strncmp(g[3].s, "ro", 2) == 0) &&
+				    strncmp(g[1].s, f[1].s, f[1].n) == 0 && !opt_ro(&g[3]) &&
+				    !line_has(g[3].s, g[3].n, ",ro,") &&
 				    !(g[3].n > 3 && strncmp(g[3].s + g[3].n - 3, ",ro", 3) == 0)) {
 					fstab_rw = 1;
 					add_line(&evidence, fl, flen);
 				}
-		nk = kernel_about(t, f[0].s, f[0].n, &evidence);
-		if (!fstab_rw && nk == 0)
+		if (ro)
+			nk = kernel_about(t, kname->s, kname->n, 0, &evidence);
+		else
+			nr = kernel_about(t, kname->s, kname->n, 1, &evidence);
+		if (!(ro && (fstab_rw || nk)) && !nr)
 			continue;
 		add_line(&evidence, line, len);
 		clean_copy(mnt, sizeof(mnt), f[1].s, f[1].n);
 		clean_copy(dev, sizeof(dev), f[0].s, f[0].n);
 		bg_buf_printf(&summary, "%s%s (%s) is read-only", n ? "; " : "", mnt, dev);
-		if (nk)
+		if (nr)
+			bg_buf_puts(&summary, ": the kernel switched it after errors (the mount table still says rw)");
+		else if (nk)
 			bg_buf_puts(&summary, ": the kernel remounted it after filesystem errors");
 		else
 			bg_buf_puts(&summary, " though /etc/fstab mounts it read-write");
@@ -1151,6 +1178,7 @@ static int rule_fs_readonly(bg_triage *t)
 			culprit_of(culprit, sizeof(culprit), "mount", mnt, strlen(mnt));
 	}
 	if (n == 0) {
+		bg_buf_free(&summary);
 		bg_buf_free(&evidence);
 		return BG_OK;
 	}

@@ -417,6 +417,11 @@ static void test_dstate(void **state)
 	assert_non_null(strstr(only(t)->summary, "pid 412 (bg-dwriter) in io_schedule"));
 	assert_string_equal(culprit(t, 0), "pid:412:bg-dwriter");
 	bg_triage_free(t);
+	/* the lab guest, where an unprivileged read of /proc/PID/wchan gives "0" */
+	t = scenario("dstate-lab.dstate", "dstate", expect);
+	assert_non_null(strstr(only(t)->summary, "pid 117 (rcS), pid 11731 (bg-dwriter):"));
+	assert_string_equal(culprit(t, 0), "pid:117:rcS");
+	bg_triage_free(t);
 }
 
 static void test_load_high(void **state)
@@ -489,6 +494,28 @@ static void test_tmpfs_ram(void **state)
 	bg_triage_free(t);
 }
 
+/* A section that timed out on a slow guest still counts for what it
+ * printed (recorded on the Debian devvm under TCG: du did not finish). */
+static void test_timed_out_section_still_evidence(void **state)
+{
+	static const char text[] = "@@N1 begin tmpfs\n"
+				   "MemTotal:         468144 kB\n"
+				   "Shmem:            210336 kB\n"
+				   "Filesystem     1024-blocks   Used Available Capacity Mounted on\n"
+				   "tmpfs               234072 209920     24152      90% /dev/shm\n"
+				   "tmpfs                93632    416     93216       1% /run\n"
+				   "largest under /dev/shm:\n"
+				   "\n@@N1 end tmpfs 124\n";
+	bg_triage *t = NULL;
+
+	(void)state;
+	assert_int_equal(bg_triage_parse_output(&t, text, strlen(text), "N1"), BG_OK);
+	assert_false(bg_triage_section_at(t, 0)->ok);
+	assert_string_equal(only(t)->rule, "tmpfs_ram");
+	assert_string_equal(culprit(t, 0), "mount:/dev/shm"); /* du's listing never came */
+	bg_triage_free(t);
+}
+
 static void test_tmpfs_below_threshold(void **state)
 {
 	const char *names[] = {"tmpfs"};
@@ -519,6 +546,19 @@ static void test_fs_readonly(void **state)
 		strstr(bg_triage_finding_at(t, 0)->summary, "/data (/dev/vda) is read-only: the kernel remounted"));
 	assert_non_null(strstr(bg_triage_finding_at(t, 0)->evidence, "Remounting filesystem read-only"));
 	bg_triage_free(t);
+	/* Debian devvm (recorded): ext4 on a device-mapper device whose table
+	 * became the error target; the kernel switched it read-only, the mount
+	 * table still says rw; the kernel names it dm-0 */
+	{
+		const char *files2[] = {"fs-readonly-dm.mounts", "fs-readonly-dm.kernel_log", NULL};
+		t = scenario_n(files2, sections, expect_bb);
+		assert_string_equal(culprit(t, 0), "mount:/mnt/bg-fault-ro");
+		assert_non_null(
+			strstr(bg_triage_finding_at(t, 0)->summary,
+			       "/mnt/bg-fault-ro (/dev/mapper/bg-fault-ro) is read-only: the kernel switched it"));
+		assert_null(strstr(bg_triage_finding_at(t, 0)->summary, "/data"));
+		bg_triage_free(t);
+	}
 	/* Debian: fstab mounts /data rw; /srv/archive is ro by design */
 	t = scenario("fs-readonly-debian.mounts", "mounts", expect);
 	assert_string_equal(culprit(t, 0), "mount:/data");
@@ -578,19 +618,19 @@ static void test_cpu_runaway(void **state)
 
 	(void)state;
 	assert_string_equal(culprit(t, 0), "pid:1412:bg-spin");
-	assert_non_null(strstr(only(t)->summary, "pid 1412 (bg-spin) at 99% of a CPU, 62 s of CPU time"));
+	assert_non_null(strstr(only(t)->summary, "pid 1412 (bg-spin) at 98% of a CPU, 62 s of CPU time"));
 	bg_triage_free(t);
-	/* busybox (recorded on the lab guest, 1 CPU): CPU time over the
-	 * lifetime from /proc, the runaway sharing the CPU with the triage */
+	/* busybox (recorded on the lab guest, 1 CPU): %CPU over the last
+	 * second from /proc, the runaway sharing the CPU with the triage */
 	{
 		const char *files[] = {"cpu-runaway-busybox.top_cpu", "cpu-runaway-busybox.uptime", NULL};
 		const char *sections[] = {"top_cpu", "uptime", NULL};
 		t = scenario_n(files, sections, expect);
-		assert_string_equal(culprit(t, 0), "pid:4040:bg-spin");
-		assert_non_null(strstr(only(t)->summary, "at 52% of a CPU, 21 s of CPU time"));
+		assert_string_equal(culprit(t, 0), "pid:180:bg-spin");
+		assert_non_null(strstr(only(t)->summary, "at 72% of a CPU, 18 s of CPU time"));
 		bg_triage_free(t);
 	}
-	/* the same table on an idle 2-CPU box (load 0.96): 52 % is no runaway */
+	/* the same table on an idle 2-CPU box (load 0.96): 72 % is no runaway */
 	t = scenario("cpu-runaway-busybox.top_cpu", "top_cpu", none);
 	bg_triage_free(t);
 	/* a compile step at full speed for 4 s is no runaway */
@@ -780,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_oom_names_the_unit),
 		cmocka_unit_test(test_tmpfs_ram),
 		cmocka_unit_test(test_tmpfs_below_threshold),
+		cmocka_unit_test(test_timed_out_section_still_evidence),
 		cmocka_unit_test(test_fs_readonly),
 		cmocka_unit_test(test_process_storm),
 		cmocka_unit_test(test_hung_unit),
