@@ -136,7 +136,10 @@ provider = offline
     except ValueError:
         doc = {}
     sections = {s["name"]: s for s in doc.get("sections", [])}
-    check(r.rc == 0 and len(sections) == 10, "triage --json: ten sections", str(r))
+    want = {"uptime", "memory", "psi", "disk", "inodes", "failed_units", "top_mem", "top_cpu", "dstate",
+            "kernel_log", "tmpfs", "mounts", "procs", "units"}
+    check(r.rc == 0 and set(sections) == want, "triage --json: the fourteen sections, by name",
+          f"rc={r.rc} got={sorted(sections)}")
     cpus = open("/proc/cpuinfo").read().count("processor\t:")
     up = sections.get("uptime", {})
     check(up.get("ok") and ("cpus: %d" % cpus) in up.get("output", ""), "triage: uptime section tells the CPUs",
