@@ -292,6 +292,7 @@ static void case_timeout(void)
 	bg_ssh_exec_options o = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result r;
 	long long t0;
+	int rc;
 
 	CHECK(s);
 	if (!s)
@@ -325,7 +326,12 @@ static void case_timeout(void)
 	o.remote_timeout = 0;
 	o.timeout_s = 1;
 	t0 = now_ms();
-	CHECK(bg_ssh_exec(&r, s, "echo early; sleep 4245; echo late", &o) == BG_ETIMEOUT);
+	rc = bg_ssh_exec(&r, s, "echo early; sleep 4245; echo late", &o);
+	if (rc != BG_ETIMEOUT) /* seen once under a double CI load: say what came back instead */
+		fprintf(stderr, "     rc=%d exit=%d signal=%s timed_out=%d out=%s err=%s after %lld ms\n", rc,
+			r.exit_code, r.exit_signal ? r.exit_signal : "-", r.timed_out, r.out ? r.out : "-",
+			r.err ? r.err : "-", (long long)(now_ms() - t0));
+	CHECK(rc == BG_ETIMEOUT);
 	CHECK(r.timed_out == 1 && r.exit_code == -1);
 	CHECK(r.out && strcmp(r.out, "early\n") == 0);
 	CHECK(now_ms() - t0 >= 5900 && now_ms() - t0 < 7500);
