@@ -68,6 +68,7 @@ struct bg_session {
 	int fd; /* -1: memory only */
 	char *path;
 	int64_t created_ms, updated_ms;
+	uint64_t seq; /* order of arrival in the store: breaks ties of the ms clock */
 	char *title;
 };
 
@@ -77,6 +78,7 @@ struct bg_session_store {
 	pthread_mutex_t mu;
 	bg_session **list;
 	size_t n, cap;
+	uint64_t pushed; /* sessions ever added: the next one's seq */
 };
 
 const char *bg_event_kind_name(bg_event_kind kind)
@@ -556,6 +558,7 @@ static int store_push(bg_session_store *st, bg_session *s)
 		st->list = l;
 		st->cap = cap;
 	}
+	s->seq = ++st->pushed;
 	st->list[st->n++] = s;
 	return BG_OK;
 }
@@ -570,7 +573,9 @@ static int64_t session_updated(bg_session *s)
 	return t;
 }
 
-/* Newest first; ties by id so the order is stable. */
+/* Newest first. Sessions made within one millisecond tie on the clock:
+ * the later arrival is the newer (pruning must drop the oldest, not a
+ * random one of the tie), then the id keeps the order stable. */
 static int cmp_newest(const void *a, const void *b)
 {
 	bg_session *x = *(bg_session *const *)a, *y = *(bg_session *const *)b;
@@ -578,6 +583,8 @@ static int cmp_newest(const void *a, const void *b)
 
 	if (tx != ty)
 		return tx > ty ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq > y->seq ? -1 : 1;
 	return strcmp(x->id, y->id);
 }
 

@@ -393,6 +393,30 @@ static void test_cap_and_list(void **state)
 	remove_dir(dir);
 }
 
+/* Sessions made within one millisecond: pruning drops the oldest, never a
+ * newer one that ties on the clock (web_api's max_sessions case lost one). */
+static void test_prune_in_arrival_order(void **state)
+{
+	bg_session_store *st;
+	bg_session *s[6];
+	char ids[6][64], *json = NULL;
+	int i;
+
+	(void)state;
+	assert_int_equal(bg_session_store_open(&st, NULL, 3), BG_OK);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(bg_session_create(&s[i], st), BG_OK);
+		snprintf(ids[i], sizeof(ids[i]), "%s", bg_session_id(s[i]));
+	}
+	assert_int_equal(bg_session_list(&json, st), BG_OK);
+	for (i = 0; i < 6; i++)
+		assert_true((strstr(json, ids[i]) != NULL) == (i >= 3));
+	bg_free(json);
+	for (i = 0; i < 6; i++)
+		bg_session_release(s[i]);
+	bg_session_store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_readers_attach_mid_turn),
 		cmocka_unit_test(test_reader_wakes_on_close),
 		cmocka_unit_test(test_cap_and_list),
+		cmocka_unit_test(test_prune_in_arrival_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
