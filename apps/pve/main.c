@@ -11,11 +11,13 @@
 #include "host/pve_host.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROGRAM   "breakglass-pve"
@@ -186,7 +188,25 @@ static int reject(bg_pve_host *h, const invocation *inv, const char *allow)
 	return BG_PVE_EXIT_REJECTED;
 }
 
-static int run(bg_pve_host *h, const bg_pve_request *req)
+/* The client's channel (our stdin, stdout and stderr) let go: sshd ends
+ * the session when the process it waits for has exited and nothing holds
+ * the channel any more. */
+static void let_go_of_client(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null >= 0) {
+		(void)dup2(null, 0);
+		(void)dup2(null, 1);
+		(void)dup2(null, 2);
+		close(null);
+	}
+	(void)setsid();
+}
+
+/* `status_fd` >= 0: this is the child of run_forensics_answering_first(),
+ * which waits there for the exit status. */
+static int run(bg_pve_host *h, const bg_pve_request *req, int status_fd)
 {
 	bg_pve_host_report *report = NULL;
 	int code;
@@ -202,8 +222,61 @@ static int run(bg_pve_host *h, const bg_pve_request *req)
 		snprintf(line, sizeof(line), PROGRAM ": %s\n", bg_pve_host_report_error(report));
 		write_all(2, line, strlen(line));
 	}
-	bg_pve_host_report_free(report);
+	if (status_fd >= 0) {
+		unsigned char b = (unsigned char)code;
+		write_all(status_fd, (const char *)&b, 1);
+		close(status_fd);
+		if (bg_pve_host_report_pending(report)) {
+			survive_hangup();
+			let_go_of_client();
+		}
+	}
+	bg_pve_host_report_free(report); /* completes a bundle still completing, then releases the VM lock */
 	return code;
+}
+
+/*
+ * The forensics verb of a QEMU whose QMP is silent has its verdict well
+ * within a second, but `qm status` waits out qm's own QMP timeout (3 s on
+ * Proxmox) before its section can be written. sshd reports our exit
+ * status only when the process it started exits, so the verb runs in a
+ * child: it answers, hands its exit status up through a pipe, lets go of
+ * the client's channel, and only then completes the bundle, holding the
+ * VM lock until it has (a cycle asked meanwhile waits for it). This
+ * process exits with that status as soon as it has it. Where no child can
+ * be made, the verb runs here and completes before answering.
+ */
+static int run_forensics_answering_first(bg_pve_host *h, const bg_pve_request *req)
+{
+	unsigned char b;
+	int p[2], st = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return run(h, req, -1);
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return run(h, req, -1);
+	}
+	if (pid == 0) {
+		close(p[0]);
+		return run(h, req, p[1]); /* main frees and exits, as without the child */
+	}
+	close(p[1]);
+	do
+		n = read(p[0], &b, 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n == 1)
+		return b;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	fprintf(stderr, PROGRAM ": the forensics process ended without an answer (%s %d)\n",
+		WIFSIGNALED(st) ? "signal" : "exit status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	return BG_PVE_EXIT_ERROR;
 }
 
 int main(int argc, char **argv)
@@ -228,6 +301,7 @@ int main(int argc, char **argv)
 	opts.client = inv.client[0] ? inv.client : NULL;
 	opts.use_syslog = 1;
 	opts.progress = parsed && !req.json && req.verb->mutating ? progress_line : NULL;
+	opts.background_completion = parsed && strcmp(req.verb->name, "forensics") == 0;
 	if (bg_pve_host_new(&h, &opts) != BG_OK) {
 		fprintf(stderr, PROGRAM ": %s\n", bg_error_last()->message);
 		bg_config_free(cfg);
@@ -238,7 +312,10 @@ int main(int argc, char **argv)
 	} else {
 		if (req.verb->mutating)
 			survive_hangup();
-		code = run(h, &req);
+		if (opts.background_completion)
+			code = run_forensics_answering_first(h, &req);
+		else
+			code = run(h, &req, -1);
 	}
 	bg_pve_host_free(h);
 	bg_config_free(cfg);

@@ -1172,7 +1172,26 @@ static void build_summary(bg_forensics *f)
 	json_object_object_add(s, "sections", json_object_get(f->sections));
 	bg_json_add_str(s, "stored", f->dir);
 	bg_json_add_str(s, "store_error", f->store_error);
+	/* false while deferred sections still run: bg_forensics_finish
+	 * rewrites the summary with them and sets it */
+	bg_json_add_bool(s, "complete", !f->qm_pending);
 	f->summary = s;
+}
+
+/* The deferred sections that have not ended yet, comma-separated. */
+static void still_running(const bg_forensics *f, bg_buf *out)
+{
+	static const char *const deferred[] = {"qm-status", "qm-pending", "qm-config", "agent-ping"};
+	size_t i, j, n = json_object_array_length(f->sections);
+
+	for (i = 0; i < sizeof(deferred) / sizeof(deferred[0]); i++) {
+		int ended = 0;
+		for (j = 0; j < n && !ended; j++)
+			ended = strcmp(bg_json_str(json_object_array_get_idx(f->sections, j), "name", ""),
+				       deferred[i]) == 0;
+		if (!ended)
+			bg_buf_printf(out, "%s%s", out->len ? ", " : "", deferred[i]);
+	}
 }
 
 static void build_text(bg_forensics *f)
@@ -1203,6 +1222,16 @@ static void build_text(bg_forensics *f)
 			      : err                         ? "FAIL"
 							    : "ok",
 			      (long long)bg_json_int(s, "elapsed_ms", 0), err ? "  " : "", err ? err : "");
+	}
+	if (f->qm_pending) {
+		bg_buf names = BG_BUF_INIT;
+		still_running(f, &names);
+		if (names.len)
+			bg_buf_printf(t,
+				      "  still running: %s (QMP is silent: qm status waits out its own QMP timeout, "
+				      "3 s on Proxmox); the bundle gets them when they end\n",
+				      names.data);
+		bg_buf_free(&names);
 	}
 	if (f->dir)
 		bg_buf_printf(t, "stored: %s\n", f->dir);
@@ -1417,8 +1446,10 @@ void bg_forensics_finish(bg_forensics *f)
 				pthread_join(f->workers[i], NULL);
 		pthread_mutex_lock(&f->mu);
 		json_object_array_sort(f->sections, section_cmp);
-		if (f->summary)
+		if (f->summary) {
 			bg_json_add_bool(f->summary, "agent_answered", f->agent_answered);
+			bg_json_add_bool(f->summary, "complete", 1);
+		}
 		write_summary(f); /* now with every section */
 		pthread_mutex_unlock(&f->mu);
 	}

@@ -40,6 +40,7 @@ struct bg_pve_host {
 	bg_pve_host_progress_fn progress;
 	void *payload;
 	int deadline_ms; /* 0: verb_budget_ms() */
+	int background;  /* options' background_completion */
 };
 
 struct bg_pve_host_report {
@@ -57,6 +58,12 @@ struct bg_pve_host_report {
 	int pve_read;
 	char pve_version[128], qemu_version[64]; /* status only */
 	long long elapsed_ms;
+	/* the forensics verb's bundle, still completing (background
+	 * completion): its deferred sections, and the VM lock held until
+	 * they end (bg_pve_host_report_complete) */
+	bg_pve_host *pending_host;
+	bg_forensics *pending_f;
+	bg_vm_lock pending_lock;
 	bg_buf text;
 	char *json;
 };
@@ -278,6 +285,7 @@ int bg_pve_host_new(bg_pve_host **out, const bg_pve_host_options *opts)
 	h->progress = opts->progress;
 	h->payload = opts->payload;
 	h->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : 0;
+	h->background = opts->background_completion;
 	set_client(h, opts->client);
 	*out = h;
 	return BG_OK;
@@ -532,7 +540,10 @@ static int take_forensics(run_ctx *c, int print_all)
 	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
-	o.defer_qm = !print_all; /* a mutating verb: qm status never gates the kill */
+	/* A mutating verb: qm status never gates the kill. The forensics
+	 * verb, where its caller completes the bundle after answering: qm
+	 * status never delays the verdict. */
+	o.defer_qm = !print_all || c->h->background;
 	if (c->pve_read) {
 		bg_pve_state_describe(&c->pve, facts, sizeof(facts));
 		o.proxmox_facts = facts;
@@ -561,10 +572,12 @@ static int take_forensics(run_ctx *c, int print_all)
 	c->r->f_path = dup_or_null(bg_forensics_path(f));
 	if (print_all && bg_forensics_text(f))
 		bg_buf_puts(&c->r->text, bg_forensics_text(f));
-	step_done(c, "forensics", 1, t0, "%sbundle %s, verdict %s%s%s",
+	step_done(c, "forensics", 1, t0, "%sbundle %s, verdict %s%s%s%s",
 		  bg_forensics_reused(f) ? "reused (same QEMU process, taken seconds before) " : "",
 		  c->r->f_id ? c->r->f_id : "?", bg_verdict_name(v), c->qmp_answered ? "" : ", QMP not answering",
-		  c->r->f_path ? "" : " (not stored)");
+		  c->r->f_path ? "" : " (not stored)",
+		  bg_forensics_pending(f) ? "; qm status (waiting out its QMP timeout) ends into the bundle later"
+					  : "");
 	if (bg_forensics_pending(f))
 		c->f_pending = f; /* completed by forensics_settle */
 	else
@@ -681,21 +694,41 @@ static void status_qmp(run_ctx *c, int pid)
 	json_object_put(ret);
 }
 
+/* The VM's QEMU, when it is stopped by a signal (state T): its QMP cannot
+ * answer, and Proxmox's `qm status` would wait out its own QMP timeout
+ * (3 s) and then report "running" for the live process (vmstatus() in
+ * qemu-server). That answer is known at once: > 0 the pid, else 0. */
+static int stopped_qemu(run_ctx *c)
+{
+	char why[512], st = 0;
+	int pid = checked_pid(c, why, sizeof(why));
+
+	return pid > 0 && bg_proc_state(pid, &st) == BG_OK && (st == 'T' || st == 't') ? pid : 0;
+}
+
 static void verb_status(run_ctx *c)
 {
 	char why[1024], up[64];
 	int64_t t0 = bg_now_ms();
-	int pid;
+	int pid = stopped_qemu(c);
 
-	if (vm_status(c, c->r->status, sizeof(c->r->status), why, sizeof(why)) != BG_OK) {
+	if (pid > 0) {
+		snprintf(c->r->status, sizeof(c->r->status), "running");
+		step_done(c, "qm-status", 1, t0,
+			  "status: running (QEMU pid %d is stopped, state T; qm status not asked: it would wait 3 s "
+			  "for the silent QMP, then say running)",
+			  pid);
+		bg_buf_printf(&c->r->text, "status: running (QEMU stopped: state T)\n");
+	} else if (vm_status(c, c->r->status, sizeof(c->r->status), why, sizeof(why)) != BG_OK) {
 		snprintf(c->r->status, sizeof(c->r->status), "unknown");
 		step_done(c, "qm-status", 0, t0, "%s", why);
 		bg_buf_printf(&c->r->text, "status: unknown\nerror: %s\n", why);
 		set_error(c, BG_PVE_EXIT_FAILED, "%s", why);
 		return;
+	} else {
+		step_done(c, "qm-status", 1, t0, "status: %s", c->r->status);
+		bg_buf_printf(&c->r->text, "status: %s\n", c->r->status);
 	}
-	step_done(c, "qm-status", 1, t0, "status: %s", c->r->status);
-	bg_buf_printf(&c->r->text, "status: %s\n", c->r->status);
 	pid = checked_pid(c, why, sizeof(why));
 	if (pid <= 0) {
 		bg_buf_printf(&c->r->text, "pid: none (%s)\n", why);
@@ -1244,6 +1277,9 @@ static json_object *forensics_json(const bg_pve_host_report *r)
 	json_object_object_add(o, "evidence", str_or_null(r->f_evidence));
 	json_object_object_add(o, "path", str_or_null(r->f_path));
 	json_object_object_add(o, "reused", json_object_new_boolean(r->f_reused));
+	/* false: sections still running, added to the bundle in `path` when
+	 * they end (the forensics verb's background completion) */
+	json_object_object_add(o, "complete", json_object_new_boolean(r->pending_f == NULL));
 	return o;
 }
 
@@ -1409,6 +1445,15 @@ static void run_forensics_locked(run_ctx *c)
 		return;
 	}
 	verb_forensics(c);
+	if (c->f_pending) {
+		/* the verdict is out; the bundle ends under the same lock, after
+		 * the caller has answered (bg_pve_host_report_complete) */
+		c->r->pending_host = c->h;
+		c->r->pending_f = c->f_pending;
+		c->r->pending_lock = lock;
+		c->f_pending = NULL;
+		return;
+	}
 	bg_vm_lock_release(&lock);
 }
 
@@ -1505,10 +1550,32 @@ const char *bg_pve_host_report_error(const bg_pve_host_report *r)
 	return r ? r->error : NULL;
 }
 
+int bg_pve_host_report_pending(const bg_pve_host_report *r)
+{
+	return r && r->pending_f;
+}
+
+void bg_pve_host_report_complete(bg_pve_host_report *r)
+{
+	int64_t t0 = bg_now_ms();
+	char fields[256];
+
+	if (!r || !r->pending_f)
+		return;
+	bg_forensics_finish(r->pending_f);
+	snprintf(fields, sizeof(fields), "forensics=%s elapsed_ms=%lld", r->f_id ? r->f_id : "-",
+		 (long long)(bg_now_ms() - t0));
+	bg_pve_host_log(r->pending_host, "forensics-end", r->verb, fields);
+	bg_forensics_free(r->pending_f);
+	r->pending_f = NULL;
+	bg_vm_lock_release(&r->pending_lock);
+}
+
 void bg_pve_host_report_free(bg_pve_host_report *r)
 {
 	if (!r)
 		return;
+	bg_pve_host_report_complete(r); /* never leave a section's thread or the lock behind */
 	bg_pve_steps_free(r->steps, r->nsteps);
 	free(r->f_id);
 	free(r->f_verdict);

@@ -45,12 +45,24 @@ typedef struct bg_pve_host_options {
 	bg_pve_host_progress_fn progress; /**< may be NULL */
 	void *payload;
 	int deadline_ms; /**< each verb's overall deadline; 0 (the default): the sum of the limits in [timeouts] */
+	/**
+	 * 1: the forensics verb of a QEMU whose QMP is silent returns its
+	 * report (the verdict, and every section that does not wait) without
+	 * waiting for `qm status` (which waits out qm's own QMP timeout, 3 s
+	 * on Proxmox), `qm pending`, `qm config` and the agent ping. Then
+	 * bg_pve_host_report_pending() is 1, the VM lock is still held, and
+	 * the caller, once it has answered, calls
+	 * bg_pve_host_report_complete() to end those sections into the
+	 * bundle and release the lock. 0 (the default): every verb returns
+	 * with its bundle complete.
+	 */
+	int background_completion;
 } bg_pve_host_options;
 
 #define BG_PVE_HOST_OPTIONS_VERSION 1
-#define BG_PVE_HOST_OPTIONS_INIT                                          \
-	{                                                                 \
-		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0 \
+#define BG_PVE_HOST_OPTIONS_INIT                                             \
+	{                                                                    \
+		BG_PVE_HOST_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, 0, 0 \
 	}
 
 /** Fill `opts` with the defaults of `version` (for bindings that cannot
@@ -119,7 +131,15 @@ const char *bg_pve_host_report_json(const bg_pve_host_report *r);
  *  the report. */
 const char *bg_pve_host_report_error(const bg_pve_host_report *r);
 
-/** Free a report. NULL is a no-op. */
+/** 1 while the report's bundle is still completing (options'
+ *  background_completion): the VM lock is held until
+ *  bg_pve_host_report_complete(). */
+int bg_pve_host_report_pending(const bg_pve_host_report *r);
+/** Wait for the bundle's deferred sections, write them into it, log
+ *  `event=forensics-end` and release the VM lock. A no-op when nothing is
+ *  pending; bg_pve_host_report_free() does it too. */
+void bg_pve_host_report_complete(bg_pve_host_report *r);
+/** Free a report (completing it first). NULL is a no-op. */
 void bg_pve_host_report_free(bg_pve_host_report *r);
 
 #ifdef __cplusplus

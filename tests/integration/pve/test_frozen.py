@@ -23,6 +23,17 @@ def freeze(lab):
     return pid
 
 
+def wait_complete(path, timeout=30):
+    """summary.json once the bundle's deferred sections have ended into it."""
+    end = time.time() + timeout
+    while True:
+        with open(os.path.join(path, "summary.json")) as f:
+            summary = json.load(f)
+        if summary["complete"] or time.time() > end:
+            return summary
+        time.sleep(0.05)
+
+
 def test_forensics_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
     lab.write_conf(qmp=QMP_S)
     freeze(lab)
@@ -31,7 +42,7 @@ def test_forensics_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
     f = doc["forensics"]
     assert f["verdict"] == "qmp-unresponsive", f
     assert "stopped (state T)" in f["evidence"], f
-    summary = json.load(open(os.path.join(f["path"], "summary.json")))
+    summary = wait_complete(f["path"])  # qm status may end after the answer (below)
     sections = {s["name"]: s for s in summary["sections"]}
     assert [s["name"] for s in summary["sections"]] == SECTIONS  # all, in their order
     assert not sections["query-status"]["ok"] and "no greeting" in sections["query-status"]["error"]
@@ -60,8 +71,15 @@ def test_cycle_of_a_frozen_qemu_kills_before_the_qmp_timeout(lab):
 def test_status_of_a_frozen_qemu_does_not_wait_out_qmp(lab):
     lab.write_conf(qmp=QMP_S)
     freeze(lab)
+    before = len(lab.invocations())
     r, doc = lab.pve_json("status", timeout=60)
     assert r.returncode == 0, r
+    # Proxmox's qm status would wait out its QMP deadline and then say
+    # "running" for the live process: that is said at once, without asking
+    assert doc["status"] == "running", doc
+    qm_status = [s for s in doc["steps"] if s["name"] == "qm-status"][0]
+    assert "state T" in qm_status["detail"] and "not asked" in qm_status["detail"], qm_status
+    assert not [w for w in lab.invocations()[before:] if w.startswith("status")], lab.invocations()[before:]
     qmp = [s for s in doc["steps"] if s["name"] == "qmp"][0]
     assert not qmp["ok"] and "state T" in qmp["detail"], qmp
     assert qmp["elapsed_ms"] < 1000 * QMP_S / 2, qmp
@@ -126,5 +144,54 @@ def test_cycle_of_a_frozen_qemu_does_not_wait_for_qm_status(tmp_path):
         assert sections["qm-status"]["ok"] and sections["qm-status"].get("deferred") is True, sections["qm-status"]
         with open(os.path.join(doc["forensics"]["path"], "qm-status.txt")) as f:
             assert "status: " in f.read()
+    finally:
+        lab.cleanup()
+
+
+def test_forensics_answers_before_qm_status_and_completes_after(tmp_path):
+    """The forensics verb of a frozen QEMU answers with its verdict and lets
+    go of the client (the run returns: its pipes are closed) while `qm
+    status` still waits out its QMP deadline (5 s here, 3 s on Proxmox);
+    the bundle is completed after, under the VM lock, so a cycle asked
+    meanwhile waits for it and then reuses it."""
+    from conftest import Lab, VMID
+    from standin import make_qm
+    status_s = 5
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "run"), exist_ok=True)
+    lab = Lab(root, make_qm(root, os.path.join(root, "run"), VMID, status_timeout=status_s), qmp=QMP_S,
+              lock_wait=3 * status_s)
+    try:
+        freeze(lab)
+        t0 = time.monotonic()
+        r, doc = lab.pve_json("forensics", timeout=60)
+        answered_s = time.monotonic() - t0
+        assert r.returncode == 0, r
+        f = doc["forensics"]
+        assert f["verdict"] == "qmp-unresponsive", f
+        assert answered_s < status_s * 0.8, answered_s
+        assert f["complete"] is False, f
+        step = [s for s in doc["steps"] if s["name"] == "forensics"][0]
+        assert "ends into the bundle later" in step["detail"], step
+        with open(os.path.join(f["path"], "summary.json")) as fh:
+            first = json.load(fh)
+        assert first["complete"] is False and "qm-status" not in [s["name"] for s in first["sections"]], first
+        # a cycle now waits for the VM lock until the bundle is complete
+        r, cyc = lab.pve_json("cycle", timeout=120)
+        assert r.returncode == 0, (r, cyc)
+        with open(os.path.join(f["path"], "summary.json")) as fh:
+            summary = json.load(fh)
+        assert summary["complete"] is True, summary
+        assert [s["name"] for s in summary["sections"]] == SECTIONS  # none lost
+        sections = {s["name"]: s for s in summary["sections"]}
+        assert sections["qm-status"].get("deferred") is True, sections["qm-status"]
+        with open(os.path.join(f["path"], "qm-status.txt")) as fh:
+            assert "status: running" in fh.read()
+        lock = [s for s in cyc["steps"] if s["name"] == "lock"][0]
+        assert lock["ok"] and lock["elapsed_ms"] > 500, lock  # it waited for the completion
+        assert cyc["forensics"]["reused"] is True and cyc["forensics"]["id"] == f["id"], cyc["forensics"]
+        with open(lab.log) as fh:
+            log = fh.read()
+        assert log.index("event=forensics-end verb=forensics") < log.index("step=lock ok=1"), log
     finally:
         lab.cleanup()
