@@ -16,12 +16,11 @@
  * If libcurl.so.4 cannot be loaded, curl_global_init() fails and the
  * provider reports why (bg_curl_error()).
  */
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dl.h"
 #include "llm/curl_dl.h"
 
 #define CURL_SONAME "libcurl.so.4"
@@ -54,54 +53,22 @@ static struct {
 	CURLcode (*curl_easy_getinfo_fn)(CURL *, CURLINFO, ...);
 } fn;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int loaded;
-static char load_error[256];
+/* Each function's name and slot; the two variadic ones last. */
+#define CURL_FN_SYM(name, ret, params) {#name, (void **)&fn.name##_fn},
+static const bg_dl_symbol symbols[] = {CURL_FUNCS(CURL_FN_SYM){"curl_easy_setopt", (void **)&fn.curl_easy_setopt_fn},
+				       {"curl_easy_getinfo", (void **)&fn.curl_easy_getinfo_fn}};
+#undef CURL_FN_SYM
 
-static void *sym(void *h, const char *name, int *missing)
-{
-	void *p = dlsym(h, name);
-
-	if (!p && !*missing) {
-		*missing = 1;
-		snprintf(load_error, sizeof(load_error), "%s has no %s (too old?)", CURL_SONAME, name);
-	}
-	return p;
-}
-
-static void load(void)
-{
-	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	int missing = 0;
-
-	if (!h) {
-		const char *e = dlerror();
-		snprintf(load_error, sizeof(load_error), "%s could not be loaded (%s); install libcurl4", CURL_SONAME,
-			 e ? e : "unknown error");
-		return;
-	}
-#define CURL_FN_LOAD(name, ret, params) *(void **)&fn.name##_fn = sym(h, #name, &missing);
-	CURL_FUNCS(CURL_FN_LOAD)
-#undef CURL_FN_LOAD
-	*(void **)&fn.curl_easy_setopt_fn = sym(h, "curl_easy_setopt", &missing);
-	*(void **)&fn.curl_easy_getinfo_fn = sym(h, "curl_easy_getinfo", &missing);
-	if (missing) {
-		dlclose(h);
-		return;
-	}
-	loaded = 1; /* the handle stays open for the life of the process */
-}
+static bg_dl_library libcurl = BG_DL_LIBRARY_INIT(CURL_SONAME, "libcurl4", symbols);
 
 int bg_curl_load(void)
 {
-	pthread_once(&load_once, load);
-	return loaded ? 0 : -1;
+	return bg_dl_load(&libcurl);
 }
 
 const char *bg_curl_error(void)
 {
-	bg_curl_load();
-	return loaded ? "" : load_error;
+	return bg_dl_error(&libcurl);
 }
 
 /* Each forwards to libcurl's; not loaded, it returns its own failure

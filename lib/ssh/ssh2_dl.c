@@ -15,11 +15,10 @@
  * If libssh2.so.1 cannot be loaded, libssh2_init() fails and bg_ssh_new()
  * reports why (bg_ssh2_error()). libssh2_exit() is here for the tests.
  */
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dl.h"
 #include "ssh/ssh2_dl.h"
 
 #define SSH2_SONAME "libssh2.so.1"
@@ -88,44 +87,20 @@ static struct {
 #undef SSH2_FN_PTR
 } fn;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int loaded;
-static char load_error[256];
+#define SSH2_FN_SYM(name, ret, params) {#name, (void **)&fn.name##_fn},
+static const bg_dl_symbol symbols[] = {SSH2_FUNCS(SSH2_FN_SYM)};
+#undef SSH2_FN_SYM
 
-static void load(void)
-{
-	void *h = dlopen(SSH2_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (!h) {
-		const char *e = dlerror();
-		snprintf(load_error, sizeof(load_error), "%s could not be loaded (%s); install libssh2-1", SSH2_SONAME,
-			 e ? e : "unknown error");
-		return;
-	}
-#define SSH2_FN_LOAD(name, ret, params)                               \
-	if (!(*(void **)&fn.name##_fn = dlsym(h, #name)) && !missing) \
-		missing = #name;
-	SSH2_FUNCS(SSH2_FN_LOAD)
-#undef SSH2_FN_LOAD
-	if (missing) {
-		snprintf(load_error, sizeof(load_error), "%s has no %s (too old?)", SSH2_SONAME, missing);
-		dlclose(h);
-		return;
-	}
-	loaded = 1; /* the handle stays open for the life of the process */
-}
+static bg_dl_library libssh2 = BG_DL_LIBRARY_INIT(SSH2_SONAME, "libssh2-1", symbols);
 
 int bg_ssh2_load(void)
 {
-	pthread_once(&load_once, load);
-	return loaded ? 0 : -1;
+	return bg_dl_load(&libssh2);
 }
 
 const char *bg_ssh2_error(void)
 {
-	bg_ssh2_load();
-	return loaded ? "" : load_error;
+	return bg_dl_error(&libssh2);
 }
 
 /* Each forwards to libssh2's; not loaded, it returns its own failure value
