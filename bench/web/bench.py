@@ -114,6 +114,18 @@ def ready(conf, env, runs=15):
     return statistics.median(total), statistics.median(own)
 
 
+def thread_floor(workers=256):
+    """CivetWeb 1.15 creates all its workers (4 x [web] threads, 256 by
+    default) before it accepts: what creating that many waiting threads
+    costs on this machine, in a bare C program (bench/web/thread_floor)."""
+    prog = os.path.join(os.environ["BG_BINARY_DIR"], "bench", "web", "thread_floor")
+    if not os.access(prog, os.X_OK):
+        return "not measured (build the thread_floor target)"
+    ms = float(subprocess.run([prog, str(workers), "15"], capture_output=True, text=True, check=True).stdout)
+    return ("creating %d waiting threads takes %.1f ms here (a bare C program, median of 15): CivetWeb 1.15 "
+            "makes all its workers before it accepts, and point 2's dribblers need that many" % (workers, ms))
+
+
 def relay(srv, sid, background, turns=30):
     """event -> SSE client for one measuring client, attached first, so
     that with `background` more clients on the session it is the last
@@ -226,6 +238,7 @@ def main():
     print("/api/pve/verbs       %6.0f rps (%d failed)" % (verbs, vf))
     print("exec -> ready        %6.1f ms  target < 10 (spawn until /health answers, median of 15); of which "
           "main() -> listening %.0f ms, the rest exec and dynamic loading" % (ready_total, ready_own))
+    print("  the floor under it: %s" % thread_floor())
     for n, (p50, p99, count, cpu) in relays:
         print("event -> SSE client  %3d client%s: p50 %.1f ms, p99 %.1f ms over %d events  target p99 < 2; "
               "server CPU %.2f ms per event (turn included)" % (n, "s" if n > 1 else " ", p50, p99, count, cpu))
