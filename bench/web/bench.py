@@ -126,6 +126,12 @@ def thread_floor(workers=256):
             "makes all its workers before it accepts, and point 2's dribblers need that many" % (workers, ms))
 
 
+# Each text delta carries the mock LLM's CLOCK_MONOTONIC microseconds at its
+# write: "[@T@]" becomes "[123456789]" (tests/lab/mock-llm, fault "stamp").
+STAMPED_PIECE = "[@T@] relay. "
+STAMP = re.compile(r"\[(\d+)\]")
+
+
 def relay(srv, sid, background, turns=30):
     """event -> SSE client for one measuring client, attached first, so
     that with `background` more clients on the session it is the last
@@ -137,7 +143,7 @@ def relay(srv, sid, background, turns=30):
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if drainer.stdout.readline().strip() != b"ready":
             raise RuntimeError("the background clients did not attach")
-    lat = []
+    lat, from_llm = [], []
     buf = b""
     frames = 0
     t0 = cpu_ticks(srv.proc.pid)
@@ -154,6 +160,7 @@ def relay(srv, sid, background, turns=30):
             while not done:
                 chunk = s.recv(65536)
                 now = time.time() * 1000
+                now_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
                 buf += chunk
                 while b"\n\n" in buf:
                     frame, buf = buf.split(b"\n\n", 1)
@@ -163,6 +170,7 @@ def relay(srv, sid, background, turns=30):
                             e = json.loads(line[6:])
                             if e.get("kind") == "text":
                                 lat.append(now - e["ts"])
+                                from_llm += [(now_us - int(t)) / 1000 for t in STAMP.findall(e.get("text", ""))]
                             done = done or e.get("kind") == "turn_end"
     finally:
         s.close()
@@ -171,7 +179,9 @@ def relay(srv, sid, background, turns=30):
             drainer.wait()
     cpu_ms = (cpu_ticks(srv.proc.pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK")
     lat.sort()
-    return lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat), cpu_ms / max(frames, 1)
+    from_llm.sort()
+    return (lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat), cpu_ms / max(frames, 1),
+            from_llm[len(from_llm) // 2], from_llm[int(len(from_llm) * 0.99)], len(from_llm))
 
 
 def mib(kib):
@@ -189,7 +199,8 @@ def main():
     base = tmpdir()
     env = deployed_env()
     scen = write(os.path.join(base, "s.json"), json.dumps({"steps": [
-        {"reply": {"text": "relay %d " % i + "measuring the relay. " * 4, "piece": 8, "stop_reason": "end_turn"}}
+        {"reply": {"text": STAMPED_PIECE * 12, "piece": len(STAMPED_PIECE), "stop_reason": "end_turn"},
+         "faults": {"stamp": True}}
         for i in range(500)]}), 0o644)
     pf = os.path.join(base, "mock.port")
     mock = subprocess.Popen([os.path.join(SRC, "tests", "lab", "mock-llm"), "--scenario", scen, "--record",
@@ -239,11 +250,17 @@ def main():
     print("exec -> ready        %6.1f ms  target < 10 (spawn until /health answers, median of 15); of which "
           "main() -> listening %.0f ms, the rest exec and dynamic loading" % (ready_total, ready_own))
     print("  the floor under it: %s" % thread_floor())
-    for n, (p50, p99, count, cpu) in relays:
+    for n, (p50, p99, count, cpu, l50, l99, lcount) in relays:
         print("event -> SSE client  %3d client%s: p50 %.1f ms, p99 %.1f ms over %d events  target p99 < 2; "
               "server CPU %.2f ms per event (turn included)" % (n, "s" if n > 1 else " ", p50, p99, count, cpu))
-    print("(relay: the event's ts, set when it is appended, has 1 ms resolution and is truncated, so each figure "
-          "is an upper bound, by up to 1 ms; the measuring client is the one written to last)")
+        print("  LLM -> SSE client  %3d client%s: p50 %.2f ms, p99 %.2f ms over %d deltas (a bound on the relay, "
+              "to the microsecond)" % (n, "s" if n > 1 else " ", l50, l99, lcount))
+    print("(event -> client: the event's ts, set when it is appended, has 1 ms resolution and is truncated, so "
+          "each figure is an upper bound, by up to 1 ms. LLM -> client: from the mock LLM's write of the delta "
+          "(its CLOCK_MONOTONIC, stamped into the text) to the client's read of the event: the relay plus "
+          "the server's receive, parse and append before it, so also an upper bound on the relay, without the "
+          "1 ms step. The measuring client is the one written to last; each turn's 12 deltas come in one burst, "
+          "so a delta also waits for those before it)")
 
 
 main()
