@@ -1,4 +1,4 @@
-/* The Anthropic Messages API, streamed (see reference/protocols.md). */
+/* The Anthropic Messages API, streamed (docs/llm.md: the endpoint, the events read and the errors). */
 #include <stdlib.h>
 #include <string.h>
 
