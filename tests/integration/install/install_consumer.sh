@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the built library into a temporary prefix, then build a consumer
-# program outside the tree twice: with pkg-config (after moving the
-# installed tree elsewhere) and with find_package(breakglass). Both
-# programs must run and print the version.
+# program outside the tree: with pkg-config (after moving the installed
+# tree elsewhere), shared and static, and with find_package(breakglass).
+# Each program must run and print the version.
 set -euo pipefail
 build=$1 src=$2
 work=$(mktemp -d /tmp/bg-install-XXXXXX)
@@ -35,6 +35,13 @@ test "$(pkg-config --variable=includedir breakglass)" -ef "$moved/include"
 test "$(pkg-config --variable=libdir breakglass)" -ef "$mlibdir"
 cc -Wall -Wextra -Werror "${san_flags[@]}" -o "$work/consumer-pc" "$src/examples/consumer/consumer.c" $(pkg-config --cflags --libs breakglass)
 LD_LIBRARY_PATH=$mlibdir "$work/consumer-pc" | grep -q '^libbreakglass [0-9]'
+# and statically, with what `pkg-config --static` adds: libcurl and libssh2
+# are not among it (the library loads them when first used, core/dl.h)
+static_libs=$(pkg-config --static --libs-only-l breakglass)
+case " $static_libs " in *" -lcurl "* | *" -lssh2 "*) echo "breakglass.pc links libcurl or libssh2: $static_libs"; exit 1 ;; esac
+cc -Wall -Wextra -Werror "${san_flags[@]}" -o "$work/consumer-static" "$src/examples/consumer/consumer.c" \
+	$(pkg-config --cflags breakglass) "$mlibdir/libbreakglass.a" ${static_libs//-lbreakglass/}
+"$work/consumer-static" | grep -q '^libbreakglass [0-9]'
 mv "$moved" "$prefix"
 
 # find_package
@@ -49,4 +56,4 @@ LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" "$work/ok.conf" | grep -
 printf '[devvm]\nport = x\n' >"$work/bad.conf"
 if LD_LIBRARY_PATH=$libdir "$work/consumer-build/consumer" "$work/bad.conf" 2>"$work/err"; then exit 1; fi
 grep -q 'bad.conf:2: \[devvm\] port' "$work/err"
-echo "install_consumer: pkg-config and find_package consumers built and ran"
+echo "install_consumer: pkg-config (shared and static) and find_package consumers built and ran"
