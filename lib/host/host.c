@@ -1383,6 +1383,14 @@ static void verb_forensics(run_ctx *c)
 		set_error(c, BG_PVE_EXIT_ERROR, "forensics could not be taken: %s", bg_error_last()->message);
 }
 
+/* How much longer than lock_wait a verb waits for a forensics that has
+ * answered and only completes its bundle: its qm sections' own limit, and
+ * the agent ping after qm config. */
+static int completing_wait_ms(const bg_pve_settings *s)
+{
+	return s->timeouts.qm * 1000 + 3000;
+}
+
 static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 {
 	bg_vm_lock lock;
@@ -1391,8 +1399,8 @@ static void run_mutating(run_ctx *c, const bg_pve_verb *verb)
 	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
 
 	if (rc == BG_OK)
-		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
-					s->timeouts.lock_wait * 1000);
+		rc = bg_vm_lock_acquire_ex(&lock, s->paths.lock_dir, s->vmid, verb->name, c->h->client,
+					   s->timeouts.lock_wait * 1000, completing_wait_ms(s));
 
 	if (rc != BG_OK) {
 		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
@@ -1435,8 +1443,8 @@ static void run_forensics_locked(run_ctx *c)
 	int rc = bg_host_ensure_dir(s->paths.lock_dir, "[paths] lock_dir");
 
 	if (rc == BG_OK)
-		rc = bg_vm_lock_acquire(&lock, s->paths.lock_dir, s->vmid, "forensics", c->h->client,
-					s->timeouts.lock_wait * 1000);
+		rc = bg_vm_lock_acquire_ex(&lock, s->paths.lock_dir, s->vmid, "forensics", c->h->client,
+					   s->timeouts.lock_wait * 1000, completing_wait_ms(s));
 	if (rc != BG_OK) {
 		set_error(c, rc == BG_EBUSY ? BG_PVE_EXIT_BUSY : BG_PVE_EXIT_ERROR, "%s", bg_error_last()->message);
 		if (rc == BG_EBUSY)
@@ -1452,6 +1460,7 @@ static void run_forensics_locked(run_ctx *c)
 		c->r->pending_f = c->f_pending;
 		c->r->pending_lock = lock;
 		c->f_pending = NULL;
+		bg_vm_lock_relabel(&c->r->pending_lock, BG_VM_LOCK_COMPLETING, c->h->client);
 		return;
 	}
 	bg_vm_lock_release(&lock);

@@ -67,10 +67,26 @@ static int busy_error(int fd, int wait_ms)
 			    from, wait_ms / 1000);
 }
 
+/* The holder is only completing a bundle (BG_VM_LOCK_COMPLETING). */
+static int holder_completing(int fd)
+{
+	char verb[128], since[128], from[128];
+
+	read_holder(fd, verb, since, from, sizeof(verb));
+	return strcmp(verb, BG_VM_LOCK_COMPLETING) == 0;
+}
+
 int bg_vm_lock_acquire(bg_vm_lock *lock, const char *lock_dir, int vmid, const char *verb, const char *client,
 		       int wait_ms)
 {
+	return bg_vm_lock_acquire_ex(lock, lock_dir, vmid, verb, client, wait_ms, 0);
+}
+
+int bg_vm_lock_acquire_ex(bg_vm_lock *lock, const char *lock_dir, int vmid, const char *verb, const char *client,
+			  int wait_ms, int completing_wait_ms)
+{
 	bg_deadline deadline = bg_deadline_in(wait_ms);
+	bg_deadline completing = bg_deadline_in(wait_ms + (completing_wait_ms > 0 ? completing_wait_ms : 0));
 	int n;
 
 	lock->fd = -1;
@@ -97,7 +113,8 @@ int bg_vm_lock_acquire(bg_vm_lock *lock, const char *lock_dir, int vmid, const c
 			bg_vm_lock_release(lock);
 			return rc;
 		}
-		if (bg_deadline_expired(deadline)) {
+		if (bg_deadline_expired(deadline) &&
+		    (bg_deadline_expired(completing) || !holder_completing(lock->fd))) {
 			int rc = busy_error(lock->fd, wait_ms);
 			bg_vm_lock_release(lock);
 			return rc;
@@ -106,6 +123,12 @@ int bg_vm_lock_acquire(bg_vm_lock *lock, const char *lock_dir, int vmid, const c
 	}
 	write_holder(lock->fd, verb, client);
 	return BG_OK;
+}
+
+void bg_vm_lock_relabel(bg_vm_lock *lock, const char *verb, const char *client)
+{
+	if (lock && lock->fd >= 0)
+		write_holder(lock->fd, verb, client);
 }
 
 void bg_vm_lock_release(bg_vm_lock *lock)

@@ -25,6 +25,18 @@ typedef struct bg_vm_lock {
  */
 int bg_vm_lock_acquire(bg_vm_lock *lock, const char *lock_dir, int vmid, const char *verb, const char *client,
 		       int wait_ms);
+/*
+ * The holder that has answered its client and only completes its bundle
+ * (the forensics verb, apps/pve): it ends within its own limits, so a
+ * waiter gives it `completing_wait_ms` more than wait_ms rather than
+ * report busy (a cycle asked right after a forensics must not fail
+ * because `[timeouts] lock_wait` is shorter than qm status's wait).
+ */
+#define BG_VM_LOCK_COMPLETING "forensics-end"
+int bg_vm_lock_acquire_ex(bg_vm_lock *lock, const char *lock_dir, int vmid, const char *verb, const char *client,
+			  int wait_ms, int completing_wait_ms);
+/* Record a new verb as the holder (e.g. BG_VM_LOCK_COMPLETING). */
+void bg_vm_lock_relabel(bg_vm_lock *lock, const char *verb, const char *client);
 
 /* Release (also done by the kernel at exit); a no-op on an unheld lock. */
 void bg_vm_lock_release(bg_vm_lock *lock);

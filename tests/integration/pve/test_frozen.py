@@ -159,8 +159,10 @@ def test_forensics_answers_before_qm_status_and_completes_after(tmp_path):
     status_s = 5
     root = str(tmp_path)
     os.makedirs(os.path.join(root, "run"), exist_ok=True)
+    # lock_wait (1 s) shorter than qm status's wait: the cycle below still
+    # waits for the completing forensics rather than report busy
     lab = Lab(root, make_qm(root, os.path.join(root, "run"), VMID, status_timeout=status_s), qmp=QMP_S,
-              lock_wait=3 * status_s)
+              lock_wait=1)
     try:
         freeze(lab)
         t0 = time.monotonic()
