@@ -392,10 +392,17 @@ export class Chat {
 		const deny = el('button', {type: 'button', class: 'btn', text: 'Deny'});
 		const outcome = el('p', {class: 'outcome', role: 'status'});
 		const title = el('h3', {id: `ap-${ev.id}`, text: `Approval needed: ${ev.verb}`});
+		// A remedy on the devvm (devvm_remedy) is no Proxmox verb: it says
+		// what it will do itself (the event's description) and its target.
+		const remedy = typeof ev.name === 'string' && ev.name !== 'pve';
+		const target = ev.input && typeof ev.input.target === 'string' ? ev.input.target : '';
+		const what = remedy && typeof ev.description === 'string' && ev.description ?
+			ev.description.charAt(0).toUpperCase() + ev.description.slice(1) : verbText(ev.verb);
+		const ask = remedy ?
+			el('p', {class: 'hint ask'}, 'The agent asks for ', el('code', {text: `${ev.verb} ${target}`.trim()}), ' on the devvm. Time left: ', left) :
+			el('p', {class: 'hint ask'}, 'The agent asks to run ', el('code', {text: `pve ${ev.verb}`}), '. Time left: ', left);
 		const card = el('div', {class: 'card approval', role: 'group', 'aria-labelledby': `ap-${ev.id}`}, title,
-			el('p', {text: verbText(ev.verb)}),
-			el('p', {class: 'hint ask'}, 'The agent asks to run ', el('code', {text: `pve ${ev.verb}`}), '. Time left: ', left),
-			el('div', {class: 'row'}, approve, deny), outcome);
+			el('p', {text: what}), ask, el('div', {class: 'row'}, approve, deny), outcome);
 		const c = {card, title, left, approve, deny, outcome, deadline, done: false, ev};
 		const decide = async yes => {
 			approve.disabled = deny.disabled = true;
