@@ -76,7 +76,12 @@ static void setup(world *w, const char *mutations, int max_steps, int approval_t
 		      "[pve]\nhost = 127.0.0.1\nport = %s\nuser = %s\nverb_timeout = 20\n"
 		      "[ssh]\nkey_file = %s\nconnect_timeout = 5\nknown_hosts = %s/known_hosts_e2e\n"
 		      "[agent]\nprovider = anthropic\nbase_url = http://127.0.0.1:%s\nmax_steps = %d\n"
-		      "turn_timeout = 90\npve_mutations = %s\nfallback = offline\n",
+		      "turn_timeout = 90\npve_mutations = %s\nfallback = offline\n"
+		      /* the devvm is this machine: what its triage finds depends on
+		       * what else runs here (a TCG guest of a test running alongside
+		       * is a cpu_runaway), so no remedy may hold the offline
+		       * playbook's turn on an approval */
+		      "devvm_mutations = deny\n",
 		      env("SSHD_PORT"), env("SSHD_USER"), env("PVE_PORT"), env("SSHD_USER"), env("SSHD_CLIENT_KEY"),
 		      env("SSHD_DIR"), env("MOCK_PORT"), max_steps, mutations);
 	CHECK(bg_config_new(&w->cfg, BG_CONFIG_CLIENT) == BG_OK);
