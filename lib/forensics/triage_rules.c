@@ -1248,8 +1248,8 @@ static int rule_process_storm(bg_triage *t)
 				}
 				add_line(&evidence, line, len);
 			}
-	if (block_after(text, "top parents", &p))
-		while (next_line(&p, &line, &len))
+	if (block_after(text, "top parents", &p)) /* before or after the cgroups: either order */
+		while (next_line(&p, &line, &len) && !starts(line, len, "cgroups near"))
 			if (split_fields(line, len, f, 3) == 3 && isdigit((unsigned char)f[0].s[0]) &&
 			    counter(f[1].s) > 2) { /* not init, not kthreadd */
 				top_n = counter(f[0].s);

@@ -592,6 +592,17 @@ static void test_process_storm(void **state)
 	t = scenario("storm-headroom.procs", "procs", expect);
 	assert_string_equal(culprit(t, 0), "pid:2231:bg-storm");
 	bg_triage_free(t);
+	/* the script's order since the Debian devvm's storm: the parents
+	 * first, then the cgroups (the lab's 337-thread storm) */
+	t = scenario("storm-parents-first.procs", "procs", expect);
+	assert_string_equal(culprit(t, 0), "pid:8001:bg-storm");
+	assert_non_null(strstr(only(t)->summary, "parent pid 8001 (bg-storm) has 216 children"));
+	bg_triage_free(t);
+	/* no parent worth naming: a cgroup line after them is not one */
+	t = scenario("storm-cgroup-after.procs", "procs", expect);
+	assert_string_equal(culprit(t, 0), "unit:bg-demo.service");
+	assert_null(strstr(only(t)->summary, "parent pid"));
+	bg_triage_free(t);
 }
 
 static void test_hung_unit(void **state)
