@@ -109,8 +109,12 @@ else
 fi
 S
 sec kernel_log 15 <<'S'
-if k=$(dmesg 2>/dev/null) && [ -n "$k" ]; then src=dmesg
-elif k=$(sudo -n dmesg 2>/dev/null) && [ -n "$k" ]; then src='sudo dmesg'
+# The kernel's ring (dmesg) when it can be read at all, even empty: an
+# operator's `dmesg -c` clears what is dealt with (the journal would keep
+# an OOM kill of hours ago for the whole boot); journalctl -k only when
+# dmesg cannot be read.
+if k=$(dmesg 2>/dev/null); then src=dmesg
+elif k=$(sudo -n dmesg 2>/dev/null); then src='sudo dmesg'
 elif k=$(journalctl -k -b -q --no-pager 2>/dev/null) && [ -n "$k" ]; then src='journalctl -k'
 else echo 'cannot read the kernel log: dmesg is restricted (kernel.dmesg_restrict) and sudo -n dmesg, journalctl -k gave nothing'; exit 1
 fi
