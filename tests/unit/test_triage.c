@@ -660,6 +660,22 @@ static void test_swap_thrash_names_the_swapper(void **state)
 	bg_triage_free(t);
 }
 
+/* The Debian devvm with a hog kept out of swap (the memory-low fault):
+ * the others are pushed out, the hog holding 85 % of the RAM is named,
+ * not systemd with its 2 MiB in swap. */
+static void test_swap_thrash_names_the_ram_holder(void **state)
+{
+	static const char *const expect[] = {"swap_thrash", "memory_pressure", "memory_low", NULL};
+	const char *files[] = {"swap-pushed-out.memory", "swap-pushed-out.top_mem", "swap-pushed-out.psi", NULL};
+	const char *sections[] = {"memory", "top_mem", "psi", NULL};
+	bg_triage *t = scenario_n(files, sections, expect);
+
+	(void)state;
+	assert_string_equal(culprit(t, 0), "pid:2119:awk");
+	assert_non_null(strstr(bg_triage_finding_at(t, 0)->summary, "holding the RAM: pid 2119 (awk) 388 MiB"));
+	bg_triage_free(t);
+}
+
 /* The culprit in both renderings; a guest's control bytes never reach it. */
 static void test_culprit_rendered_and_clean(void **state)
 {
@@ -837,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_hung_unit),
 		cmocka_unit_test(test_cpu_runaway),
 		cmocka_unit_test(test_swap_thrash_names_the_swapper),
+		cmocka_unit_test(test_swap_thrash_names_the_ram_holder),
 		cmocka_unit_test(test_culprit_rendered_and_clean),
 		cmocka_unit_test(test_missing_and_unrecorded_sections),
 		cmocka_unit_test(test_run_over_fake_ssh),
