@@ -21,6 +21,7 @@
 #define IO_FULL_CRIT      50.0
 #define SWAPIN_THRASH     100 /* pages swapped in per second */
 #define SWAP_PSI_THRASH   10.0
+#define SWAP_HOLDER_PCT   30 /* % of the RAM a process holds to be the cause of a thrash */
 #define AVAIL_WARN_PCT    5.0
 #define AVAIL_CRIT_PCT    2.0
 #define LOAD_WARN_PER_CPU 2.0
@@ -760,14 +761,16 @@ static void mem_evidence(const bg_triage *t, bg_buf *ev, const char *const *pref
 }
 
 /* "KB PID NAME" lines after "top swap users": the first three in the
- * summary, the first as the culprit. */
-static void top_swappers(const bg_triage *t, bg_buf *summary, bg_buf *evidence, char *culprit, size_t n)
+ * summary, the first as the culprit (its kB in *top_kb). */
+static void top_swappers(const bg_triage *t, bg_buf *summary, bg_buf *evidence, char *culprit, size_t n,
+			 long long *top_kb)
 {
 	const char *p = NULL, *line;
 	size_t len, k = 0;
 	fld f[3];
 
 	culprit[0] = '\0';
+	*top_kb = 0;
 	if (!block_after(bg_triage_output(t, "memory"), "top swap users", &p))
 		return;
 	while (k < 3 && next_line(&p, &line, &len)) {
@@ -779,8 +782,10 @@ static void top_swappers(const bg_triage *t, bg_buf *summary, bg_buf *evidence, 
 		bg_buf_printf(summary, "%s pid %lld (%s) %lld MiB", k ? "," : "; top swap users:", counter(f[1].s),
 			      comm, counter(f[0].s) / 1024);
 		add_line(evidence, line, len);
-		if (k++ == 0)
+		if (k++ == 0) {
 			culprit_pid(culprit, n, counter(f[1].s), comm);
+			*top_kb = counter(f[0].s);
+		}
 	}
 }
 
@@ -791,7 +796,9 @@ static int rule_swap_thrash(bg_triage *t)
 	char culprit[600];
 	mem m;
 	psi pm;
-	long long used;
+	long long used, top_kb;
+	proc_row rows[MAX_ROWS];
+	size_t nrows;
 
 	read_mem(t, &m);
 	read_psi(t, "memory", &pm);
@@ -807,7 +814,17 @@ static int rule_swap_thrash(bg_triage *t)
 	mem_evidence(t, &evidence, prefixes);
 	if (pm.have)
 		bg_buf_printf(&evidence, "%s\n", pm.some_line);
-	top_swappers(t, &summary, &evidence, culprit, sizeof(culprit));
+	top_swappers(t, &summary, &evidence, culprit, sizeof(culprit), &top_kb);
+	/* A process that holds a good share of the RAM, many times what the
+	 * top swap user has out, pushes the others to swap: it is the cause,
+	 * they are its victims (the lab's memory-low hog kept out of swap). */
+	nrows = proc_table(bg_triage_output(t, "top_mem"), 1, rows, MAX_ROWS);
+	if (nrows > 0 && rows[0].rss_kb * 100 >= m.total * SWAP_HOLDER_PCT && rows[0].rss_kb >= top_kb * 4) {
+		bg_buf_printf(&summary, "; holding the RAM: pid %lld (%s) %lld MiB", rows[0].pid, rows[0].comm,
+			      rows[0].rss_kb / 1024);
+		add_line(&evidence, rows[0].line, rows[0].len);
+		culprit_pid(culprit, sizeof(culprit), rows[0].pid, rows[0].comm);
+	}
 	return finish_c(t, "swap_thrash", BG_SEVERITY_CRITICAL, &summary, &evidence, culprit);
 }
 
@@ -1248,8 +1265,8 @@ static int rule_process_storm(bg_triage *t)
 				}
 				add_line(&evidence, line, len);
 			}
-	if (block_after(text, "top parents", &p))
-		while (next_line(&p, &line, &len))
+	if (block_after(text, "top parents", &p)) /* before or after the cgroups: either order */
+		while (next_line(&p, &line, &len) && !starts(line, len, "cgroups near"))
 			if (split_fields(line, len, f, 3) == 3 && isdigit((unsigned char)f[0].s[0]) &&
 			    counter(f[1].s) > 2) { /* not init, not kthreadd */
 				top_n = counter(f[0].s);

@@ -108,6 +108,14 @@ static bg_verdict running_rules(const bg_forensics_facts *f, bg_buf *b)
 	}
 	if (f->agent_answered) {
 		say(b, "guest agent answered guest-ping");
+		/* The agent runs from the guest's memory and needs no disk:
+		 * requests stuck in flight behind frozen counters are a dead
+		 * block path whatever it says (the lab's Debian devvm under
+		 * `wedge --io` was called healthy). */
+		if (!f->block_io_moved && ((f->inflight_known && f->inflight > 0) || f->qemu_dthreads > 0)) {
+			say(b, "the agent needs no disk to answer: the stuck requests decide");
+			return frozen_rules(f, b);
+		}
 		say(b, f->block_io_moved ? "block counters moved between the two samples"
 					 : "block counters did not move between the two samples (an idle guest)");
 		return BG_VERDICT_HEALTHY;

@@ -592,6 +592,17 @@ static void test_process_storm(void **state)
 	t = scenario("storm-headroom.procs", "procs", expect);
 	assert_string_equal(culprit(t, 0), "pid:2231:bg-storm");
 	bg_triage_free(t);
+	/* the script's order since the Debian devvm's storm: the parents
+	 * first, then the cgroups (the lab's 337-thread storm) */
+	t = scenario("storm-parents-first.procs", "procs", expect);
+	assert_string_equal(culprit(t, 0), "pid:8001:bg-storm");
+	assert_non_null(strstr(only(t)->summary, "parent pid 8001 (bg-storm) has 216 children"));
+	bg_triage_free(t);
+	/* no parent worth naming: a cgroup line after them is not one */
+	t = scenario("storm-cgroup-after.procs", "procs", expect);
+	assert_string_equal(culprit(t, 0), "unit:bg-demo.service");
+	assert_null(strstr(only(t)->summary, "parent pid"));
+	bg_triage_free(t);
 }
 
 static void test_hung_unit(void **state)
@@ -646,6 +657,22 @@ static void test_swap_thrash_names_the_swapper(void **state)
 	(void)state;
 	assert_string_equal(culprit(t, 0), "pid:2210:java");
 	assert_non_null(strstr(only(t)->summary, "top swap users: pid 2210 (java) 402 MiB, pid 733 (bg-demo) 10 MiB"));
+	bg_triage_free(t);
+}
+
+/* The Debian devvm with a hog kept out of swap (the memory-low fault):
+ * the others are pushed out, the hog holding 85 % of the RAM is named,
+ * not systemd with its 2 MiB in swap. */
+static void test_swap_thrash_names_the_ram_holder(void **state)
+{
+	static const char *const expect[] = {"swap_thrash", "memory_pressure", "memory_low", NULL};
+	const char *files[] = {"swap-pushed-out.memory", "swap-pushed-out.top_mem", "swap-pushed-out.psi", NULL};
+	const char *sections[] = {"memory", "top_mem", "psi", NULL};
+	bg_triage *t = scenario_n(files, sections, expect);
+
+	(void)state;
+	assert_string_equal(culprit(t, 0), "pid:2119:awk");
+	assert_non_null(strstr(bg_triage_finding_at(t, 0)->summary, "holding the RAM: pid 2119 (awk) 388 MiB"));
 	bg_triage_free(t);
 }
 
@@ -826,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_hung_unit),
 		cmocka_unit_test(test_cpu_runaway),
 		cmocka_unit_test(test_swap_thrash_names_the_swapper),
+		cmocka_unit_test(test_swap_thrash_names_the_ram_holder),
 		cmocka_unit_test(test_culprit_rendered_and_clean),
 		cmocka_unit_test(test_missing_and_unrecorded_sections),
 		cmocka_unit_test(test_run_over_fake_ssh),
