@@ -354,6 +354,32 @@ int bg_forensics_blockstats_moved(json_object *first, json_object *second, int *
 	return moved;
 }
 
+long long bg_forensics_blockstats_ops_done(json_object *first, json_object *second)
+{
+	static const char *const ops[] = {"rd_operations", "wr_operations", "flush_operations", "unmap_operations"};
+	size_t i, j, k, n1, n2;
+	long long done = 0;
+
+	n1 = json_object_is_type(first, json_type_array) ? json_object_array_length(first) : 0;
+	n2 = json_object_is_type(second, json_type_array) ? json_object_array_length(second) : 0;
+	for (i = 0; i < n1; i++) {
+		json_object *a = json_object_array_get_idx(first, i);
+		for (j = 0; j < n2; j++) {
+			json_object *b = json_object_array_get_idx(second, j);
+			if (strcmp(bg_json_str(b, "device", ""), bg_json_str(a, "device", "")) != 0 ||
+			    strcmp(bg_json_str(b, "node-name", ""), bg_json_str(a, "node-name", "")) != 0)
+				continue;
+			for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+				long long d = stat_of(b, ops[k]) - stat_of(a, ops[k]);
+				if (d > 0 && d < (1LL << 40)) /* a counter reset or a guest's nonsense counts nothing */
+					done += d;
+			}
+			break;
+		}
+	}
+	return done;
+}
+
 int bg_forensics_block_io_status(json_object *query_block, char *out, size_t out_len)
 {
 	size_t i, n;
@@ -571,6 +597,34 @@ static int virtio_inflight(bg_forensics *f, int *inflight, int *devices, json_ob
 }
 
 /* Any failed_* operation counted between two query-blockstats replies. */
+/* A trickle is no working disk path: a throttled or failing device lets
+ * one request through now and then while the rest wait (the lab's Debian
+ * devvm under `wedge --io`: 13 requests stuck at both samples, one 84 KiB
+ * read completed between them, and the counters "moved"). When fewer
+ * operations completed in the interval than stayed in flight at both
+ * samples, the backlog did not turn over once: the counters count as
+ * frozen. A working disk, even a slow one, completes its queue many times
+ * a second. */
+static void trickle_is_not_moving(bg_forensics *f, json_object *first, json_object *second, json_object *all)
+{
+	long long done;
+
+	if (!f->block_io_moved || f->inflight <= 0)
+		return;
+	done = bg_forensics_blockstats_ops_done(first, second);
+	if (all)
+		bg_json_add_int(all, "ops_done", done);
+	if (done >= f->inflight)
+		return;
+	f->block_io_moved = 0;
+	if (all)
+		bg_json_add_bool(all, "moved", 0);
+	bg_buf_printf(&f->evidence,
+		      "only %lld block operation(s) completed in the %d ms between the samples while %d request(s) "
+		      "stayed in flight at both: the backlog does not drain\n",
+		      done, f->o.blockstats_interval_ms, f->inflight);
+}
+
 static int failed_ops_moved(json_object *first, json_object *second)
 {
 	static const char *const keys[] = {"failed_rd_operations", "failed_wr_operations", "failed_flush_operations",
@@ -678,6 +732,7 @@ static void collect_qmp_blockstats(bg_forensics *f)
 		if (in0 >= 0 && in1 >= 0) {
 			f->inflight_known = 1;
 			f->inflight = in0 < in1 ? in0 : in1;
+			trickle_is_not_moving(f, first, second, all);
 		} else if (!f->inflight_why[0]) {
 			snprintf(f->inflight_why, sizeof(f->inflight_why), "not read at both samples");
 		}

@@ -115,6 +115,10 @@ bg_verdict bg_forensics_rules(const bg_forensics_facts *facts, char *evidence, s
  * device. */
 int bg_forensics_blockstats_moved(json_object *first, json_object *second, int *devices);
 
+/* The block operations (read, write, flush, unmap) completed between the
+ * two replies, over every device found in both; never negative. */
+long long bg_forensics_blockstats_ops_done(json_object *first, json_object *second);
+
 /* The requests in flight on one virtio queue: the "inuse" of an
  * x-query-virtio-queue-status reply (elements taken from the guest's ring
  * and not yet returned), or -1 when the reply has none. */

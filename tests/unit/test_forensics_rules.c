@@ -316,6 +316,17 @@ static void test_blockstats_from_replies(void **state)
 	assert_int_equal(bg_forensics_blockstats_moved(a, frozen, &devices), 0);
 	assert_int_equal(devices, 2);
 	assert_int_equal(bg_forensics_blockstats_moved(a, moved, &devices), 1);
+	/* what completed in between: one write (the trickle of a throttled
+	 * disk, fewer than the requests stuck in flight, counts as frozen) */
+	assert_int_equal(bg_forensics_blockstats_ops_done(a, moved), 1);
+	assert_int_equal(bg_forensics_blockstats_ops_done(a, frozen), 0);
+	assert_int_equal(bg_forensics_blockstats_ops_done(moved, a), 0); /* a counter going back counts nothing */
+	assert_int_equal(bg_forensics_blockstats_ops_done(NULL, a), 0);
+	{
+		json_object *many = json_tokener_parse(STATS(409600, 102));
+		assert_int_equal(bg_forensics_blockstats_ops_done(a, many), 100);
+		json_object_put(many);
+	}
 	assert_int_equal(bg_forensics_blockstats_moved(empty, empty, &devices), 0);
 	assert_int_equal(devices, 0);
 	assert_int_equal(bg_forensics_blockstats_moved(NULL, a, &devices), 0);
