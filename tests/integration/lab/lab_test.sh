@@ -295,7 +295,11 @@ if [[ -x "$BG_PVE" ]]; then
 	# what is missing); a spinning one is guest-busy.
 	guest_wedge "memory exhaustion (a tmpfs filled to all RAM)" undetermined \
 		'mkdir -p /run/fill && mount -t tmpfs -o size=100% fill /run/fill && dd if=/dev/zero of=/run/fill/x bs=1M'
-	guest_wedge "a process storm (a fork bomb)" guest-busy 'f() { f | f & }; f'
+	# Each process of this storm keeps trying to fork when the pids run out,
+	# so the guest spins. (The classic `f() { f | f & }; f` can settle with
+	# every process asleep on its pipe: an idle vCPU, which forensics
+	# rightly calls undetermined; a clean-clone CI run saw it.)
+	guest_wedge "a process storm (a fork bomb)" guest-busy 'f() { while :; do f & done; }; f'
 
 	if [[ -x "$BG_CTL" ]] && "$BG_CTL" --help 2>&1 | grep -qE '^ +ask '; then
 		step "the offline agent diagnoses a wedged guest and recovers it"
