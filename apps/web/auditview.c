@@ -22,17 +22,6 @@ typedef struct audit_query {
 	char kinds[AUDIT_KINDS_MAX][AUDIT_KIND_LEN + 1];
 } audit_query;
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode `n` bytes of `s` into `out` (NUL-terminated): 0, or -1
  * when it does not fit or holds a bad escape or a NUL. */
 static int url_decode(char *out, size_t outlen, const char *s, size_t n)
@@ -45,8 +34,8 @@ static int url_decode(char *out, size_t outlen, const char *s, size_t n)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = web_hexval(s[i + 1]);
+			lo = web_hexval(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi * 16 + lo;

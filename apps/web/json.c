@@ -158,7 +158,7 @@ static void jp_ws(jp *p)
 		p->i++;
 }
 
-static int hexval(char c)
+int web_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -177,7 +177,7 @@ static int jp_hex4(jp *p, unsigned int *out)
 	if (p->i + 4 > p->n)
 		return jp_fail(p, "short \\u escape");
 	for (k = 0; k < 4; k++) {
-		if ((h = hexval(p->s[p->i + (size_t)k])) < 0)
+		if ((h = web_hexval(p->s[p->i + (size_t)k])) < 0)
 			return jp_fail(p, "bad \\u escape");
 		v = v * 16 + (unsigned int)h;
 	}

@@ -45,4 +45,8 @@ void wjson_free(wjson_obj *o);
 const char *wjson_string(const wjson_obj *o, const char *key, wjson_type *type);
 int wjson_bool(const wjson_obj *o, const char *key, int *value);
 
+/* The value of one hex digit (either case), or -1: for JSON's \uXXXX and
+ * a URL's %XX alike. */
+int web_hexval(char c);
+
 #endif
