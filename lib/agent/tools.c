@@ -5,6 +5,7 @@
  * findings as "- SEVERITY RULE: summary"), which is what the model reads
  * and what the offline playbook parses (lib/llm/offline.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,22 +42,24 @@ static void render_exec(bg_buf *b, const bg_ssh_result *r, int timeout_s)
 		bg_buf_printf(b, "\n[%zu more bytes of stderr not kept]\n", r->err_dropped);
 }
 
-static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
+/* Run `command` on the devvm and turn what came back into the tool's
+ * outcome, after the line `head` (may be NULL). A timeout before the
+ * command started (no SSH banner from a frozen guest) is a transport
+ * failure, not a command that ran: it must not read as "exit status: -1",
+ * which would say the devvm answered. */
+static int devvm_run(real_tools *rt, const char *command, const bg_ssh_exec_options *opts, const char *head,
+		     bg_tool_out *o)
 {
-	real_tools *rt = impl;
-	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
 	bg_ssh_result r;
 	bg_buf b = BG_BUF_INIT;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	opts.timeout_s = timeout_s;
-	rc = bg_ssh_exec(&r, rt->devvm, command, &opts);
-	/* A timeout before the command started (no SSH banner from a frozen
-	 * guest) is a transport failure, not a command that ran: it must not
-	 * read as "exit status: -1", which would say the devvm answered. */
+	rc = bg_ssh_exec(&r, rt->devvm, command, opts);
 	if (rc == BG_OK || (rc == BG_ETIMEOUT && r.timed_out)) {
-		render_exec(&b, &r, timeout_s);
+		if (head)
+			bg_buf_printf(&b, "%s\n", head);
+		render_exec(&b, &r, opts->timeout_s);
 		o->ok = rc == BG_OK && r.exit_code == 0;
 		o->exit_code = r.exit_code;
 		o->dropped = r.out_dropped + r.err_dropped;
@@ -65,6 +68,14 @@ static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out
 	}
 	bg_ssh_result_clear(&r);
 	return rc;
+}
+
+static int real_exec(void *impl, const char *command, int timeout_s, bg_tool_out *o)
+{
+	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
+
+	opts.timeout_s = timeout_s;
+	return devvm_run(impl, command, &opts, NULL, o);
 }
 
 /* "- SEVERITY RULE: summary" per finding, and "  culprit: KIND:WHAT"
@@ -160,28 +171,16 @@ static int real_remedy(void *impl, const bg_remedy *rem, int timeout_s, bg_tool_
 {
 	real_tools *rt = impl;
 	bg_ssh_exec_options opts = BG_SSH_EXEC_OPTIONS_INIT;
-	bg_ssh_result r;
-	bg_buf b = BG_BUF_INIT;
-	char *command = bg_remedy_command(rem, rt->sudo);
+	char *command = bg_remedy_command(rem, rt->sudo), head[BG_REMEDY_TARGET_MAX + 64];
 	int rc;
 
 	if (!command)
 		return bg_error_oom();
-	memset(&r, 0, sizeof(r));
 	opts.timeout_s = timeout_s;
 	opts.remote_timeout = 1;
-	rc = bg_ssh_exec(&r, rt->devvm, command, &opts);
+	snprintf(head, sizeof(head), "remedy: %s %s", bg_remedy_action_name(rem->action), rem->target);
+	rc = devvm_run(rt, command, &opts, head, o);
 	free(command);
-	if (rc == BG_OK || (rc == BG_ETIMEOUT && r.timed_out)) {
-		bg_buf_printf(&b, "remedy: %s %s\n", bg_remedy_action_name(rem->action), rem->target);
-		render_exec(&b, &r, timeout_s);
-		o->ok = rc == BG_OK && r.exit_code == 0;
-		o->exit_code = r.exit_code;
-		o->dropped = r.out_dropped + r.err_dropped;
-		o->output = bg_buf_detach(&b);
-		rc = BG_OK;
-	}
-	bg_ssh_result_clear(&r);
 	return rc;
 }
 
