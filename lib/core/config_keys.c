@@ -386,6 +386,8 @@ const bg_config_key bg_config_keys[] = {
 	PVE("forensics", "blockstats_interval_ms", BG_CONF_INT, forensics.blockstats_interval_ms, "1000", 10, 60000,
 	    NULL, "between the two blockstats samples"),
 	PVE("forensics", "gdb", BG_CONF_BOOL, forensics.gdb, "false", 0, 1, NULL, "gdb backtrace of QEMU"),
+	PVE("forensics", "agent_exec", BG_CONF_BOOL, forensics.agent_exec, "true", 0, 1, NULL,
+	    "after the agent answers, start /bin/true in the guest once: can it fork?"),
 	PVE("verbs", "allow", BG_CONF_STRING, verbs.allow, "status forensics reset stop start cycle", 0, 0, check_verbs,
 	    "the allowlisted verbs"),
 	PVE("proxmox", "ha_manager", BG_CONF_STRING, proxmox.ha_manager, "/usr/sbin/ha-manager", 0, 0,

@@ -77,6 +77,7 @@ typedef struct bg_pve_settings {
 		int keep;
 		int blockstats_interval_ms;
 		int gdb;
+		int agent_exec;
 	} forensics;
 	struct {
 		const char *allow; /* space-separated verb names */

@@ -37,6 +37,8 @@
 /* A VM whose config has no agent gets a short look only: its silence is
  * expected, and waiting for it cost forensics 2 s (issue 13). */
 #define AGENT_UNCONFIGURED_MS 300
+/* The exec probe: a fork in the guest and two or three short exchanges. */
+#define AGENT_EXEC_MS 2000
 /* A stopped (T) QEMU cannot greet: QMP gets a short look, recorded, not
  * the full [timeouts] qmp; one in state D a little longer (D is often
  * brief). */
@@ -71,6 +73,8 @@ struct bg_forensics {
 	int blockstats_sampled, block_io_moved, block_io_pending;
 	int agent_answered;
 	int agent_unconfigured; /* qm config read, and no `agent: 1` in it */
+	int agent_exec_failed;  /* the exec probe: the guest could not start /bin/true */
+	char agent_exec[240];   /* what the exec probe found, one line ("" not tried) */
 	char io_status[160];
 	int inflight_known, inflight; /* requests in the guest's virtio block queues */
 	char inflight_why[200];
@@ -761,6 +765,24 @@ static void collect_qmp_blockstats(bg_forensics *f)
 
 /* --- the guest agent ------------------------------------------------------- */
 
+/* The ping needs no fork: an agent already running answers it in a guest
+ * that can start no process (pids or memory exhausted: SSH dead, the
+ * heartbeat stopped). Starting one program tells (issue 14's wedge-storm
+ * on the Debian devvm was called healthy). Its outcome is evidence, not
+ * the section's success. */
+static void probe_agent_exec(bg_forensics *f, section *s)
+{
+	bg_buf why = BG_BUF_INIT;
+	int rc = bg_qga_exec_probe(f->qga_path, AGENT_EXEC_MS, &why);
+
+	bg_buf_printf(&s->out, "exec probe (guest-exec /bin/true): %s\n", why.data ? why.data : "");
+	pthread_mutex_lock(&f->mu);
+	f->agent_exec_failed = rc == BG_EFAILED;
+	snprintf(f->agent_exec, sizeof(f->agent_exec), "%s", why.data ? why.data : "");
+	pthread_mutex_unlock(&f->mu);
+	bg_buf_free(&why);
+}
+
 static void collect_agent(bg_forensics *f)
 {
 	int ms = f->o.qmp_timeout_ms < AGENT_MAX_MS ? f->o.qmp_timeout_ms : AGENT_MAX_MS;
@@ -785,6 +807,8 @@ static void collect_agent(bg_forensics *f)
 		f->agent_answered = 1;
 		pthread_mutex_unlock(&f->mu);
 		bg_buf_printf(&s.out, "guest-ping answered in %lld ms\n", (long long)(bg_now_ms() - s.t0));
+		if (f->o.agent_exec)
+			probe_agent_exec(f, &s);
 	}
 	section_end(f, &s, rc, NULL);
 }
@@ -1168,6 +1192,8 @@ static void conclude(bg_forensics *f)
 	pthread_mutex_lock(&f->mu); /* the agent's thread may still run (deferred) */
 	facts.agent_answered = f->agent_answered;
 	facts.agent_unconfigured = f->agent_unconfigured;
+	facts.agent_exec_failed = f->agent_exec_failed;
+	facts.agent_exec_why = f->agent_exec[0] ? f->agent_exec : NULL;
 	pthread_mutex_unlock(&f->mu);
 	facts.io_status = f->io_status[0] ? f->io_status : NULL;
 	facts.inflight_known = f->inflight_known;
@@ -1223,6 +1249,7 @@ static void build_summary(bg_forensics *f)
 	bg_json_add_int(s, "time_ms", f->started_wall_ms);
 	bg_json_add_bool(s, "qmp_answered", f->qmp_answered);
 	bg_json_add_bool(s, "agent_answered", f->agent_answered);
+	bg_json_add_str(s, "agent_exec", f->agent_exec[0] ? f->agent_exec : NULL);
 	bg_json_add_str(s, "config_lock", f->o.config_lock);
 	json_object_object_add(s, "sections", json_object_get(f->sections));
 	bg_json_add_str(s, "stored", f->dir);
@@ -1503,6 +1530,7 @@ void bg_forensics_finish(bg_forensics *f)
 		json_object_array_sort(f->sections, section_cmp);
 		if (f->summary) {
 			bg_json_add_bool(f->summary, "agent_answered", f->agent_answered);
+			bg_json_add_str(f->summary, "agent_exec", f->agent_exec[0] ? f->agent_exec : NULL);
 			bg_json_add_bool(f->summary, "complete", 1);
 		}
 		write_summary(f); /* now with every section */

@@ -24,6 +24,10 @@ typedef struct bg_forensics_options {
 	int qmp_timeout_ms;
 	int blockstats_interval_ms;
 	int gdb;
+	/* 1: after the agent answers guest-ping, ask it to start /bin/true
+	 * once (bg_qga_exec_probe): a guest out of pids or memory answers the
+	 * ping but cannot fork. [forensics] agent_exec. */
+	int agent_exec;
 	const char *proxmox_facts; /* lines on the config lock and HA (pvestate.h), or NULL */
 	const char *config_lock;   /* the lock ("" none), NULL when unknown: summary.json "config_lock" */
 	/* 1: when QMP does not answer (a frozen or hung QEMU), do not wait for
@@ -79,16 +83,18 @@ int bg_forensics_reused(const bg_forensics *f); /* 1 for a bundle from bg_forens
 /* The verdict rules, on the recorded facts (for unit tests with recorded
  * section data). */
 typedef struct bg_forensics_facts {
-	int qemu_running;       /* a QEMU process exists for the VM */
-	char qemu_state;        /* its state letter, or 0 */
-	int qmp_answered;       /* greeting and query-status answered */
-	const char *qmp_status; /* query-status "status": running, paused, io-error, … */
-	int blockstats_sampled; /* two samples taken */
-	int block_io_moved;     /* any rd/wr counter changed between the samples */
-	int block_io_pending;   /* evidence that I/O is wanted (e.g. guest CPU busy) — optional */
-	int agent_answered;     /* guest agent ping answered */
-	int agent_unconfigured; /* the VM config has no guest agent: its silence says nothing */
-	const char *io_status;  /* query-block io-status of any device not "ok", or NULL */
+	int qemu_running;           /* a QEMU process exists for the VM */
+	char qemu_state;            /* its state letter, or 0 */
+	int qmp_answered;           /* greeting and query-status answered */
+	const char *qmp_status;     /* query-status "status": running, paused, io-error, … */
+	int blockstats_sampled;     /* two samples taken */
+	int block_io_moved;         /* any rd/wr counter changed between the samples */
+	int block_io_pending;       /* evidence that I/O is wanted (e.g. guest CPU busy) — optional */
+	int agent_answered;         /* guest agent ping answered */
+	int agent_unconfigured;     /* the VM config has no guest agent: its silence says nothing */
+	int agent_exec_failed;      /* the agent answered but the guest could not start a process (no fork) */
+	const char *agent_exec_why; /* the agent's words on it, or NULL */
+	const char *io_status;      /* query-block io-status of any device not "ok", or NULL */
 	/* What tells a dead block path from a guest that asks nothing of it
 	 * (issue 14), sampled with the block counters: */
 	int inflight_known;       /* every virtio block device's queues were read, at both samples */

@@ -540,6 +540,7 @@ static int take_forensics(run_ctx *c, int print_all)
 	}
 	o.blockstats_interval_ms = s->forensics.blockstats_interval_ms;
 	o.gdb = s->forensics.gdb;
+	o.agent_exec = s->forensics.agent_exec;
 	/* A mutating verb: qm status never gates the kill. The forensics
 	 * verb, where its caller completes the bundle after answering: qm
 	 * status never delays the verdict. */

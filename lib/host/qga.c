@@ -138,51 +138,178 @@ static int lc_recv(line_conn *c, json_object **msg)
 	}
 }
 
-/* guest-sync with a fresh id flushes stale replies, then guest-ping. */
-int bg_qga_ping(const char *path, int timeout_ms)
+/* The guest's words from an error reply, escaped: they reach terminals,
+ * logs and the page. */
+static void agent_error_text(json_object *err, bg_buf *out)
 {
-	line_conn c = {-1, BG_BUF_INIT, bg_deadline_in(timeout_ms)};
+	const char *d = bg_json_str(err, "desc", "?");
+
+	(void)bg_buf_escape(out, d, strnlen(d, 512));
+}
+
+/* Connect, then guest-sync with a fresh id: replies left in the channel by
+ * an earlier client are read and dropped until our id comes back, so one
+ * is never taken for the answer to our request. */
+static int lc_open_synced(line_conn *c, const char *path)
+{
 	long long sync_id = (long long)(bg_wall_ms() % 1000000000);
 	json_object *msg = NULL;
 	char req[128];
 	int rc;
 
-	rc = lc_connect(&c, path);
+	rc = lc_connect(c, path);
 	snprintf(req, sizeof(req), "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":%lld}}\n", sync_id);
 	if (rc == BG_OK)
-		rc = lc_send(&c, req);
+		rc = lc_send(c, req);
 	while (rc == BG_OK) {
-		rc = lc_recv(&c, &msg);
+		rc = lc_recv(c, &msg);
 		if (rc == BG_OK && bg_json_int(msg, "return", -1) == sync_id) {
 			json_object_put(msg);
 			break;
 		}
 		json_object_put(msg);
 	}
-	if (rc == BG_OK)
-		rc = lc_send(&c, "{\"execute\":\"guest-ping\"}\n");
+	return rc;
+}
+
+/* One request; *reply is its answer, the next message carrying "return"
+ * or "error" (anything else is skipped). */
+static int lc_call(line_conn *c, const char *req, json_object **reply)
+{
+	int rc = lc_send(c, req);
+
+	*reply = NULL;
 	while (rc == BG_OK) {
-		rc = lc_recv(&c, &msg);
+		json_object *msg = NULL;
+		rc = lc_recv(c, &msg);
 		if (rc != BG_OK)
 			break;
-		json_object *err = bg_json_obj(msg, "error");
-		int done = err || json_object_object_get_ex(msg, "return", NULL);
-		if (err) {
-			/* the guest's words, escaped: they reach terminals and logs */
-			bg_buf desc = BG_BUF_INIT;
-			const char *d = bg_json_str(err, "desc", "?");
-			(void)bg_buf_escape(&desc, d, strnlen(d, 512));
-			rc = bg_error_set(BG_EPROTO, "guest agent: guest-ping failed: %s", desc.data ? desc.data : "");
-			bg_buf_free(&desc);
+		if (bg_json_obj(msg, "error") || json_object_object_get_ex(msg, "return", NULL)) {
+			*reply = msg;
+			return BG_OK;
 		}
 		json_object_put(msg);
-		if (done)
-			break;
 	}
-	if (c.fd >= 0)
-		close(c.fd);
-	bg_buf_free(&c.in);
+	return rc;
+}
+
+static void lc_close(line_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	bg_buf_free(&c->in);
+}
+
+int bg_qga_ping(const char *path, int timeout_ms)
+{
+	line_conn c = {-1, BG_BUF_INIT, bg_deadline_in(timeout_ms)};
+	json_object *reply = NULL, *err;
+	int rc;
+
+	rc = lc_open_synced(&c, path);
+	if (rc == BG_OK)
+		rc = lc_call(&c, "{\"execute\":\"guest-ping\"}\n", &reply);
+	if (rc == BG_OK && (err = bg_json_obj(reply, "error"))) {
+		bg_buf desc = BG_BUF_INIT;
+		agent_error_text(err, &desc);
+		rc = bg_error_set(BG_EPROTO, "guest agent: guest-ping failed: %s", desc.data ? desc.data : "");
+		bg_buf_free(&desc);
+	}
+	json_object_put(reply);
+	lc_close(&c);
 	if (rc == BG_ETIMEOUT)
 		bg_error_set(BG_ETIMEOUT, "guest agent did not answer guest-ping within %d ms", timeout_ms);
+	return rc;
+}
+
+int bg_qga_exec_error_is_resource(const char *desc)
+{
+	/* glib's g_spawn says "Failed to fork (…)" or "Failed to fork child
+	 * process (…)"; the errno texts are EAGAIN's (pids or threads
+	 * exhausted) and ENOMEM's. Anything else (no /bin/true, as on a
+	 * Windows guest; exec refused) says nothing about the guest's health. */
+	static const char *const signs[] = {"failed to fork", "resource temporarily unavailable",
+					    "cannot allocate memory"};
+	size_t i;
+
+	if (!desc)
+		return 0;
+	for (i = 0; i < sizeof(signs) / sizeof(signs[0]); i++)
+		if (strcasestr(desc, signs[i]))
+			return 1;
+	return 0;
+}
+
+/* The probe's program: fixed, no arguments, no input or output, no effect. */
+#define EXEC_PROBE_PATH     "/bin/true"
+#define EXEC_STATUS_POLL_MS 50
+
+int bg_qga_exec_probe(const char *path, int timeout_ms, bg_buf *why)
+{
+	line_conn c = {-1, BG_BUF_INIT, bg_deadline_in(timeout_ms)};
+	int64_t t0 = bg_now_ms();
+	json_object *reply = NULL, *err;
+	long long pid = -1;
+	int rc;
+
+	rc = lc_open_synced(&c, path);
+	if (rc == BG_OK)
+		rc = lc_call(&c,
+			     "{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"" EXEC_PROBE_PATH
+			     "\",\"capture-output\":false}}\n",
+			     &reply);
+	if (rc != BG_OK) {
+		bg_buf_printf(why, "guest-exec " EXEC_PROBE_PATH ": no answer: %s", bg_error_last()->message);
+		goto out;
+	}
+	if ((err = bg_json_obj(reply, "error"))) {
+		bg_buf desc = BG_BUF_INIT;
+		agent_error_text(err, &desc);
+		if (bg_qga_exec_error_is_resource(desc.data)) {
+			bg_buf_printf(why, "the guest could not start " EXEC_PROBE_PATH ": %s", desc.data);
+			rc = BG_EFAILED;
+		} else {
+			/* CommandNotFound: guest-exec disabled (--block-rpcs) or absent */
+			bg_buf_printf(why, "guest-exec " EXEC_PROBE_PATH " refused (%s): %s",
+				      bg_json_str(err, "class", "?"), desc.data ? desc.data : "");
+			rc = BG_EUNSUPPORTED;
+		}
+		bg_buf_free(&desc);
+		goto out;
+	}
+	pid = bg_json_int(bg_json_obj(reply, "return"), "pid", -1);
+	if (pid <= 0) {
+		bg_buf_printf(why, "guest-exec " EXEC_PROBE_PATH ": a reply without a pid");
+		rc = BG_EPROTO;
+		goto out;
+	}
+	/* Started: the guest can fork. Ask until it has exited, so that the
+	 * agent drops its record of the process (it keeps one until then). */
+	for (;;) {
+		char req[160];
+		json_object *st;
+		json_object_put(reply);
+		reply = NULL;
+		snprintf(req, sizeof(req), "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%lld}}\n", pid);
+		if (lc_call(&c, req, &reply) != BG_OK || !(st = bg_json_obj(reply, "return"))) {
+			bg_buf_printf(why, "started (pid %lld); its status unread", pid);
+			break;
+		}
+		if (bg_json_bool(st, "exited", 0)) {
+			bg_buf_printf(why, "started and exited %lld (pid %lld) in %lld ms",
+				      (long long)bg_json_int(st, "exitcode", -1), pid, (long long)(bg_now_ms() - t0));
+			break;
+		}
+		if (bg_deadline_left(c.d) < EXEC_STATUS_POLL_MS) {
+			bg_buf_printf(why, "started (pid %lld), still running at the deadline", pid);
+			break;
+		}
+		bg_sleep_ms(EXEC_STATUS_POLL_MS);
+	}
+	rc = BG_OK;
+out:
+	json_object_put(reply);
+	lc_close(&c);
 	return rc;
 }

@@ -116,6 +116,18 @@ static bg_verdict running_rules(const bg_forensics_facts *f, bg_buf *b)
 			say(b, "the agent needs no disk to answer: the stuck requests decide");
 			return frozen_rules(f, b);
 		}
+		/* Nor does it fork to answer: a guest out of pids or memory
+		 * (SSH cannot start a session) still answers the ping. */
+		if (f->agent_exec_failed) {
+			char line[300];
+			snprintf(line, sizeof(line), "but it could not start a program: %.240s",
+				 f->agent_exec_why ? f->agent_exec_why : "(no reason given)");
+			say(b, line);
+			say(b, "the guest cannot fork (processes, threads or memory exhausted): SSH cannot start a "
+			       "session either; QEMU is fine, the guest needs a reset (if SSH still answers, triage "
+			       "names the culprit first)");
+			return BG_VERDICT_GUEST_BUSY;
+		}
 		say(b, f->block_io_moved ? "block counters moved between the two samples"
 					 : "block counters did not move between the two samples (an idle guest)");
 		return BG_VERDICT_HEALTHY;

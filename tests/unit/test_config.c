@@ -133,6 +133,7 @@ static void test_pve_defaults(void **state)
 	assert_int_equal(p->forensics.keep, 20);
 	assert_int_equal(p->forensics.blockstats_interval_ms, 1000);
 	assert_int_equal(p->forensics.gdb, 0);
+	assert_int_equal(p->forensics.agent_exec, 1);
 	assert_string_equal(p->verbs.allow, "status forensics reset stop start cycle");
 	/* pve.conf never reads the environment */
 	assert_int_equal(bg_config_load_env(cfg, NULL), BG_EINVAL);

@@ -205,6 +205,38 @@ static void test_guest_unresponsive(void **state)
 	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_GUEST_UNRESPONSIVE), "reset");
 }
 
+/* The agent answers guest-ping without forking: in a guest out of pids or
+ * memory (the lab's wedge-storm on the Debian devvm) only the exec probe
+ * tells, and it makes the verdict guest-busy, whatever the counters say,
+ * unless requests stuck in flight name the disk path first. */
+static void test_agent_answers_but_guest_cannot_fork(void **state)
+{
+	bg_forensics_facts f = healthy();
+
+	(void)state;
+	f.agent_exec_failed = 1;
+	f.agent_exec_why = "the guest could not start /bin/true: Guest agent command failed, error was 'Failed to "
+			   "fork (Resource temporarily unavailable)'";
+	expect(&f, BG_VERDICT_GUEST_BUSY, "could not start a program: the guest could not start /bin/true");
+	assert_non_null(strstr(ev, "Failed to fork"));
+	assert_non_null(strstr(ev, "guest agent answered guest-ping"));
+	assert_string_equal(bg_verdict_recommended_verb(BG_VERDICT_GUEST_BUSY), "reset");
+	/* frozen counters, idle vCPUs, nothing in flight: still the fork decides */
+	f = frozen(0, 3);
+	f.agent_answered = 1;
+	f.agent_exec_failed = 1;
+	f.agent_exec_why = NULL;
+	expect(&f, BG_VERDICT_GUEST_BUSY, "(no reason given)");
+	/* requests stuck in flight: the dead block path comes first */
+	f.inflight = 2;
+	expect(&f, BG_VERDICT_BLOCK_IO_STALLED, "the stuck requests decide");
+	/* the probe started its program (or was not tried): healthy */
+	f = healthy();
+	f.agent_exec_why = "started and exited 0 (pid 812) in 41 ms";
+	expect(&f, BG_VERDICT_HEALTHY, "guest agent answered guest-ping");
+	assert_null(strstr(ev, "could not start"));
+}
+
 /* Without a configured agent, silence is no evidence: a quiet guest with a
  * working disk path is healthy, not unresponsive (no `reset` advised), and
  * frozen counters still read as a stall but say what to check first. */
@@ -409,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_qemu_uninterruptible),
 		cmocka_unit_test(test_paused),
 		cmocka_unit_test(test_io_error),
+		cmocka_unit_test(test_agent_answers_but_guest_cannot_fork),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_evidence_truncated_safely),
 		cmocka_unit_test(test_blockstats_from_replies),

@@ -272,6 +272,183 @@ static void agent_error_text_is_escaped(void **state)
 	end_peer(pid);
 }
 
+/* --- the guest agent's exec probe ------------------------------------------ */
+
+/* One request line into buf (NUL-terminated, cut at its size). */
+static void read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	char c;
+
+	while (read(fd, &c, 1) == 1 && c != '\n')
+		if (n + 1 < size)
+			buf[n++] = c;
+	buf[n] = '\0';
+}
+
+/* Answers guest-sync with its id, as a real agent does. */
+static void agent_sync(int fd)
+{
+	char req[256], reply[64];
+	long long id = -1;
+
+	read_line(fd, req, sizeof(req));
+	if (strstr(req, "\"id\":"))
+		sscanf(strstr(req, "\"id\":") + 5, "%lld", &id);
+	snprintf(reply, sizeof(reply), "{\"return\":%lld}\n", id);
+	put(fd, reply);
+}
+
+/* The probe's request must be exactly the fixed program, no arguments, no
+ * output: anything else gets an answer that fails the test's expectation. */
+static int is_the_probe(const char *req)
+{
+	return strcmp(req,
+		      "{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"/bin/true\",\"capture-output\":false}}") ==
+	       0;
+}
+
+/* qemu-ga in a guest out of pids: g_spawn's "Failed to fork", with an
+ * escape sequence a hostile guest adds. */
+static void agent_exec_cannot_fork(int fd)
+{
+	char req[512];
+
+	agent_sync(fd);
+	read_line(fd, req, sizeof(req));
+	if (!is_the_probe(req))
+		put(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"unexpected request\"}}\n");
+	else
+		put(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"Guest agent command failed, error was "
+			"'Failed to fork (Resource temporarily unavailable)'\\u001b[31m\"}}\n");
+	pause();
+}
+
+/* qemu-ga started with --block-rpcs=guest-exec (or an old one without it) */
+static void agent_exec_disabled(int fd)
+{
+	agent_sync(fd);
+	skip_line(fd);
+	put(fd, "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command guest-exec has been disabled for "
+		"this instance\"}}\n");
+	pause();
+}
+
+/* A guest without /bin/true (Windows): an error that is no sign of want */
+static void agent_exec_no_such_program(int fd)
+{
+	agent_sync(fd);
+	skip_line(fd);
+	put(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"Guest agent command failed, error was 'Failed to "
+		"execute child process \\u201c/bin/true\\u201d (No such file or directory)'\"}}\n");
+	pause();
+}
+
+/* Starts it; guest-exec-status says running once, then exited 0. An event
+ * line comes between, as the agent's channel may carry. */
+static void agent_exec_starts(int fd)
+{
+	char req[512];
+	int asked = 0;
+
+	agent_sync(fd);
+	read_line(fd, req, sizeof(req));
+	if (!is_the_probe(req)) {
+		put(fd, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"unexpected request\"}}\n");
+		pause();
+	}
+	put(fd, "{\"return\":{\"pid\":4242}}\n");
+	for (;;) {
+		read_line(fd, req, sizeof(req));
+		if (!strstr(req, "\"guest-exec-status\"") || !strstr(req, "\"pid\":4242"))
+			_exit(0);
+		put(fd, "{\"event\":\"noise\"}\n");
+		put(fd,
+		    asked++ ? "{\"return\":{\"exited\":true,\"exitcode\":0}}\n" : "{\"return\":{\"exited\":false}}\n");
+	}
+}
+
+/* Starts it, then floods the channel with lines that are no answer. */
+static void agent_exec_then_floods(int fd)
+{
+	agent_sync(fd);
+	skip_line(fd);
+	put(fd, "{\"return\":{\"pid\":7}}\n");
+	flood_forever(fd, "{\"event\":\"noise\"}\n");
+}
+
+/* Starts it, and it never exits. */
+static void agent_exec_never_exits(int fd)
+{
+	agent_sync(fd);
+	skip_line(fd);
+	put(fd, "{\"return\":{\"pid\":7}}\n");
+	for (;;) {
+		skip_line(fd);
+		put(fd, "{\"return\":{\"exited\":false}}\n");
+	}
+}
+
+/* The probe against one peer: its status, within the deadline (plus
+ * slack), and a why with no raw control byte containing `part`. */
+static void exec_probe_against(peer_fn fn, int timeout_ms, int want, const char *part)
+{
+	pid_t pid = peer(fn);
+	bg_buf why = BG_BUF_INIT;
+	int64_t t0 = bg_now_ms();
+	int rc = bg_qga_exec_probe(path, timeout_ms, &why);
+	int64_t took = bg_now_ms() - t0;
+
+	end_peer(pid);
+	if (rc != want || !why.data || !strstr(why.data, part) || took > timeout_ms + 1500)
+		fail_msg("exec probe: rc %d (want %d) in %lld ms (deadline %d): %s", rc, want, (long long)took,
+			 timeout_ms, why.data ? why.data : "(nothing)");
+	assert_no_control_bytes(why.data);
+	bg_buf_free(&why);
+}
+
+static void exec_probe_names_a_fork_failure(void **state)
+{
+	(void)state;
+	exec_probe_against(agent_exec_cannot_fork, 2000, BG_EFAILED,
+			   "the guest could not start /bin/true: Guest agent command failed, error was 'Failed to fork "
+			   "(Resource temporarily unavailable)'\\x1b[31m");
+}
+
+static void exec_probe_disabled_or_unknown_tells_nothing(void **state)
+{
+	(void)state;
+	exec_probe_against(agent_exec_disabled, 2000, BG_EUNSUPPORTED, "refused (CommandNotFound)");
+	exec_probe_against(agent_exec_no_such_program, 2000, BG_EUNSUPPORTED, "No such file or directory");
+	exec_probe_against(agent_never_answers, 300, BG_ETIMEOUT, "no answer");
+}
+
+static void exec_probe_started_and_reaped(void **state)
+{
+	(void)state;
+	exec_probe_against(agent_exec_starts, 2000, BG_OK, "started and exited 0 (pid 4242)");
+}
+
+static void exec_probe_deadline_holds_after_the_start(void **state)
+{
+	(void)state;
+	exec_probe_against(agent_exec_then_floods, 500, BG_OK, "started (pid 7); its status unread");
+	exec_probe_against(agent_exec_never_exits, 500, BG_OK, "still running at the deadline");
+}
+
+static void exec_error_texts_that_mean_want(void **state)
+{
+	(void)state;
+	assert_true(bg_qga_exec_error_is_resource("Guest agent command failed, error was 'Failed to fork (Resource "
+						  "temporarily unavailable)'"));
+	assert_true(bg_qga_exec_error_is_resource("Failed to fork child process (Cannot allocate memory)"));
+	assert_true(bg_qga_exec_error_is_resource("failed to FORK"));
+	assert_false(bg_qga_exec_error_is_resource("Failed to execute child process \"/bin/true\" (No such file)"));
+	assert_false(bg_qga_exec_error_is_resource("The command guest-exec has been disabled for this instance"));
+	assert_false(bg_qga_exec_error_is_resource(""));
+	assert_false(bg_qga_exec_error_is_resource(NULL));
+}
+
 /* A reader that hangs must fail the test, not the test run. */
 static void watchdog(int sig)
 {
@@ -324,6 +501,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(an_agent_flood_of_garbage_times_out, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(an_agent_that_never_answers_times_out, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(agent_error_text_is_escaped, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(exec_probe_names_a_fork_failure, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(exec_probe_disabled_or_unknown_tells_nothing, setup_each,
+						teardown_each),
+		cmocka_unit_test_setup_teardown(exec_probe_started_and_reaped, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(exec_probe_deadline_holds_after_the_start, setup_each, teardown_each),
+		cmocka_unit_test(exec_error_texts_that_mean_want),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

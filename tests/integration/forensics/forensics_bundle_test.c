@@ -86,6 +86,7 @@ static bg_forensics_options options(const char *verb)
 	o.qmp_timeout_ms = 1000;
 	o.blockstats_interval_ms = 200;
 	o.gdb = 1;
+	o.agent_exec = 1; /* the default of [forensics] agent_exec */
 	return o;
 }
 
@@ -295,8 +296,10 @@ static void test_deferred_qm_does_not_gate(void **state)
 
 /* A guest agent stand-in on <vmid>.qga (QEMU's own socket file is
  * unlinked first): answers guest-sync with its id and guest-ping, with a
- * stale reply first as a real agent may leave one behind. */
-static pid_t fake_agent(void)
+ * stale reply first as a real agent may leave one behind; guest-exec
+ * starts pid 4242, which has exited at the first guest-exec-status, or,
+ * `cannot_fork`, fails as qemu-ga does in a guest out of pids. */
+static pid_t fake_agent_ex(int cannot_fork)
 {
 	struct sockaddr_un a;
 	char path[256];
@@ -327,6 +330,16 @@ static pid_t fake_agent(void)
 				char *p = strstr(req, "\"id\":");
 				if (strstr(req, "guest-sync") && p && sscanf(p + 5, "%lld", &id) == 1)
 					snprintf(reply, sizeof(reply), "{\"return\": %lld}\n", id);
+				else if (strstr(req, "\"guest-exec\"") && cannot_fork)
+					snprintf(reply, sizeof(reply),
+						 "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Guest agent "
+						 "command failed, error was 'Failed to fork (Resource temporarily "
+						 "unavailable)'\"}}\n");
+				else if (strstr(req, "\"guest-exec\""))
+					snprintf(reply, sizeof(reply), "{\"return\": {\"pid\": 4242}}\n");
+				else if (strstr(req, "\"guest-exec-status\""))
+					snprintf(reply, sizeof(reply),
+						 "{\"return\": {\"exited\": true, \"exitcode\": 0}}\n");
 				else
 					snprintf(reply, sizeof(reply), "{\"return\": {}}\n");
 				if (write(c, reply, strlen(reply)) < 0)
@@ -337,6 +350,11 @@ static pid_t fake_agent(void)
 	}
 	close(lfd);
 	return pid;
+}
+
+static pid_t fake_agent(void)
+{
+	return fake_agent_ex(0);
 }
 
 static void test_agent_answers_is_healthy(void **state)
@@ -353,8 +371,41 @@ static void test_agent_answers_is_healthy(void **state)
 	if (bg_forensics_verdict(f) != BG_VERDICT_HEALTHY)
 		fail_msg("verdict %s:\n%s", bg_verdict_name(bg_forensics_verdict(f)), bg_forensics_text(f));
 	contains(bg_forensics_path(f), "agent-ping.txt", "guest-ping answered");
+	contains(bg_forensics_path(f), "agent-ping.txt",
+		 "exec probe (guest-exec /bin/true): started and exited 0 (pid 4242)");
 	assert_true(bg_json_bool(bg_forensics_summary(f), "agent_answered", 0));
+	assert_non_null(strstr(bg_json_str(bg_forensics_summary(f), "agent_exec", ""), "started and exited 0"));
 	assert_null(bg_json_str(bg_forensics_summary(f), "recommended_verb", NULL));
+	bg_forensics_free(f);
+}
+
+/* A guest out of pids: its agent answers guest-ping but cannot fork, which
+ * the ping alone took for a live guest (the lab's wedge-storm on the
+ * Debian devvm). With the probe switched off the old reading comes back. */
+static void test_agent_answers_but_cannot_fork_is_guest_busy(void **state)
+{
+	bg_forensics_options o = options("forensics");
+	bg_forensics *f = NULL;
+	pid_t agent = fake_agent_ex(1);
+
+	(void)state;
+	o.gdb = 0;
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	if (bg_forensics_verdict(f) != BG_VERDICT_GUEST_BUSY)
+		fail_msg("verdict %s:\n%s", bg_verdict_name(bg_forensics_verdict(f)), bg_forensics_text(f));
+	assert_non_null(strstr(bg_forensics_evidence(f), "could not start a program"));
+	assert_non_null(strstr(bg_forensics_evidence(f), "Failed to fork"));
+	contains(bg_forensics_path(f), "agent-ping.txt", "the guest could not start /bin/true");
+	assert_string_equal(bg_json_str(bg_forensics_summary(f), "recommended_verb", ""), "reset");
+	bg_forensics_free(f);
+	f = NULL;
+	o.agent_exec = 0;
+	assert_int_equal(bg_forensics_collect(&f, &o), BG_OK);
+	kill(agent, SIGKILL);
+	waitpid(agent, NULL, 0);
+	if (bg_forensics_verdict(f) != BG_VERDICT_HEALTHY)
+		fail_msg("probe off: verdict %s:\n%s", bg_verdict_name(bg_forensics_verdict(f)), bg_forensics_text(f));
+	assert_null(bg_json_str(bg_forensics_summary(f), "agent_exec", NULL));
 	bg_forensics_free(f);
 }
 
@@ -659,6 +710,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_running),
 		cmocka_unit_test(test_agent_answers_is_healthy),
+		cmocka_unit_test(test_agent_answers_but_cannot_fork_is_guest_busy),
 		cmocka_unit_test(test_sigstopped_is_qmp_unresponsive),
 		cmocka_unit_test(test_deferred_qm_does_not_gate),
 		cmocka_unit_test(test_stopped_and_pruning),
