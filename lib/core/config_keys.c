@@ -387,7 +387,8 @@ const bg_config_key bg_config_keys[] = {
 	    NULL, "between the two blockstats samples"),
 	PVE("forensics", "gdb", BG_CONF_BOOL, forensics.gdb, "false", 0, 1, NULL, "gdb backtrace of QEMU"),
 	PVE("forensics", "agent_exec", BG_CONF_BOOL, forensics.agent_exec, "true", 0, 1, NULL,
-	    "after the agent answers, start /bin/true in the guest once: can it fork?"),
+	    "after the agent answers guest-ping, have it start /bin/true once (no arguments, no output): a guest that "
+	    "cannot fork is guest-busy; false: nothing runs in the guest"),
 	PVE("verbs", "allow", BG_CONF_STRING, verbs.allow, "status forensics reset stop start cycle", 0, 0, check_verbs,
 	    "the allowlisted verbs"),
 	PVE("proxmox", "ha_manager", BG_CONF_STRING, proxmox.ha_manager, "/usr/sbin/ha-manager", 0, 0,
