@@ -13,6 +13,7 @@
 #include "breakglass/llm.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "llm/remedy_units.h"       /* the unit types a restart means something for */
 #include "remedy_kill_process_sh.h" /* bg_remedy_kill_process_sh[] */
 #include "remedy_remount_sh.h"      /* bg_remedy_remount_sh[] */
 #include "remedy_remove_file_sh.h"  /* bg_remedy_remove_file_sh[] */
@@ -48,21 +49,6 @@ static int refuse(const char *action, const char *why)
 	return bg_error_set(BG_EINVAL, "refused: %s: %s; nothing was run", action, why);
 }
 
-/* The unit types a restart means something for. */
-static int unit_suffix_ok(const char *name)
-{
-	static const char *const suffixes[] = {".service", ".socket", ".timer", ".mount", ".path", ".swap", ".target"};
-	size_t i, n = strlen(name);
-
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		size_t k = strlen(suffixes[i]);
-
-		if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* systemd's unit name characters: letters, digits, ":-_.\" and one "@"
  * (a template's instance); no leading "-" or ".", a known suffix. */
 static int check_unit(const char *u)
@@ -86,8 +72,8 @@ static int check_unit(const char *u)
 	}
 	if (ats > 1)
 		return refuse(a, "a unit name has at most one \"@\"");
-	if (!unit_suffix_ok(u))
-		return refuse(a, "the unit must be a .service, .socket, .timer, .mount, .path, .swap or .target");
+	if (!bg_remedy_unit_restartable(u))
+		return refuse(a, "the unit must be a " BG_REMEDY_UNIT_SUFFIXES);
 	return BG_OK;
 }
 

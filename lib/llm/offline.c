@@ -38,6 +38,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "llm/provider.h"
+#include "llm/remedy_units.h"
 
 #define OFFLINE_FIELD_MAX 64
 
@@ -327,11 +328,17 @@ static const struct remedy_rule *remedy_for(const finding *f)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(catalogue) / sizeof(catalogue[0]); i++)
-		if (strcmp(f->rule, catalogue[i].rule) == 0 &&
-		    strncmp(f->culprit, catalogue[i].kind, strlen(catalogue[i].kind)) == 0 &&
-		    f->culprit[strlen(catalogue[i].kind)] != '\0')
-			return &catalogue[i];
+	for (i = 0; i < sizeof(catalogue) / sizeof(catalogue[0]); i++) {
+		const char *target = f->culprit + strlen(catalogue[i].kind);
+		if (strcmp(f->rule, catalogue[i].rule) != 0 ||
+		    strncmp(f->culprit, catalogue[i].kind, strlen(catalogue[i].kind)) != 0 || *target == '\0')
+			continue;
+		/* a failed .scope (its process gone, as after an OOM kill in
+		 * one) gets advice, not a restart the target check refuses */
+		if (strcmp(catalogue[i].action, BG_REMEDY_RESTART_UNIT) == 0 && !bg_remedy_unit_restartable(target))
+			continue;
+		return &catalogue[i];
+	}
 	return NULL;
 }
 
@@ -353,7 +360,9 @@ static const char *advice_for(const char *rule)
 		{"swap_thrash", "stop the processes piling up (top_mem) before the guest stalls completely"},
 		{"memory_pressure", "stop or restart the largest processes (top_mem)"},
 		{"memory_low", "stop or restart the largest processes (top_mem)"},
-		{"failed_units", "read `journalctl -u UNIT` of each failed unit, then `systemctl restart` it"},
+		{"failed_units",
+		 "read `journalctl -u UNIT` of each failed unit, then `systemctl restart` it (a "
+		 "failed .scope cannot be restarted: `systemctl reset-failed` it once its cause is known)"},
 		{"hung_unit", "read `journalctl -u UNIT`, then `systemctl restart` it"},
 		{"dstate", "processes stuck in state D wait on storage; if the disk path is dead only a `cycle` from "
 			   "the host helps"},

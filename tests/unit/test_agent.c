@@ -1057,7 +1057,7 @@ static void test_playbook_remedies_through_the_agent(void **state)
 	fx_init(&f, script, 1, BG_MUTATIONS_AUTO);
 	f.set.devvm_mutations = BG_MUTATIONS_AUTO;
 	f.tools.triage_out = "findings:\n"
-			     "- warn failed_units: 2 failed units\n  culprit: unit:x.service;reboot\n"
+			     "- warn failed_units: 2 failed units\n  culprit: unit:x;reboot.service\n"
 			     "- warn hung_unit: bg-demo.service stuck\n  culprit: unit:bg-demo.service\n";
 	assert_int_equal(bg_llm_offline_new(&offline, NULL), BG_OK);
 	fx_start(&f, offline);

@@ -446,7 +446,9 @@ static void test_no_remedy_outside_the_catalogue(void **state)
 				     "  culprit: mount:/data\n"
 				     "- warn brand_new_rule: something\n"
 				     "  culprit: unit:x.service\n"
-				     "- warn failed_units: 1 failed unit (no culprit line)\n";
+				     "- warn failed_units: 1 failed unit (no culprit line)\n"
+				     "- warn failed_units: 1 failed systemd unit: bg-fault-oom.scope\n"
+				     "  culprit: unit:bg-fault-oom.scope\n";
 	script sc = {STATUS_RUNNING, UPTIME_OK, triage, NULL, NULL, 0, 0, NULL, 0, NULL};
 	seen s = {.n = 0, .text = BG_BUF_INIT};
 
@@ -457,6 +459,10 @@ static void test_no_remedy_outside_the_catalogue(void **state)
 	assert_non_null(strstr(s.text.data, "nothing was changed"));
 	assert_non_null(strstr(s.text.data, "culprit: pid:88:jbd2/vda1-8"));
 	assert_non_null(strstr(s.text.data, "wait on storage"));
+	/* a failed scope (its process OOM-killed, as in the lab) cannot be
+	 * restarted: advice, no restart-unit the target check would refuse */
+	assert_non_null(strstr(s.text.data, "culprit: unit:bg-fault-oom.scope"));
+	assert_non_null(strstr(s.text.data, "reset-failed"));
 	bg_buf_free(&s.text);
 }
 
