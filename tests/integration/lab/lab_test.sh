@@ -311,8 +311,9 @@ if [[ -x "$BG_PVE" ]]; then
 	# goes below what runs, so no fork succeeds and the vCPU stays busy.
 	# (A shell fork bomb is not deterministic: the classic `f() { f | f & }`
 	# can settle with every process asleep on its pipe, and a looping one
-	# once filled the RAM, the OOM killer took the SSH server and the
-	# guest went idle: undetermined, rightly, in two clean-clone CI runs.)
+	# dies out, busybox's sh exiting when a fork fails: in a clean-clone CI
+	# run SSH failed at the bomb's peak and forensics, 5 s later, found the
+	# vCPU idle: undetermined, rightly.)
 	guest_wedge "a process storm (no fork succeeds, the vCPU spins)" guest-busy -f "$src/tests/lab/faults/wedge-storm/inject"
 
 	if [[ -x "$BG_CTL" ]] && "$BG_CTL" --help 2>&1 | grep -qE '^ +ask '; then
