@@ -90,6 +90,24 @@ class Lab:
         except FileNotFoundError:
             return []
 
+    def wait_lock_holder(self, verb, pid, timeout=20):
+        """Wait until breakglass-pve `pid` holds the VM lock for `verb`: the
+        holder writes "VERB SINCE CLIENT PID" into the lock file once it has
+        the flock. A fixed sleep after starting it is not enough: under a
+        loaded CI machine the process may not have got there yet."""
+        path = os.path.join(self.lock, "breakglass-pve-%d.lock" % VMID)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with open(path) as f:
+                    words = f.read().split()
+                if len(words) == 4 and words[0] == verb and words[3] == str(pid):
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.01)
+        raise AssertionError("breakglass-pve %d did not take the VM lock for %s in %d s" % (pid, verb, timeout))
+
     def pve(self, *words, ssh=None, timeout=60, **kw):
         """Run breakglass-pve; ssh=(client_ip, original_command or None)."""
         env = {"PATH": "/usr/bin:/bin"}

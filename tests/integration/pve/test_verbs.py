@@ -138,7 +138,7 @@ def test_two_mutating_verbs_at_once_one_is_busy(lab):
     env = {"PATH": "/usr/bin:/bin", "SSH_CONNECTION": "127.0.0.9 40000 127.0.0.1 22",
            "SSH_ORIGINAL_COMMAND": "cycle --json"}
     first = subprocess.Popen([BIN, "--config", lab.conf], env=env, stdout=subprocess.PIPE)
-    time.sleep(0.5)
+    lab.wait_lock_holder("cycle", first.pid)  # then its forensics hold the lock > 2 s
     r = lab.pve("stop", "--json")
     assert r.returncode == 3, r
     doc = json.loads(r.stdout)
@@ -156,7 +156,7 @@ def test_a_second_verb_waits_for_the_lock_when_allowed_to(lab):
     os.kill(old, signal.SIGSTOP)
     first = subprocess.Popen([BIN, "--config", lab.conf, "cycle"], stdout=subprocess.DEVNULL,
                              env={"PATH": "/usr/bin:/bin"})
-    time.sleep(0.3)
+    lab.wait_lock_holder("cycle", first.pid)  # then its forensics hold the lock > 1 s
     r, doc = lab.pve_json("stop")
     assert first.wait(timeout=30) == 0
     assert r.returncode == 0, doc
@@ -169,7 +169,7 @@ def test_sighup_in_the_middle_of_a_cycle_does_not_stop_it(lab):
     os.kill(old, signal.SIGSTOP)
     p = subprocess.Popen([BIN, "--config", lab.conf, "cycle"], stdout=subprocess.PIPE,
                          env={"PATH": "/usr/bin:/bin"})
-    time.sleep(0.4)  # inside the forensics (QMP times out after 1 s)
+    lab.wait_lock_holder("cycle", p.pid)  # then inside the forensics (QMP times out after 1 s)
     p.send_signal(signal.SIGHUP)
     p.stdout.close()  # and the client is gone: writes now fail with EPIPE
     assert p.wait(timeout=30) == 0
