@@ -4,6 +4,7 @@
  * from whatever events survived, and let the offline playbook decide on
  * it. Nothing may crash, and what loads must read back.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,9 +53,30 @@ static int write_file(const char *path, const uint8_t *data, size_t size)
 	return w == (ssize_t)size ? 0 : -1;
 }
 
+static char dir[64];
+
+/* The store's directory goes at exit: a replay in every CI run left one
+ * in /tmp. It holds only the files the store wrote (no subdirectories). */
+static void remove_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[128];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+			(void)unlink(path);
+	}
+	closedir(d);
+	(void)rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[64];
 	char path[128];
 	bg_session_store *st = NULL;
 	bg_session *s = NULL;
@@ -65,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(dir, sizeof(dir), "/tmp/bg-session-fuzz-XXXXXX");
 		if (!mkdtemp(dir))
 			abort();
+		atexit(remove_dir);
 	}
 	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, FUZZ_ID);
 	if (write_file(path, data, size) != 0)

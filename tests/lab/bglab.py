@@ -8,6 +8,8 @@ command line below) and for the Python tests (imported).
     ports          free_port, port_in_use
     KEY=VALUE      read_assignments: a helper's output or env file, parsed as
                    data (never run as shell code)
+    /tmp dirs      test_tmpdir, tmpdirs_done: a test script's directories,
+                   removed at exit when it passed, kept when it did not
 
 Command line (what scripts/lab calls; each prints nothing but its answer):
 
@@ -21,11 +23,14 @@ Command line (what scripts/lab calls; each prints nothing but its answer):
                       a control character; print it back unchanged
 """
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDIN = os.path.join(HERE, "qm-standin")
@@ -162,6 +167,37 @@ def read_assignments(text, allowed=r".*"):
             raise ValueError("unexpected name %s (allowed: %s)" % (m.group(1), allowed))
         out[m.group(1)] = _value(m.group(2))
     return out
+
+
+# A test script's directories under /tmp: removed at exit when the script
+# said it passed (CI runs the suite again and again on one machine, and
+# web_load's mock record alone is ~200 MB), kept for the post-mortem, and
+# named, when it failed or died before saying.
+_tmpdirs = []
+_tmpdirs_passed = []
+
+
+def test_tmpdir(prefix, mode=0o700):
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, mode)
+    _tmpdirs.append(d)
+    return d
+
+
+def tmpdirs_done(passed):
+    _tmpdirs_passed[:] = [bool(passed)]
+
+
+@atexit.register
+def _remove_tmpdirs():
+    if not _tmpdirs:
+        return
+    if _tmpdirs_passed == [True]:
+        for d in _tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        print("kept for the post-mortem: %s" % " ".join(_tmpdirs))
+        sys.stdout.flush()
 
 
 def _settings(pairs, sep="="):

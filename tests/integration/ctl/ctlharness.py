@@ -3,11 +3,13 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 
 SOURCE = os.environ.get("BG_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 FIXTURES = os.path.join(SOURCE, "tests", "fixtures")
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: a run's /tmp directories)
 
 failures = []
 
@@ -25,6 +27,7 @@ def finish():
         print("%d check(s) failed: %s" % (len(failures), ", ".join(failures)))
         sys.exit(1)
     print("all checks passed")
+    bglab.tmpdirs_done(True)
     sys.exit(0)
 
 
@@ -96,4 +99,5 @@ def free_port():
 
 
 def tmpdir():
-    return tempfile.mkdtemp(prefix="bg-ctl-")
+    """A directory for this run, gone at exit if the run passed (bglab)."""
+    return bglab.test_tmpdir("bg-ctl-")

@@ -19,6 +19,10 @@ BINARY = os.environ.get("BG_BINARY_DIR", "")
 WEB = os.path.join(BINARY, "apps", "web", "breakglass-web")
 TOKEN = "test-token-0123456789abcdef"
 
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
+import bglab  # noqa: E402  (the lab's helpers: a run's /tmp directories)
+from bglab import tmpdirs_done  # noqa: E402,F401  (for scripts with their own exit: page_e2e)
+
 failures = []
 
 
@@ -37,13 +41,13 @@ def finish():
         print("%d check(s) failed: %s" % (len(failures), ", ".join(failures)))
         sys.exit(1)
     print("all checks passed")
+    bglab.tmpdirs_done(True)
     sys.exit(0)
 
 
 def tmpdir():
-    d = tempfile.mkdtemp(prefix="bg-web-")
-    os.chmod(d, 0o755)
-    return d
+    """A directory for this run, gone at exit if the run passed (bglab)."""
+    return bglab.test_tmpdir("bg-web-", 0o755)
 
 
 def write(path, text, mode=0o600):
