@@ -488,20 +488,26 @@ static int vm_status(run_ctx *c, char *status, size_t n, char *why, size_t wn)
 	return rc;
 }
 
-/* Poll `qm status` until it says `want` or timeout_ms passes. */
+/* Poll `qm status` until it says `want` or timeout_ms passes. The last
+ * look is taken at the end of timeout_ms, so "not within N s" means N s
+ * were waited (it used to stop when less than a poll was left: 4.95 s of
+ * a 5 s ha_start wait). Only the verb's overall deadline ends it sooner,
+ * and then without starting a look that the deadline would cut. */
 static int wait_status(run_ctx *c, const char *want, int timeout_ms, char *seen, size_t n)
 {
-	bg_deadline d = bg_deadline_min(bg_deadline_in(timeout_ms), c->deadline);
+	bg_deadline d = bg_deadline_in(timeout_ms);
 	char why[512];
+	int64_t left;
 
 	for (;;) {
 		if (vm_status(c, seen, n, why, sizeof(why)) != BG_OK)
 			snprintf(seen, n, "unknown");
 		else if (strcmp(seen, want) == 0)
 			return 1;
-		if (bg_deadline_left(d) < STATUS_POLL_MS)
+		left = bg_deadline_left(d);
+		if (left <= 0 || bg_deadline_left(c->deadline) < STATUS_POLL_MS)
 			return 0;
-		bg_sleep_ms(STATUS_POLL_MS);
+		bg_sleep_ms(left < STATUS_POLL_MS ? left : STATUS_POLL_MS);
 	}
 }
 
