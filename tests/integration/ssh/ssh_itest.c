@@ -277,13 +277,9 @@ static void case_streaming(void)
  * fresh-debian root side by side: one kernel, one pid space) killed each
  * other's sleeps: a case saw its sleep die of TERM after 1.9 s. Each run's
  * sleeps carry its pid: `sleep 4245.PID`, still a plain duration. */
-static const char *run_tag(void)
+static int run_tag(void)
 {
-	static char tag[24];
-
-	if (!tag[0])
-		snprintf(tag, sizeof(tag), "%d", (int)getpid());
-	return tag;
+	return (int)getpid();
 }
 
 static int process_gone(bg_ssh *s, const char *pattern)
@@ -315,41 +311,41 @@ static void case_timeout(void)
 		return;
 	/* Positive control: the pattern is seen while the command runs. */
 	snprintf(cmd, sizeof(cmd),
-		 "(sleep 4241.%s >/dev/null 2>&1 &) ; pgrep -f '[s]leep 4241.%s' >/dev/null && echo running", run_tag(),
+		 "(sleep 4241.%d >/dev/null 2>&1 &) ; pgrep -f '[s]leep 4241.%d' >/dev/null && echo running", run_tag(),
 		 run_tag());
 	CHECK(run(s, cmd, 10, &r) == BG_OK);
 	CHECK(r.out && strcmp(r.out, "running\n") == 0);
 	bg_ssh_result_clear(&r);
-	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4241.%s'; true", run_tag());
+	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4241.%d'; true", run_tag());
 	CHECK(run(s, cmd, 10, &r) == BG_OK);
 	bg_ssh_result_clear(&r);
 
 	t0 = now_ms();
-	snprintf(cmd, sizeof(cmd), "echo started; sleep 4242.%s", run_tag());
+	snprintf(cmd, sizeof(cmd), "echo started; sleep 4242.%d", run_tag());
 	CHECK(run(s, cmd, 1, &r) == BG_ETIMEOUT);
 	CHECK(r.timed_out == 1 && r.exit_code == -1);
 	CHECK(r.out && strcmp(r.out, "started\n") == 0);
 	CHECK(now_ms() - t0 < 4000);
 	CHECK_CONTAINS(bg_error_last()->message, "killed on the far side");
 	bg_ssh_result_clear(&r);
-	snprintf(pattern, sizeof(pattern), "[s]leep 4242.%s", run_tag());
+	snprintf(pattern, sizeof(pattern), "[s]leep 4242.%d", run_tag());
 	CHECK(process_gone(s, pattern));
 
 	/* A command that ignores TERM is KILLed 5 s later. */
 	t0 = now_ms();
-	snprintf(cmd, sizeof(cmd), "trap '' TERM; sleep 4243.%s", run_tag());
+	snprintf(cmd, sizeof(cmd), "trap '' TERM; sleep 4243.%d", run_tag());
 	CHECK(run(s, cmd, 1, &r) == BG_ETIMEOUT);
 	CHECK(r.timed_out == 1);
 	CHECK(now_ms() - t0 >= 5000 && now_ms() - t0 < 9500);
 	bg_ssh_result_clear(&r);
-	snprintf(pattern, sizeof(pattern), "[s]leep 4243.%s", run_tag());
+	snprintf(pattern, sizeof(pattern), "[s]leep 4243.%d", run_tag());
 	CHECK(process_gone(s, pattern));
 
 	/* Without remote_timeout the local deadline (timeout + 5 s) fires. */
 	o.remote_timeout = 0;
 	o.timeout_s = 1;
 	t0 = now_ms();
-	snprintf(cmd, sizeof(cmd), "echo early; sleep 4245.%s; echo late", run_tag());
+	snprintf(cmd, sizeof(cmd), "echo early; sleep 4245.%d; echo late", run_tag());
 	rc = bg_ssh_exec(&r, s, cmd, &o);
 	if (rc != BG_ETIMEOUT) /* seen once under a double CI load: say what came back instead */
 		fprintf(stderr, "     rc=%d exit=%d signal=%s timed_out=%d out=%s err=%s after %lld ms\n", rc,
@@ -364,7 +360,7 @@ static void case_timeout(void)
 	/* The handle reconnects for the next one. */
 	CHECK(run(s, "echo next", 10, &r) == BG_OK && r.out && strcmp(r.out, "next\n") == 0);
 	bg_ssh_result_clear(&r);
-	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4245.%s'; true", run_tag());
+	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4245.%d'; true", run_tag());
 	CHECK(run(s, cmd, 10, &r) == BG_OK);
 	bg_ssh_result_clear(&r);
 	bg_ssh_free(s);
@@ -1113,7 +1109,7 @@ static void case_cancel(void)
 	CHECK(bg_ssh_connect(s) == BG_OK);
 	pthread_create(&t, NULL, cancel_later, s);
 	t0 = now_ms();
-	snprintf(cmd, sizeof(cmd), "sleep 4244.%s", run_tag());
+	snprintf(cmd, sizeof(cmd), "sleep 4244.%d", run_tag());
 	CHECK(run(s, cmd, 20, &r) == BG_ECANCELLED);
 	CHECK(now_ms() - t0 < 1200);
 	bg_ssh_result_clear(&r);
@@ -1121,7 +1117,7 @@ static void case_cancel(void)
 	/* A cancel that came before an exec does not stick to the next one. */
 	CHECK(run(s, "echo fine", 10, &r) == BG_OK && r.out && strcmp(r.out, "fine\n") == 0);
 	bg_ssh_result_clear(&r);
-	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4244.%s'; true", run_tag());
+	snprintf(cmd, sizeof(cmd), "pkill -f '[s]leep 4244.%d'; true", run_tag());
 	CHECK(run(s, cmd, 10, &r) == BG_OK);
 	bg_ssh_result_clear(&r);
 	bg_ssh_free(s);
