@@ -17,7 +17,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration", "web"))
-from webharness import SOURCE, BINARY, Server, config, tmpdir, tmpdirs_done  # noqa: E402
+from webharness import SOURCE, BINARY, Server, config, tmpdir  # noqa: E402
 from world import World, bglab  # noqa: E402
 
 CHROMIUM = "/usr/lib/chromium/chromium"
@@ -108,5 +108,5 @@ if bad:
     rc = 1
 else:
     print("ok   no sanitizer report from breakglass-web (%d runs)" % len(reports))
-tmpdirs_done(rc == 0)
+bglab.tmpdirs_done(rc == 0)  # its directories go when it passed
 sys.exit(rc)

@@ -21,7 +21,6 @@ TOKEN = "test-token-0123456789abcdef"
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "lab"))
 import bglab  # noqa: E402  (the lab's helpers: a run's /tmp directories)
-from bglab import tmpdirs_done  # noqa: E402,F401  (for scripts with their own exit: page_e2e)
 
 failures = []
 
