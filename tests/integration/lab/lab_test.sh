@@ -305,8 +305,12 @@ if [[ -x "$BG_PVE" ]]; then
 	# sleeps (vCPU idle: undetermined) or is still reclaiming (vCPU busy:
 	# guest-busy, as the catalogue's wedge-memory usually is); both are
 	# honest, neither is block-io-stalled.
-	guest_wedge "memory exhaustion (a tmpfs filled to all RAM)" 'undetermined|guest-busy' \
-		'mkdir -p /run/fill && mount -t tmpfs -o size=100% fill /run/fill && dd if=/dev/zero of=/run/fill/x bs=1M'
+	# The catalogue's wedge-memory: its filler is exempt from the OOM killer,
+	# so the killer takes the rest, SSH included. (A plain `dd` into a tmpfs
+	# of all RAM could be the one killed: a fresh-debian run's guest still
+	# answered SSH 120 s after it.)
+	guest_wedge "memory exhaustion (a tmpfs filled past the RAM, the filler unkillable)" 'undetermined|guest-busy' \
+		-f "$src/tests/lab/faults/wedge-memory/inject"
 	# The catalogue's storm: on busybox, processes spin and threads-max
 	# goes below what runs, so no fork succeeds and the vCPU stays busy.
 	# (A shell fork bomb is not deterministic: the classic `f() { f | f & }`
